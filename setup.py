@@ -1,0 +1,36 @@
+"""Installs the srddgan BasicSR plugin. Exact tested versions: constraints.txt (see README)."""
+from setuptools import find_packages, setup
+
+setup(
+    name='srddgan',
+    version='0.1.0',
+    description='SRDDGAN: single-image super-resolution with denoising diffusion GANs, as a BasicSR plugin',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*']),
+    install_requires=[
+        'basicsr==1.4.2',
+        'torch>=2.1',
+        'torchvision>=0.16',
+        'numpy>=1.24',
+        'opencv-python>=4.8',
+        'scikit-image>=0.21',
+        'scipy>=1.10',
+        'lmdb>=1.4',
+        'pyyaml>=6.0',
+        'tb-nightly',
+        'facexlib>=0.3',
+        'lpips>=0.1.4',
+        'tqdm>=4.60',
+        'pillow>=9.0',
+    ],
+    extras_require={'test': ['pytest>=7.4', 'ruff>=0.5']},
+    entry_points={
+        'console_scripts': [
+            'srddgan-train=srddgan_arch.entry:train',
+            'srddgan-test=srddgan_arch.entry:test',
+        ],
+    },
+)

@@ -1,0 +1,35 @@
+"""srddgan: SRDDGAN (single-image super-resolution with denoising diffusion GANs) as a BasicSR plugin.
+
+Importing the package applies the BasicSR compatibility fixes and registers every network, model, dataset, loss and
+metric of the package into BasicSR's registries, as Real-ESRGAN does: modules are found by their file name suffix.
+"""
+import importlib
+import os
+from os import path as osp
+
+from srddgan_arch import compat
+
+compat.apply()
+
+__version__ = '0.1.0'
+
+# sub-package -> file name suffix of the modules that register into BasicSR
+PLUGIN_MODULES = {
+    'archs': '_arch.py',
+    'models': '_model.py',
+    'data': '_dataset.py',
+    'losses': '_loss.py',
+    'metrics': '_metric.py',
+}
+
+
+def import_plugin_modules():
+    """Import every registering module of the package (Python caches them: calling again registers nothing twice)."""
+    package_dir = osp.dirname(osp.abspath(__file__))
+    for sub_package, suffix in PLUGIN_MODULES.items():
+        folder = osp.join(package_dir, sub_package)
+        for file_name in sorted(f for f in os.listdir(folder) if f.endswith(suffix)):
+            importlib.import_module(f'srddgan_arch.{sub_package}.{file_name[:-3]}')
+
+
+import_plugin_modules()

@@ -1,0 +1,238 @@
+"""Fixes for BasicSR 1.4.2 (the PyPI release) on today's stack: torch 2.14, torchvision 0.29, CPU-only machines.
+
+This is the only module of srddgan that touches BasicSR internals. Every fix says what breaks without it; each has a
+test in ``tests/test_compat.py`` that fails when the fix is not applied. ``apply()`` is idempotent and runs when
+``srddgan_arch`` is imported, before anything else imports ``basicsr``.
+"""
+import os
+import subprocess
+import sys
+import types
+from os import path as osp
+
+import torch
+
+BASICSR_VERSION = '1.4.2'
+_applied = False
+
+
+def _alias_functional_tensor():
+    """``basicsr.data.degradations`` imports ``torchvision.transforms.functional_tensor``, removed in torchvision 0.17.
+
+    Without it ``import basicsr`` raises ModuleNotFoundError.
+    """
+    name = 'torchvision.transforms.functional_tensor'
+    if name in sys.modules:
+        return
+    try:
+        __import__(name)
+    except ImportError:
+        from torchvision.transforms import functional
+        alias = types.ModuleType(name)
+        alias.rgb_to_grayscale = functional.rgb_to_grayscale
+        sys.modules[name] = alias
+
+
+def normalise_launcher_argv(argv):
+    """Map ``--local-rank=N`` (``torch.distributed.launch``) to BasicSR's ``--local_rank N``.
+
+    Args:
+        argv (list[str]): Command line arguments without the program name.
+
+    Returns:
+        list[str]: The arguments with every ``--local-rank`` spelt ``--local_rank``.
+    """
+    return [arg.replace('--local-rank', '--local_rank', 1) if arg.startswith('--local-rank') else arg for arg in argv]
+
+
+def default_dist_backend():
+    """nccl where CUDA is usable, gloo otherwise (BasicSR always asks for nccl, which has no CPU support)."""
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def _slurm_environment(port=None):
+    """Export the torch.distributed environment variables from the SLURM ones (as BasicSR does, minus CUDA)."""
+    node_list = os.environ['SLURM_NODELIST']
+    num_local = max(torch.cuda.device_count(), 1)
+    os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['MASTER_PORT'] = str(port) if port is not None else os.environ.get('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = str(int(os.environ['SLURM_PROCID']) % num_local)
+
+
+def init_dist(launcher, backend=None, port=None, **kwargs):
+    """Initialise torch.distributed for the ``pytorch`` (torchrun) and ``slurm`` launchers, on CPU or CUDA.
+
+    BasicSR's version computes ``RANK % torch.cuda.device_count()`` (a modulo by zero without GPUs) and ignores
+    ``dist_params`` for the pytorch launcher, always using nccl.
+
+    Args:
+        launcher (str): 'pytorch' or 'slurm'.
+        backend (str | None): torch.distributed backend. Default: nccl with CUDA, gloo without.
+        port (int | None): Master port for slurm. Default: ``MASTER_PORT`` or 29500.
+    """
+    if launcher == 'slurm':
+        _slurm_environment(port)
+    elif launcher != 'pytorch':
+        raise ValueError(f'Invalid launcher type: {launcher!r}; expected none, pytorch or slurm.')
+    backend = backend or default_dist_backend()
+    if backend == 'nccl':
+        local_rank = int(os.environ.get('LOCAL_RANK', os.environ['RANK']))
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    torch.distributed.init_process_group(backend=backend, **kwargs)
+
+
+def _read_dist_backend(argv):
+    """``dist_params.backend`` of the option file named by ``-opt`` in ``argv``, or None."""
+    import yaml
+    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
+        return None
+    with open(argv[argv.index('-opt') + 1]) as f:
+        opt = yaml.safe_load(f) or {}
+    return (opt.get('dist_params') or {}).get('backend')
+
+
+def parse_options(root_path, is_train=True):
+    """BasicSR's ``parse_options`` with the launcher, backend and ``val.suffix`` fixes.
+
+    - accepts ``--local-rank=N``;
+    - the pytorch launcher honours ``dist_params.backend`` and defaults to gloo on CPU-only machines;
+    - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py).
+    """
+    from basicsr.utils import options as basicsr_options
+    sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
+    backend = _read_dist_backend(sys.argv[1:])
+    original_init_dist = basicsr_options.init_dist
+    basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{'backend': backend, **kwargs})
+    try:
+        opt, args = basicsr_options.parse_options(root_path, is_train=is_train)
+    finally:
+        basicsr_options.init_dist = original_init_dist
+    if opt.get('val') is not None:
+        opt['val'].setdefault('suffix', None)
+    return opt, args
+
+
+def latest_state_path(state_dir):
+    """Path of the training state with the highest iteration in ``state_dir``, or None when there is none."""
+    if not osp.isdir(state_dir):
+        return None
+    iters = [int(name[:-len('.state')]) for name in os.listdir(state_dir)
+             if name.endswith('.state') and name[:-len('.state')].isdigit()]
+    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
+
+
+def load_resume_state(opt):
+    """BasicSR's ``load_resume_state`` without its CUDA assumption.
+
+    BasicSR maps the state to ``torch.cuda.current_device()`` (fails on CPU-only machines) and looks for
+    ``experiments/<name>`` relative to the working directory instead of the experiment root.
+    """
+    from basicsr.utils.misc import check_resume
+    if opt['auto_resume']:
+        state_path = latest_state_path(osp.join(opt['root_path'], 'experiments', opt['name'], 'training_states'))
+        if state_path is not None:
+            opt['path']['resume_state'] = state_path
+    resume_path = opt['path'].get('resume_state')
+    if not resume_path:
+        return None
+    device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
+    resume_state = torch.load(resume_path, map_location=device, weights_only=False)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def get_optimizer(self, optim_type, params, lr, **kwargs):
+    """Any ``torch.optim`` optimiser by name (BasicSR 1.4.2 only knows ``Adam``)."""
+    optimizer_class = getattr(torch.optim, optim_type, None)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise NotImplementedError(f'optimizer {optim_type!r} is not a torch.optim optimiser (e.g. Adam, AdamW, SGD).')
+    return optimizer_class(params, lr, **kwargs)
+
+
+def model_to_device(self, net):
+    """Move ``net`` to the model's device and wrap it for DDP/DP; DDP gets ``device_ids`` only on CUDA."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(
+            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
+def filter2D(img, kernel):
+    """``basicsr.utils.img_process_util.filter2D`` with ``reshape`` instead of ``view``.
+
+    After DiffJPEG the tensor is channels-last; ``view`` then raises "view size is not compatible".
+
+    Args:
+        img (Tensor): Images, shape (b, c, h, w).
+        kernel (Tensor): Kernels, shape (1, k, k) (shared) or (b, k, k), k odd.
+
+    Returns:
+        Tensor: Filtered images, shape (b, c, h, w).
+    """
+    k = kernel.size(-1)
+    b, c, h, w = img.size()
+    if k % 2 != 1:
+        raise ValueError(f'filter2D needs an odd kernel size, got {k}.')
+    img = torch.nn.functional.pad(img, (k // 2, k // 2, k // 2, k // 2), mode='reflect')
+    ph, pw = img.size()[-2:]
+    if kernel.size(0) == 1:
+        out = torch.nn.functional.conv2d(img.reshape(b * c, 1, ph, pw), kernel.reshape(1, 1, k, k))
+    else:
+        kernel = kernel.reshape(b, 1, k, k).repeat(1, c, 1, 1).reshape(b * c, 1, k, k)
+        out = torch.nn.functional.conv2d(img.reshape(1, b * c, ph, pw), kernel, groups=b * c)
+    return out.reshape(b, c, h, w)
+
+
+def _realesrgan_init(self, opt):
+    """``RealESRGANModel/RealESRNetModel.__init__`` without ``.cuda()``: the JPEG and USM helpers follow the device."""
+    from basicsr.models.sr_model import SRModel
+    from basicsr.utils import DiffJPEG, USMSharp
+    SRModel.__init__(self, opt)
+    self.jpeger = DiffJPEG(differentiable=False).to(self.device)
+    self.usm_sharpener = USMSharp().to(self.device)
+    self.queue_size = opt.get('queue_size', 180)
+
+
+def _queue_on_device(dequeue_and_enqueue):
+    """Allocate the training-pair pool on ``self.device`` before BasicSR's version would allocate it with ``.cuda()``."""
+    def wrapper(self):
+        if not hasattr(self, 'queue_lr'):
+            b, c, h, w = self.lq.size()
+            if self.queue_size % b:
+                raise ValueError(f'queue_size {self.queue_size} must be divisible by the batch size {b}.')
+            self.queue_lr = torch.zeros(self.queue_size, c, h, w, device=self.device)
+            self.queue_gt = torch.zeros(self.queue_size, *self.gt.shape[1:], device=self.device)
+            self.queue_ptr = 0
+        return dequeue_and_enqueue(self)
+    return wrapper
+
+
+def apply():
+    """Apply every fix once. Safe to call again."""
+    global _applied
+    if _applied:
+        return
+    _alias_functional_tensor()
+    import basicsr.test
+    import basicsr.train
+    from basicsr.models import base_model, realesrgan_model, realesrnet_model
+    from basicsr.utils import img_process_util
+
+    basicsr.train.parse_options = parse_options
+    basicsr.test.parse_options = parse_options
+    basicsr.train.load_resume_state = load_resume_state
+    base_model.BaseModel.get_optimizer = get_optimizer
+    base_model.BaseModel.model_to_device = model_to_device
+    for module in (img_process_util, realesrgan_model, realesrnet_model):
+        module.filter2D = filter2D
+    for model_class in (realesrgan_model.RealESRGANModel, realesrnet_model.RealESRNetModel):
+        model_class.__init__ = _realesrgan_init
+        model_class._dequeue_and_enqueue = _queue_on_device(model_class._dequeue_and_enqueue)
+    _applied = True

@@ -1,0 +1,42 @@
+"""Command-line entry points: ``srddgan-train`` and ``srddgan-test`` run BasicSR's pipelines with the plugin loaded."""
+import os
+import sys
+from os import path as osp
+
+import srddgan_arch  # noqa: F401  (compatibility fixes and registration)
+
+
+def project_root():
+    """The experiment root: the source checkout when the package runs from one, else the working directory.
+
+    ``experiments/``, ``results/`` and ``tb_logger/`` are created there and relative paths in option files are read
+    from there, so ``python srddgan_arch/train.py -opt options/X.yml`` works from any working directory.
+    """
+    checkout = osp.dirname(osp.dirname(osp.abspath(srddgan_arch.__file__)))
+    if osp.isfile(osp.join(checkout, 'setup.py')) and osp.isdir(osp.join(checkout, 'options')):
+        return checkout
+    return os.getcwd()
+
+
+def _enter_root(argv):
+    """Make the ``-opt`` path absolute, then change to the project root; returns the root."""
+    if '-opt' in argv and argv.index('-opt') + 1 < len(argv):
+        index = argv.index('-opt') + 1
+        argv[index] = osp.abspath(argv[index])
+        if not osp.isfile(argv[index]):
+            raise SystemExit(f'-opt: option file {argv[index]} does not exist.')
+    root = project_root()
+    os.chdir(root)
+    return root
+
+
+def train():
+    """``srddgan-train -opt X.yml [--launcher none|pytorch|slurm] [--auto_resume] [--debug] [--force_yml k=v]``."""
+    from basicsr.train import train_pipeline
+    train_pipeline(_enter_root(sys.argv))
+
+
+def test():
+    """``srddgan-test -opt X.yml``."""
+    from basicsr.test import test_pipeline
+    test_pipeline(_enter_root(sys.argv))

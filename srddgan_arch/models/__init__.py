@@ -1,0 +1,1 @@
+"""srddgan models: modules ending in the registering suffix are imported by ``srddgan_arch.import_plugin_modules``."""
