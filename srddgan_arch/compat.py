@@ -201,7 +201,7 @@ def _realesrgan_init(self, opt):
 
 
 def _queue_on_device(dequeue_and_enqueue):
-    """Allocate the training-pair pool on ``self.device`` before BasicSR's version would allocate it with ``.cuda()``."""
+    """Allocate the training-pair pool on ``self.device`` before BasicSR allocates it with ``.cuda()``."""
     def wrapper(self):
         if not hasattr(self, 'queue_lr'):
             b, c, h, w = self.lq.size()
