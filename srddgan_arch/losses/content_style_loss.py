@@ -1,0 +1,142 @@
+"""Content and style losses on VGG-19 features (paper Eqs. 12-14)."""
+from functools import partial
+
+import torch
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import LOSS_REGISTRY
+from torch import nn
+
+from srddgan_arch.losses.vgg_features import VGG_WEIGHT_FILES, VGGFeatures, locate_weights
+
+GRAM_NORMS = ('none', 'hw', 'chw')
+REDUCTIONS = ('mean', 'sum', 'none')
+
+
+def content_distance(feat, feat_target):
+    """Eq. 12 per image: sqrt(sum of squared feature differences) / (h·w·c).
+
+    Args:
+        feat (Tensor): Features of the prediction, shape (B, C, h, w).
+        feat_target (Tensor): Features of the target, same shape.
+
+    Returns:
+        Tensor: Shape (B,).
+    """
+    diff = (feat - feat_target).float()
+    return torch.linalg.vector_norm(diff, dim=(1, 2, 3)) / diff[0].numel()
+
+
+def gram_matrix(feat, gram_norm='none'):
+    """Eq. 13: inner products of the vectorised channels, G_ij = vec(phi_i)·vec(phi_j).
+
+    Args:
+        feat (Tensor): Features, shape (B, C, h, w).
+        gram_norm (str): Divide G by nothing ('none', Eq. 13 as printed), by h·w ('hw', mean over positions) or by
+            c·h·w ('chw', BasicSR's PerceptualLoss). Default: 'none'.
+
+    Returns:
+        Tensor: Shape (B, C, C), float32.
+    """
+    b, c, h, w = feat.shape
+    vec = feat.float().reshape(b, c, h * w)
+    gram = vec @ vec.transpose(1, 2)
+    return gram / {'none': 1, 'hw': h * w, 'chw': c * h * w}[gram_norm]
+
+
+def style_distance(feat, feat_target, gram_norm='none'):
+    """Eq. 14 per image: Frobenius norm of the Gram-matrix difference / c².
+
+    Args:
+        feat (Tensor): Features of the prediction, shape (B, C, h, w).
+        feat_target (Tensor): Features of the target, same shape.
+        gram_norm (str): Gram matrix normalisation, see ``gram_matrix``. Default: 'none'.
+
+    Returns:
+        Tensor: Shape (B,).
+    """
+    diff = gram_matrix(feat, gram_norm) - gram_matrix(feat_target, gram_norm)
+    return torch.linalg.matrix_norm(diff, ord='fro') / feat.shape[1]**2
+
+
+@LOSS_REGISTRY.register()
+class ContentStyleLoss(nn.Module):
+    """Content (Eq. 12) and style (Eq. 14) losses on frozen VGG features, weighted sums over layers.
+
+    The VGG weights come from ``pretrained_path`` or torchvision's cache (``vgg19-dcbb9e9d.pth`` under
+    ``torch.hub.get_dir()/checkpoints``); nothing is downloaded: without either file the constructor raises.
+
+    Args:
+        layer_weights (dict[str, float]): VGG layer name -> weight, e.g. {'relu1_2': 1, 'relu4_1': 1}.
+            Default: relu1_2, relu2_2, relu3_3, relu4_1 (the paper's layers), each 1.
+        content_weight (float): Factor of the content loss (beta of Eq. 22); 0 disables it. Default: 0.8.
+        style_weight (float): Factor of the style loss (eta of Eq. 22); 0 disables it. Default: 0.2.
+        vgg_type (str): 'vgg19' or 'vgg16'. Default: 'vgg19'.
+        use_input_norm (bool): ImageNet normalisation of [0, 1] inputs. Default: True.
+        range_norm (bool): Inputs are in [-1, 1] and are mapped to [0, 1] first. Default: True.
+        pretrained (bool): Load the ImageNet weights. False (random weights) is for tests only. Default: True.
+        pretrained_path (str | None): torchvision state dict of the VGG; None looks in torchvision's cache.
+            Default: None.
+        gram_norm (str): Gram matrix normalisation: 'none' (Eq. 13 as printed), 'hw' or 'chw'. Default: 'none'.
+        reduction (str): Over the batch: 'mean', 'sum' or 'none' (per-image losses). Default: 'mean'.
+    """
+
+    def __init__(self, layer_weights=None, content_weight=0.8, style_weight=0.2, vgg_type='vgg19',
+                 use_input_norm=True, range_norm=True, pretrained=True, pretrained_path=None, gram_norm='none',
+                 reduction='mean'):
+        super().__init__()
+        if layer_weights is None:
+            layer_weights = {'relu1_2': 1, 'relu2_2': 1, 'relu3_3': 1, 'relu4_1': 1}
+        if gram_norm not in GRAM_NORMS:
+            raise ValueError(f'gram_norm {gram_norm!r} is not supported; expected one of {GRAM_NORMS}.')
+        if reduction not in REDUCTIONS:
+            raise ValueError(f'reduction {reduction!r} is not supported; expected one of {REDUCTIONS}.')
+        if vgg_type not in VGG_WEIGHT_FILES:
+            raise ValueError(f'vgg_type {vgg_type!r} is not supported; expected one of {sorted(VGG_WEIGHT_FILES)}.')
+        if pretrained:
+            weights_path = locate_weights(VGG_WEIGHT_FILES[vgg_type], pretrained_path, what='ContentStyleLoss')
+        else:
+            weights_path = None
+            get_root_logger().warning('ContentStyleLoss: pretrained is false, the VGG weights are random; '
+                                      'this is meant for tests only.')
+        self.layer_weights = dict(layer_weights)
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.gram_norm = gram_norm
+        self.reduction = reduction
+        self.vgg = VGGFeatures(list(self.layer_weights), vgg_type, use_input_norm, range_norm, weights_path)
+
+    def train(self, mode=True):
+        """Keep the VGG in eval mode whatever the caller asks."""
+        return super().train(False)
+
+    def _reduce(self, loss):
+        if self.reduction == 'mean':
+            return loss.mean()
+        return loss.sum() if self.reduction == 'sum' else loss
+
+    def _weighted_sum(self, distance, features, target_features):
+        total = sum(weight * distance(features[name], target_features[name])
+                    for name, weight in self.layer_weights.items())
+        return self._reduce(total)
+
+    def forward(self, pred, target):
+        """Content and style losses of ``pred`` against ``target``.
+
+        Args:
+            pred (Tensor): Predicted images, shape (B, 3, H, W), in [-1, 1] with range_norm else [0, 1].
+            target (Tensor): Target images, same shape and range; no gradient flows into it.
+
+        Returns:
+            tuple[Tensor | None, Tensor | None]: content_weight · content loss and style_weight · style loss;
+            None where the weight is 0.
+        """
+        features = self.vgg(pred)
+        with torch.no_grad():
+            target_features = self.vgg(target.detach())
+        l_content = l_style = None
+        if self.content_weight > 0:
+            l_content = self.content_weight * self._weighted_sum(content_distance, features, target_features)
+        if self.style_weight > 0:
+            style = partial(style_distance, gram_norm=self.gram_norm)
+            l_style = self.style_weight * self._weighted_sum(style, features, target_features)
+        return l_content, l_style

@@ -1,0 +1,130 @@
+"""Frozen torchvision VGG feature extractor for the content and style losses, loaded offline.
+
+BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction and reads a path relative to the working
+directory (DESIGN.md §6.5); this one reads a given file or torchvision's cache and never downloads.
+"""
+from os import path as osp
+
+import torch
+from basicsr.archs.vgg_arch import NAMES
+from torch import nn
+from torchvision.models.vgg import cfgs, make_layers
+
+# torchvision's file names for the ImageNet weights (the names its downloader caches them under)
+VGG_WEIGHT_FILES = {'vgg16': 'vgg16-397923af.pth', 'vgg19': 'vgg19-dcbb9e9d.pth'}
+# torchvision's layer configurations: make_layers(cfgs[...]) is ``vgg*(weights=None).features`` without building
+# the 120M-parameter classifier
+VGG_CFGS = {'vgg16': 'D', 'vgg19': 'E'}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def torchvision_cache_path(file_name):
+    """Where torchvision caches a downloaded weight file: ``torch.hub.get_dir()/checkpoints/<file_name>``.
+
+    Args:
+        file_name (str): File name, e.g. ``vgg19-dcbb9e9d.pth``.
+
+    Returns:
+        str: The path (it may not exist).
+    """
+    return osp.join(torch.hub.get_dir(), 'checkpoints', file_name)
+
+
+def locate_weights(file_name, pretrained_path=None, what='weights'):
+    """Find a torchvision weight file offline: ``pretrained_path`` if given, else torchvision's cache.
+
+    Args:
+        file_name (str): torchvision's file name, e.g. ``vgg19-dcbb9e9d.pth``.
+        pretrained_path (str | None): Explicit path (the YAML key). Default: None.
+        what (str): What the file is for, used in the error message. Default: 'weights'.
+
+    Returns:
+        str: An existing file path.
+
+    Raises:
+        FileNotFoundError: Neither file exists; the message names both locations and how to get the file.
+    """
+    if pretrained_path is not None:
+        if not osp.isfile(pretrained_path):
+            raise FileNotFoundError(f'{what}: pretrained_path {pretrained_path!r} does not exist; expected '
+                                    f'torchvision\'s {file_name}.')
+        return pretrained_path
+    cache_path = torchvision_cache_path(file_name)
+    if not osp.isfile(cache_path):
+        raise FileNotFoundError(
+            f'{what}: no weights found. Put torchvision\'s {file_name} at {cache_path} (torchvision\'s cache, '
+            f'$TORCH_HOME/hub/checkpoints) or give its path with pretrained_path. Get it on a machine with internet '
+            f'from https://download.pytorch.org/models/{file_name} and copy it there; nothing is downloaded here.')
+    return cache_path
+
+
+def torchvision_features_key(key):
+    """torchvision's key of a tensor of a ``features`` stack: '2.weight' -> 'features.2.weight'."""
+    return f'features.{key}'
+
+
+def load_features_state(module, path, source_key=torchvision_features_key):
+    """Load the tensors of ``module`` from a torchvision state dict file.
+
+    Args:
+        module (nn.Module): Network to fill.
+        path (str): torchvision state dict file.
+        source_key (callable): Maps a key of ``module`` to the file's key. Default: ``torchvision_features_key``.
+
+    Raises:
+        KeyError: The file lacks some of the tensors ``module`` needs.
+    """
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    keys = module.state_dict().keys()
+    missing = [source_key(key) for key in keys if source_key(key) not in state]
+    if missing:
+        raise KeyError(f'{path} lacks {len(missing)} tensors, e.g. {missing[:3]}: expected a torchvision state dict '
+                       f'with keys like features.0.weight.')
+    module.load_state_dict({key: state[source_key(key)] for key in keys})
+
+
+class VGGFeatures(nn.Module):
+    """VGG ``features`` truncated after the last requested layer; frozen, in eval mode, no gradients for its weights.
+
+    Args:
+        layer_names (list[str]): Layers whose outputs are returned, e.g. ['relu1_2', 'relu4_1'].
+        vgg_type (str): 'vgg19' or 'vgg16'. Default: 'vgg19'.
+        use_input_norm (bool): Normalise [0, 1] inputs with the ImageNet mean and std. Default: True.
+        range_norm (bool): Inputs are in [-1, 1]; map them to [0, 1] first. Default: False.
+        weights_path (str | None): torchvision state dict to load; None keeps the random initialisation.
+            Default: None.
+    """
+
+    def __init__(self, layer_names, vgg_type='vgg19', use_input_norm=True, range_norm=False, weights_path=None):
+        super().__init__()
+        if vgg_type not in VGG_WEIGHT_FILES:
+            raise ValueError(f'vgg_type {vgg_type!r} is not supported; expected one of {sorted(VGG_WEIGHT_FILES)}.')
+        valid = NAMES[vgg_type]
+        unknown = [name for name in layer_names if name not in valid]
+        if unknown or not layer_names:
+            raise ValueError(f'Unknown {vgg_type} layer names {unknown or layer_names}; valid names: {valid}.')
+        self.index_to_name = {valid.index(name): name for name in layer_names}
+        features = make_layers(cfgs[VGG_CFGS[vgg_type]])[:max(self.index_to_name) + 1]
+        self.body = nn.Sequential(*[nn.ReLU() if isinstance(layer, nn.ReLU) else layer for layer in features])
+        if weights_path is not None:
+            load_features_state(self.body, weights_path)
+        self.use_input_norm = use_input_norm
+        self.range_norm = range_norm
+        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x):
+        """Features of ``x`` (B, 3, H, W) at every requested layer, as a dict name -> (B, C, h, w)."""
+        if self.range_norm:
+            x = (x + 1) / 2
+        if self.use_input_norm:
+            x = (x - self.mean) / self.std
+        features = {}
+        for index, layer in enumerate(self.body):
+            x = layer(x)
+            if index in self.index_to_name:
+                features[self.index_to_name[index]] = x
+        return features
