@@ -1,0 +1,238 @@
+"""Tests of srddgan_arch.inference: image IO modes, seamless tiling, the upsampler, the CLI, face mode and fusion."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from srddgan_arch.inference import (
+    FACE_DETECTOR_FILES,
+    FACE_PARSER_FILE,
+    SRDDGANer,
+    build_face_helper,
+    build_network,
+    content_fusion,
+    main,
+    read_image,
+    restore_faces,
+    tile_upsample,
+    upsample_image,
+    write_image,
+)
+
+TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+
+
+def bicubic(scale):
+    """Stand-in upsampler: bicubic interpolation (deterministic and local)."""
+    return lambda x: F.interpolate(x, scale_factor=scale, mode='bicubic', align_corners=False)
+
+
+class BicubicNet(nn.Module):
+    """Stand-in plain SR network: bicubic upscaling with a ``scale`` attribute."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return bicubic(self.scale)(x)
+
+
+class ToyDiffusionNet(nn.Module):
+    """Stand-in SRDDGAN generator: y0' = tanh(bicubic(lq) + 0.1 y_t + z-dependent shift)."""
+
+    z_dim, scale, out_channels = 4, 2, 3
+
+    def __init__(self):
+        super().__init__()
+        self.encoded = 0
+
+    def encode_lr(self, lq):
+        self.encoded += 1
+        return None
+
+    def forward(self, y_t, lq, t, z, lr_feats=None):
+        return torch.tanh(bicubic(self.scale)(lq) + 0.1 * y_t + 0.1 * z.mean(1).view(-1, 1, 1, 1))
+
+
+@pytest.mark.parametrize('tile,tile_pad', [(16, 4), (20, 6), (13, 8)])
+def test_tiled_equals_untiled(tile, tile_pad):
+    """With a local upsampler, tiled output equals the whole-image output everywhere (seamless blending)."""
+    img = torch.rand(1, 3, 45, 70)
+    whole = bicubic(4)(img)
+    tiled = tile_upsample(bicubic(4), img, 4, tile=tile, tile_pad=tile_pad)
+    assert tiled.shape == whole.shape
+    assert torch.allclose(tiled, whole, atol=1e-5)
+
+
+def test_tiles_blend_without_seam():
+    """Tile-dependent outputs (like per-tile noise) are blended: no jump at tile borders, unlike plain stitching."""
+    counter = iter(range(1000))
+
+    def offset_per_tile(x):
+        return bicubic(2)(x) * 0 + next(counter) % 2  # 0 and 1 alternate between tiles
+
+    img = torch.zeros(1, 1, 32, 64)
+    blended = tile_upsample(offset_per_tile, img, 2, tile=16, tile_pad=8)
+    stitched = tile_upsample(offset_per_tile, img, 2, tile=16, tile_pad=0)
+    assert stitched[..., 1:].sub(stitched[..., :-1]).abs().max() == 1
+    assert blended[..., 1:].sub(blended[..., :-1]).abs().max() <= 1 / 16 + 1e-6
+
+
+@pytest.mark.parametrize('shape,dtype', [((20, 24), np.uint8), ((20, 24, 4), np.uint8), ((20, 24, 3), np.uint16),
+                                         ((20, 24), np.uint16), ((20, 24, 4), np.uint16)])
+def test_image_modes_round_trip(tmp_path, shape, dtype):
+    """Gray, RGBA and 16-bit files read and write back bit-exactly in the same mode."""
+    raw = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    if len(shape) == 2:  # a gray image is stored as equal channels
+        raw = cv2.cvtColor(cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR), cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / 'in.png'), raw)
+    image = read_image(str(tmp_path / 'in.png'))
+    assert image.img.shape == (20, 24, 3) and image.gray == (len(shape) == 2)
+    write_image(str(tmp_path / 'out.png'), *image)
+    back = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == dtype and np.array_equal(back, raw)
+
+
+def test_upsample_image_keeps_mode(tmp_path):
+    """A 16-bit RGBA image comes out 16-bit RGBA at the model scale, alpha upscaled separately."""
+    raw = np.zeros((16, 16, 4), np.uint16)
+    raw[..., :3], raw[..., 3] = 30000, 65535
+    raw[4:8, 4:8, 3] = 0
+    cv2.imwrite(str(tmp_path / 'in.png'), raw)
+    out = upsample_image(SRDDGANer(BicubicNet(2), device='cpu'), read_image(str(tmp_path / 'in.png')))
+    write_image(str(tmp_path / 'out.png'), *out)
+    back = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
+    assert back.shape == (32, 32, 4) and back.dtype == np.uint16
+    assert abs(int(back[0, 0, 0]) - 30000) <= 1 and back[12, 12, 3] == 0 and back[0, 0, 3] == 65535
+
+
+def test_diffusion_upsampler_seeded_and_padded():
+    """Diffusion sampling: same seed -> same image, other seed differs, odd sizes padded and cropped back."""
+    net = ToyDiffusionNet()
+    upsampler = SRDDGANer(net, device='cpu', lr_multiple=8)
+    img = np.random.default_rng(0).random((13, 11, 3)).astype(np.float32)
+    first, again, other = (upsampler.enhance(img, seed=s) for s in (1, 1, 2))
+    assert first.shape == (26, 22, 3) and 0 <= first.min() and first.max() <= 1
+    assert np.array_equal(first, again) and not np.allclose(first, other)
+    assert net.encoded == 3  # the LR encoder runs once per image, not once per step
+
+
+def test_tiled_diffusion_has_no_seam():
+    """Tiled diffusion sampling: the jump across the tile border is no larger than between any other columns."""
+    img = np.full((32, 32, 3), 0.5, np.float32)
+    tiled = SRDDGANer(ToyDiffusionNet(), device='cpu', tile=16, tile_pad=4).enhance(img, seed=0)
+    column_jumps = np.abs(np.diff(tiled, axis=1)).mean(axis=(0, 2))
+    assert column_jumps[31] <= 1.5 * np.median(column_jumps)  # HR columns 31 | 32 straddle the LR tile border 16
+
+
+def test_build_network_loads_params(tmp_path):
+    """A BasicSR checkpoint (params_ema, else params) is loaded; a missing file names --model_path."""
+    net = build_network(TINY_RRDB)
+    torch.save({'params': net.state_dict()}, tmp_path / 'net.pth')
+    loaded = build_network(TINY_RRDB, str(tmp_path / 'net.pth'))
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(loaded(x), net(x))
+    with pytest.raises(FileNotFoundError, match='--model_path'):
+        build_network(TINY_RRDB, str(tmp_path / 'missing.pth'))
+
+
+def _write_model(tmp_path):
+    opt_path, model_path = tmp_path / 'net.yml', tmp_path / 'net.pth'
+    opt_path.write_text(yaml.safe_dump({'network_g': TINY_RRDB}))
+    torch.save({'params_ema': build_network(TINY_RRDB).state_dict()}, model_path)
+    return str(opt_path), str(model_path)
+
+
+def test_cli_folder_modes_and_tiles(tmp_path):
+    """The CLI super-resolves a folder of gray / 16-bit / RGBA files into the same modes, tiled, never in place."""
+    opt_path, model_path = _write_model(tmp_path)
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'gray.jpg'), np.full((12, 10), 100, np.uint8))
+    cv2.imwrite(str(folder / 'deep.png'), np.full((12, 10, 3), 40000, np.uint16))
+    cv2.imwrite(str(folder / 'rgba.png'), np.full((12, 10, 4), 200, np.uint8))
+    main(['-i', str(folder), '-o', str(tmp_path / 'out'), '-opt', opt_path, '--model_path', model_path,
+          '--tile', '8', '--tile_pad', '2', '--device', 'cpu', '--num_samples', '2'])
+    outputs = sorted(os.listdir(tmp_path / 'out'))
+    assert outputs == ['deep_srddgan_0.png', 'deep_srddgan_1.png', 'gray_srddgan_0.jpg', 'gray_srddgan_1.jpg',
+                       'rgba_srddgan_0.png', 'rgba_srddgan_1.png']
+    shapes = {name: cv2.imread(str(tmp_path / 'out' / name), cv2.IMREAD_UNCHANGED) for name in outputs}
+    assert shapes['gray_srddgan_0.jpg'].shape == (48, 40)
+    assert shapes['deep_srddgan_0.png'].dtype == np.uint16 and shapes['rgba_srddgan_0.png'].shape == (48, 40, 4)
+    with pytest.raises(FileExistsError, match='overwrite'):
+        main(['-i', str(folder), '-o', str(folder), '--suffix', '', '-opt', opt_path, '--model_path', model_path,
+              '--device', 'cpu'])
+
+
+def test_cli_requires_model():
+    """Without -opt/--model_path (or the face model in face mode) the CLI stops with a usage error."""
+    with pytest.raises(SystemExit):
+        main(['-i', 'x.png'])
+    with pytest.raises(SystemExit):
+        main(['-i', 'x.png', '--face', '-opt', 'a.yml', '--model_path', 'a.pth'])
+
+
+def test_face_helper_without_weights_names_files(tmp_path):
+    """Face mode without the facexlib weights raises an error naming the files and the folder."""
+    with pytest.raises(FileNotFoundError, match=f'{FACE_DETECTOR_FILES["retinaface_resnet50"]}.*{FACE_PARSER_FILE}'):
+        build_face_helper(4, model_rootpath=str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def face_weights_dir(tmp_path_factory):
+    """A folder with randomly initialised facexlib detector (mobile0.25) and parser weights, as in its cache."""
+    from facexlib.detection.retinaface import RetinaFace
+    from facexlib.parsing.parsenet import ParseNet
+    folder = tmp_path_factory.mktemp('facexlib')
+    torch.save(RetinaFace(network_name='mobile0.25', device='cpu').state_dict(),
+               folder / FACE_DETECTOR_FILES['retinaface_mobile0.25'])
+    torch.save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(), folder / FACE_PARSER_FILE)
+    return str(folder)
+
+
+def test_face_mode_with_given_landmarks(face_weights_dir):
+    """Given landmarks (no detection), each aligned face is restored by the x8 model and pasted on the background."""
+    helper = build_face_helper(2, face_size=128, det_model='retinaface_mobile0.25', model_rootpath=face_weights_dir)
+    img = np.full((96, 96, 3), 120, np.uint8)
+    landmarks = [[[40, 42], [56, 42], [48, 50], [42, 58], [54, 58]]]
+    restored, num_faces = restore_faces(SRDDGANer(BicubicNet(8), device='cpu'), helper, img, landmarks=landmarks)
+    assert num_faces == 1 and restored.shape == (192, 192, 3) and restored.dtype == np.uint8
+    assert np.abs(restored.astype(int) - 120).max() <= 2  # a flat face restored flat, pasted without visible seam
+
+
+def test_cli_face_mode(tmp_path, face_weights_dir):
+    """``--face`` with a landmarks file writes the restored photo at the requested scale."""
+    face_opt = tmp_path / 'face.yml'
+    face_opt.write_text(yaml.safe_dump({'network_g': dict(TINY_RRDB, scale=8)}))
+    torch.save({'params': build_network(dict(TINY_RRDB, scale=8)).state_dict()}, tmp_path / 'face.pth')
+    cv2.imwrite(str(tmp_path / 'photo.png'), np.full((64, 64, 3), 90, np.uint8))
+    marks = {'photo.png': [[[24, 26], [40, 26], [32, 34], [26, 42], [38, 42]]]}
+    (tmp_path / 'marks.json').write_text(json.dumps(marks))
+    main(['-i', str(tmp_path / 'photo.png'), '-o', str(tmp_path / 'out'), '--face', '--face_opt', str(face_opt),
+          '--face_model_path', str(tmp_path / 'face.pth'), '--face_det_model', 'retinaface_mobile0.25',
+          '--face_weights_dir', face_weights_dir, '--face_landmarks', str(tmp_path / 'marks.json'), '-s', '2',
+          '--device', 'cpu'])
+    assert cv2.imread(str(tmp_path / 'out' / 'photo_srddgan.png')).shape == (128, 128, 3)
+
+
+def test_content_fusion_keeps_source_outside_region():
+    """Fusion: the composite carries the target region, results keep the source outside it, one per z sample."""
+    rng = np.random.default_rng(0)
+    source, target = rng.random((32, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
+    result = content_fusion(SRDDGANer(ToyDiffusionNet(), device='cpu'), source, target, (8, 4, 12, 10), num_samples=3)
+    assert np.array_equal(result['composite'][4:14, 8:20], target[4:14, 8:20])
+    assert result['lq'].shape == (16, 16, 3) and len(result['samples']) == len(result['fused']) == 3
+    for fused, sr in zip(result['fused'], result['samples'], strict=True):
+        outside = np.ones((32, 32), bool)
+        outside[4:14, 8:20] = False
+        assert np.array_equal(fused[outside], source[outside]) and np.array_equal(fused[4:14, 8:20], sr[4:14, 8:20])
+    assert not np.allclose(result['samples'][0], result['samples'][1])
+    with pytest.raises(ValueError, match='box'):
+        content_fusion(SRDDGANer(BicubicNet(2), device='cpu'), source, target, (30, 0, 8, 8))
