@@ -1,0 +1,165 @@
+"""Inputs as they come: image decoding, conversions, bad files, and the paired data set that reports or skips them."""
+import logging
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.data import build_dataset
+from basicsr.utils import get_root_logger
+
+from srddgan_arch.data import image_io
+from srddgan_arch.data.image_io import BadImageError, decode_image, read_image
+
+
+class RecordList(logging.Handler):
+    """Keeps every record it handles."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def basicsr_log(monkeypatch):
+    """Records of BasicSR's root logger (it does not propagate), with the once-per-kind notes reset."""
+    monkeypatch.setattr(image_io, '_noted_conversions', set())
+    logger, handler = get_root_logger(), RecordList()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # as in training, where BasicSR logs INFO to the log file
+    yield handler
+    logger.setLevel(level)
+    logger.removeHandler(handler)
+
+
+def encode(img):
+    """PNG bytes of ``img``."""
+    return cv2.imencode('.png', img)[1].tobytes()
+
+
+@pytest.mark.parametrize('raw, conversion', [
+    (np.full((4, 6), 51, np.uint8), 'grayscale'),
+    (np.full((4, 6, 4), 51, np.uint8), 'RGBA'),
+    (np.full((4, 6, 3), 13107, np.uint16), '16-bit'),
+    (np.full((4, 6), 13107, np.uint16), '16-bit+grayscale'),
+    (np.full((4, 6, 3), 51, np.uint8), None),
+])
+def test_decode_converts_to_bgr_float(raw, conversion):
+    """Every supported PNG kind decodes to (h, w, 3) float32 with value 0.2 (51/255 = 13107/65535)."""
+    img, kind = decode_image(encode(raw), 'x.png')
+    assert kind == conversion
+    assert img.shape == (4, 6, 3) and img.dtype == np.float32
+    np.testing.assert_allclose(img, 0.2, atol=1e-6)
+
+
+@pytest.mark.parametrize('content, reason', [(b'', 'empty'), (b'not an image at all', 'cannot be decoded')])
+def test_bad_bytes_name_the_file(tmp_path, content, reason):
+    """Zero-byte and corrupt files raise BadImageError naming the file and the reason."""
+    path = tmp_path / 'broken.png'
+    path.write_bytes(content)
+    with pytest.raises(BadImageError, match=f'broken.png.*{reason}'):
+        read_image(str(path))
+
+
+def test_missing_file_names_the_file(tmp_path):
+    """A missing file is a BadImageError naming it, not a bare OSError."""
+    with pytest.raises(BadImageError, match='gone.png.*cannot be read'):
+        read_image(str(tmp_path / 'gone.png'))
+
+
+def test_conversion_is_noted_once_per_kind(tmp_path, basicsr_log):
+    """Two grayscale files give one log note naming the first; an RGBA file gets its own note."""
+    for name, img in (('g1', np.zeros((4, 4), np.uint8)), ('g2', np.zeros((4, 4), np.uint8)),
+                      ('a1', np.zeros((4, 4, 4), np.uint8))):
+        cv2.imwrite(str(tmp_path / f'{name}.png'), img)
+        read_image(str(tmp_path / f'{name}.png'))
+    notes = [r.getMessage() for r in basicsr_log.records if 'Converted' in r.getMessage()]
+    assert len(notes) == 2
+    assert 'grayscale' in notes[0] and 'g1.png' in notes[0] and 'RGBA' in notes[1]
+
+
+def make_pairs(root, names, scale=2, hr=16):
+    """Write HR/LR pairs (random uint8 BGR) under root/HR and root/LR and return the two folders."""
+    rng = np.random.default_rng(0)
+    for sub in ('HR', 'LR'):
+        os.makedirs(root / sub, exist_ok=True)
+    for name in names:
+        cv2.imwrite(str(root / 'HR' / f'{name}.png'), rng.integers(0, 256, (hr, hr, 3), dtype=np.uint8))
+        cv2.imwrite(str(root / 'LR' / f'{name}.png'), rng.integers(0, 256, (hr // scale, hr // scale, 3), np.uint8))
+    return str(root / 'HR'), str(root / 'LR')
+
+
+def paired_options(gt, lq, phase='train', **extra):
+    """Options of an SRDDGANPairedDataset at scale 2."""
+    return {'name': 'pairs', 'type': 'SRDDGANPairedDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
+            'io_backend': {'type': 'disk'}, 'phase': phase, 'scale': 2, 'gt_size': 8, 'use_hflip': True,
+            'use_rot': True, **extra}
+
+
+@pytest.mark.parametrize('damage', ['empty', 'corrupt', 'unreadable'])
+def test_paired_dataset_reports_bad_training_image(tmp_path, damage):
+    """A zero-byte, corrupt or unreadable training image stops with an error naming its path and the skip option."""
+    gt, lq = make_pairs(tmp_path, ['a', 'b'])
+    bad = os.path.join(gt, 'b.png')
+    dataset = build_dataset(paired_options(gt, lq))
+    bad_index = [p['gt_path'] for p in dataset.paths].index(bad)
+    if damage == 'empty':
+        open(bad, 'wb').close()
+    elif damage == 'corrupt':
+        with open(bad, 'r+b') as f:
+            f.truncate(40)
+    else:
+        os.remove(bad)  # vanished after the listing, as on flaky network storage
+    with pytest.raises(BadImageError, match=r'b\.png.*skip_bad_images'):
+        dataset[bad_index]
+
+
+def test_paired_dataset_skips_and_logs_bad_image(tmp_path, basicsr_log):
+    """With skip_bad_images the bad sample is logged by path once and the next good sample is returned."""
+    gt, lq = make_pairs(tmp_path, ['a', 'b', 'c'])
+    open(os.path.join(lq, 'b.png'), 'wb').close()
+    dataset = build_dataset(paired_options(gt, lq, skip_bad_images=True))
+    bad_index = [p['lq_path'] for p in dataset.paths].index(os.path.join(lq, 'b.png'))
+    for _ in range(2):
+        assert not dataset[bad_index]['lq_path'].endswith('b.png')
+    warnings = [r.getMessage() for r in basicsr_log.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and os.path.join(lq, 'b.png') in warnings[0]
+
+
+def test_paired_dataset_all_bad_raises(tmp_path):
+    """When every sample is bad, skipping ends in a clear error instead of looping."""
+    gt, lq = make_pairs(tmp_path, ['a'])
+    open(os.path.join(gt, 'a.png'), 'wb').close()
+    with pytest.raises(RuntimeError, match='Every sample'):
+        build_dataset(paired_options(gt, lq, skip_bad_images=True))[0]
+
+
+def test_paired_dataset_converts_and_crops(tmp_path):
+    """A 16-bit grayscale HR of 17x19 with a 8x9 LR loads as RGB 16x18 (mod-cropped) with the right values."""
+    os.makedirs(tmp_path / 'HR')
+    os.makedirs(tmp_path / 'LR')
+    cv2.imwrite(str(tmp_path / 'HR' / 'a.png'), np.full((17, 19), 65535, np.uint16))
+    cv2.imwrite(str(tmp_path / 'LR' / 'a.png'), np.zeros((8, 9, 4), np.uint8))
+    sample = build_dataset(paired_options(str(tmp_path / 'HR'), str(tmp_path / 'LR'), phase='val'))[0]
+    assert sample['gt'].shape == (3, 16, 18) and sample['lq'].shape == (3, 8, 9)
+    assert torch.all(sample['gt'] == 1) and torch.all(sample['lq'] == 0)
+
+
+def test_paired_dataset_size_mismatch_is_named(tmp_path):
+    """An HR that is not scale x LR (beyond mod-crop) is reported with both files."""
+    gt, lq = make_pairs(tmp_path, ['a'])
+    cv2.imwrite(os.path.join(lq, 'a.png'), np.zeros((5, 8, 3), np.uint8))
+    with pytest.raises(BadImageError, match=r'HR.*a\.png.*does not match.*LR'):
+        build_dataset(paired_options(gt, lq))[0]
+
+
+def test_paired_dataset_missing_folder_names_key(tmp_path):
+    """A missing data folder is named with its key when the data set is built."""
+    gt, _ = make_pairs(tmp_path, ['a'])
+    with pytest.raises(FileNotFoundError, match='dataroot_lq'):
+        build_dataset(paired_options(gt, str(tmp_path / 'nope')))
