@@ -44,6 +44,15 @@ def test_gram_matrix_by_hand(gram_norm, divisor):
     assert torch.equal(gram_matrix(feat, gram_norm), expected)
 
 
+def test_gram_matrix_float32_under_autocast():
+    """Under bf16 autocast the Gram matrix is still computed and returned in float32."""
+    feat = torch.rand(1, 4, 8, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        gram = gram_matrix(feat.bfloat16())
+    assert gram.dtype == torch.float32
+    assert torch.allclose(gram, gram_matrix(feat.bfloat16().float()))
+
+
 def test_style_distance_by_hand():
     """Eq. 14: ||G - 0||_F / c² = sqrt(25 + 121 + 121 + 625) / 4."""
     feat = torch.tensor([[[[1., 2.]], [[3., 4.]]]])

@@ -22,7 +22,7 @@ def content_distance(feat, feat_target):
     Returns:
         Tensor: Shape (B,).
     """
-    diff = (feat - feat_target).float()
+    diff = feat.float() - feat_target.float()
     return torch.linalg.vector_norm(diff, dim=(1, 2, 3)) / diff[0].numel()
 
 
@@ -35,11 +35,12 @@ def gram_matrix(feat, gram_norm='none'):
             c·h·w ('chw', BasicSR's PerceptualLoss). Default: 'none'.
 
     Returns:
-        Tensor: Shape (B, C, C), float32.
+        Tensor: Shape (B, C, C), float32 (also under autocast).
     """
     b, c, h, w = feat.shape
-    vec = feat.float().reshape(b, c, h * w)
-    gram = vec @ vec.transpose(1, 2)
+    with torch.autocast(feat.device.type, enabled=False):  # the difference of two large Grams needs float32
+        vec = feat.float().reshape(b, c, h * w)
+        gram = vec @ vec.transpose(1, 2)
     return gram / {'none': 1, 'hw': h * w, 'chw': c * h * w}[gram_norm]
 
 
