@@ -1,0 +1,54 @@
+"""Diversity score of the NTIRE 2021 Learning the Super-Resolution Space challenge, over the samples of one LR image."""
+import torch
+from basicsr.utils.registry import METRIC_REGISTRY
+
+from srddgan_arch.metrics.lpips_metric import default_device, get_lpips, uint8_to_lpips_tensor
+
+
+def diversity_score(lpips_maps):
+    """(global best - local best) / global best · 100 from the spatial LPIPS maps of N samples against the GT.
+
+    The global best is the lowest mean LPIPS of one sample; the local best is the mean over pixels of the per-pixel
+    minimum over samples. Identical samples score 0; samples that are each best in different places score higher.
+
+    Args:
+        lpips_maps (Tensor): Spatial LPIPS maps, shape (N, H, W) (or (N, ...)).
+
+    Returns:
+        float: The score in [0, 100]; 0 where the global best is 0 (a sample equals the GT).
+    """
+    maps = torch.as_tensor(lpips_maps, dtype=torch.float64).flatten(1)
+    global_best = maps.mean(dim=1).min()
+    local_best = maps.min(dim=0).values.mean()
+    if global_best <= 0:
+        return 0.0
+    return ((global_best - local_best) / global_best * 100).item()
+
+
+@METRIC_REGISTRY.register()
+def calculate_diversity(samples, img2, net='alex', backbone_path=None, bgr=True, **kwargs):
+    """NTIRE 2021 diversity score of the SR samples of one LR image against its GT (higher is more diverse).
+
+    Args:
+        samples (list[ndarray]): N uint8 SR samples, each (H, W, 3).
+        img2 (ndarray): uint8 GT image, (H, W, 3), same channel order.
+        net (str): LPIPS backbone: 'alex', 'vgg' or 'squeeze'. Default: 'alex'.
+        backbone_path (str | None): LPIPS backbone file (see ``lpips_metric.build_lpips``). Default: None
+            (torchvision's cache).
+        bgr (bool): The images are BGR (BasicSR's order). Default: True.
+        kwargs: Other metric data and options (e.g. ``lq``, ``better``), ignored.
+
+    Returns:
+        float: The diversity score in [0, 100].
+    """
+    if len(samples) == 0:
+        raise ValueError('calculate_diversity needs at least one sample in samples.')
+    shapes = {sample.shape for sample in samples}
+    if shapes != {img2.shape}:
+        raise ValueError(f'calculate_diversity: sample shapes {sorted(shapes)} differ from the GT shape {img2.shape}.')
+    device = default_device()
+    model = get_lpips(net, True, backbone_path, device)
+    gt = uint8_to_lpips_tensor(img2, device, bgr)
+    with torch.no_grad():
+        maps = torch.cat([model(uint8_to_lpips_tensor(sample, device, bgr), gt) for sample in samples])
+    return diversity_score(maps.cpu())
