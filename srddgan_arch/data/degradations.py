@@ -1,0 +1,269 @@
+"""Complex degradation (paper "Diverse forms of degradation", after BSRGAN): X_LR = (I * k) down_s + n.
+
+Blur (isotropic / anisotropic Gaussian kernel), down-sampling (nearest / bilinear / bicubic) and noise (Gaussian or
+Poisson "camera" noise, then JPEG) are applied in a random order. Down-sampling always happens once, to exactly
+(h / scale, w / scale); the other stages happen with their probability.
+
+Two paths with the same options: ``degrade_image`` on one numpy image (data-loader workers, CPU) and
+``degrade_batch`` on a batch tensor on its device (as Real-ESRGAN does on the GPU, e.g. in a model's ``feed_data``).
+Both draw from the global ``random``/``numpy``(/``torch``) generators, which BasicSR seeds (``manual_seed`` and the
+data-loader ``worker_init_fn``); ``rng_scope`` fixes them for a block, e.g. for a fixed validation set.
+"""
+import contextlib
+import math
+import random
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+import torch
+from basicsr.data.degradations import (
+    random_add_gaussian_noise,
+    random_add_gaussian_noise_pt,
+    random_add_poisson_noise,
+    random_add_poisson_noise_pt,
+    random_mixed_kernels,
+)
+from basicsr.utils import DiffJPEG
+from torch.nn import functional as F
+
+from srddgan_arch.compat import filter2D
+from srddgan_arch.data.image_io import to_uint8
+
+STAGES = ('blur', 'resize', 'noise', 'jpeg')
+KERNEL_TYPES = ('iso', 'aniso')
+CV2_INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
+
+
+@dataclass(frozen=True)
+class DegradationOptions:
+    """Probabilities and ranges of the complex degradation; the field names are the YAML keys.
+
+    Args:
+        scale (int): Down-sampling factor. Default: 4.
+        shuffle_prob (float): Probability of a random stage order (else blur, resize, noise, jpeg). Default: 1.0.
+        blur_prob (float): Probability of the blur stage. Default: 1.0.
+        kernel_list (list[str]): Kernel types among 'iso' and 'aniso'. Default: ['iso', 'aniso'].
+        kernel_prob (list[float]): Probability of each kernel type. Default: [0.5, 0.5].
+        blur_kernel_size (int): Odd kernel side. Default: 21.
+        blur_sigma (list[float]): Range of the Gaussian sigma (both axes for 'aniso'), in pixels. Default: [0.2, 3].
+        resize_modes (list[str]): Down-sampling modes among nearest, bilinear, bicubic. Default: all three.
+        resize_prob (list[float]): Probability of each mode. Default: equal.
+        noise_prob (float): Probability of the noise stage. Default: 1.0.
+        gaussian_noise_prob (float): In the noise stage, Gaussian noise with this probability, else Poisson.
+            Default: 0.5.
+        noise_range (list[float]): Gaussian sigma range, in 0-255 units. Default: [1, 30].
+        poisson_scale_range (list[float]): Poisson noise scale range. Default: [0.05, 3].
+        gray_noise_prob (float): Probability of the same noise on all channels. Default: 0.4.
+        jpeg_prob (float): Probability of the JPEG stage. Default: 0.9.
+        jpeg_range (list[float]): JPEG quality range (0-100). Default: [30, 95].
+    """
+
+    scale: int = 4
+    shuffle_prob: float = 1.0
+    blur_prob: float = 1.0
+    kernel_list: tuple = KERNEL_TYPES
+    kernel_prob: tuple = (0.5, 0.5)
+    blur_kernel_size: int = 21
+    blur_sigma: tuple = (0.2, 3.0)
+    resize_modes: tuple = tuple(CV2_INTERPOLATION)
+    resize_prob: tuple = (1 / 3, 1 / 3, 1 / 3)
+    noise_prob: float = 1.0
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple = (1.0, 30.0)
+    poisson_scale_range: tuple = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_prob: float = 0.9
+    jpeg_range: tuple = (30.0, 95.0)
+
+    @classmethod
+    def from_dict(cls, options, scale):
+        """Build from a YAML block, naming unknown keys.
+
+        Args:
+            options (dict | None): The ``degradation`` block.
+            scale (int): The data set's scale (a ``scale`` key in the block must agree).
+
+        Returns:
+            DegradationOptions: The validated options.
+        """
+        options = dict(options or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise KeyError(f'degradation: unknown key(s) {unknown}; known keys: {sorted(known)}.')
+        if options.setdefault('scale', scale) != scale:
+            raise ValueError(f'degradation.scale {options["scale"]} differs from the data set scale {scale}.')
+        return cls(**options)
+
+    def __post_init__(self):
+        for name in ('kernel_list', 'kernel_prob', 'blur_sigma', 'resize_modes', 'resize_prob', 'noise_range',
+                     'poisson_scale_range', 'jpeg_range'):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not isinstance(self.scale, int) or self.scale < 1:
+            raise ValueError(f'degradation.scale must be a positive integer, got {self.scale!r}.')
+        for name in ('shuffle_prob', 'blur_prob', 'noise_prob', 'gaussian_noise_prob', 'gray_noise_prob', 'jpeg_prob'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f'degradation.{name} must be a probability in [0, 1], got {getattr(self, name)}.')
+        _check_choices('kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
+        _check_choices('resize_modes', self.resize_modes, 'resize_prob', self.resize_prob, tuple(CV2_INTERPOLATION))
+        for name in ('blur_sigma', 'noise_range', 'poisson_scale_range', 'jpeg_range'):
+            low_high = getattr(self, name)
+            if len(low_high) != 2 or not 0 <= low_high[0] <= low_high[1]:
+                raise ValueError(f'degradation.{name} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
+        if self.blur_sigma[0] <= 0 or self.blur_sigma[0] == self.blur_sigma[1]:
+            raise ValueError(f'degradation.blur_sigma needs 0 < low < high, got {list(self.blur_sigma)}.')
+        if self.jpeg_range[1] > 100:
+            raise ValueError(f'degradation.jpeg_range is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
+        if self.blur_kernel_size < 3 or self.blur_kernel_size % 2 == 0:
+            raise ValueError(f'degradation.blur_kernel_size must be odd and >= 3, got {self.blur_kernel_size}.')
+
+
+def _check_choices(name, choices, prob_name, probs, allowed):
+    """Choices must be known, non-empty and have one non-negative probability each."""
+    if not choices or any(c not in allowed for c in choices):
+        raise ValueError(f'degradation.{name} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
+    if len(probs) != len(choices) or any(p < 0 for p in probs) or sum(probs) <= 0:
+        raise ValueError(f'degradation.{prob_name} needs one non-negative probability per {name} entry '
+                         f'({len(choices)}), got {list(probs)}.')
+
+
+@contextlib.contextmanager
+def rng_scope(seed):
+    """Seed python's, numpy's and torch's (CPU) global generators for a block, then restore their states.
+
+    Args:
+        seed (int): The seed.
+    """
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
+def sample_stages(options):
+    """The stages to apply, in order: 'resize' always, the others with their probability.
+
+    Args:
+        options (DegradationOptions): The options.
+
+    Returns:
+        list[str]: Stage names from ``STAGES``.
+    """
+    probs = {'blur': options.blur_prob, 'resize': 1.0, 'noise': options.noise_prob, 'jpeg': options.jpeg_prob}
+    stages = [stage for stage in STAGES if np.random.uniform() < probs[stage]]
+    if np.random.uniform() < options.shuffle_prob:
+        random.shuffle(stages)
+    return stages
+
+
+def sample_kernel(options):
+    """One isotropic or anisotropic Gaussian blur kernel (BasicSR's ``random_mixed_kernels``).
+
+    Args:
+        options (DegradationOptions): The options.
+
+    Returns:
+        ndarray: float32 kernel, (blur_kernel_size, blur_kernel_size), summing to 1.
+    """
+    return random_mixed_kernels(list(options.kernel_list), list(options.kernel_prob), options.blur_kernel_size,
+                                options.blur_sigma, options.blur_sigma, (-math.pi, math.pi)).astype(np.float32)
+
+
+def _sample_resize_mode(options):
+    return random.choices(options.resize_modes, options.resize_prob)[0]
+
+
+def _sample_jpeg_quality(options):
+    return int(round(np.random.uniform(*options.jpeg_range)))
+
+
+def _image_noise(img, options):
+    if np.random.uniform() < options.gaussian_noise_prob:
+        return random_add_gaussian_noise(img, options.noise_range, options.gray_noise_prob, clip=True)
+    return random_add_poisson_noise(img, options.poisson_scale_range, options.gray_noise_prob, clip=True)
+
+
+def _image_jpeg(img, quality):
+    _, encoded = cv2.imencode('.jpg', to_uint8(img), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR).astype(np.float32) / 255.
+
+
+def degrade_image(img, options):
+    """Degrade one HR image on the CPU.
+
+    Args:
+        img (ndarray): BGR float32 HR image in [0, 1], (h, w, 3), h and w divisible by ``options.scale``.
+        options (DegradationOptions): The options.
+
+    Returns:
+        ndarray: BGR float32 LR image, (h / scale, w / scale, 3), rounded to 8-bit levels.
+    """
+    h, w = img.shape[:2]
+    if h % options.scale or w % options.scale:
+        raise ValueError(f'HR size {h}x{w} is not divisible by the scale {options.scale}.')
+    out = img
+    for stage in sample_stages(options):
+        if stage == 'blur':
+            out = cv2.filter2D(out, -1, sample_kernel(options), borderType=cv2.BORDER_REFLECT_101)
+        elif stage == 'resize':
+            mode = CV2_INTERPOLATION[_sample_resize_mode(options)]
+            out = cv2.resize(out, (w // options.scale, h // options.scale), interpolation=mode)
+        elif stage == 'noise':
+            out = _image_noise(out, options)
+        else:
+            out = _image_jpeg(out, _sample_jpeg_quality(options))
+    return to_uint8(out).astype(np.float32) / 255.
+
+
+def _batch_noise(out, options):
+    if np.random.uniform() < options.gaussian_noise_prob:
+        return random_add_gaussian_noise_pt(out, options.noise_range, options.gray_noise_prob, clip=True)
+    return random_add_poisson_noise_pt(out, options.poisson_scale_range, options.gray_noise_prob, clip=True)
+
+
+def _fit_kernels(kernels, side):
+    """Centre-crop (and renormalise) kernels wider than ``2 * side - 1``: reflect padding needs pad < side."""
+    k = min(kernels.size(-1), 2 * side - 1)
+    if k == kernels.size(-1):
+        return kernels
+    trim = (kernels.size(-1) - k) // 2
+    kernels = kernels[:, trim:trim + k, trim:trim + k]
+    return kernels / kernels.sum(dim=(1, 2), keepdim=True)
+
+
+def degrade_batch(gt, options, jpeger=None):
+    """Degrade a batch on its device (GPU or CPU). Stage order, resize mode and noise type are drawn per batch;
+    kernels, noise levels and JPEG qualities per image.
+
+    Args:
+        gt (Tensor): RGB HR batch in [0, 1], (b, 3, h, w), h and w divisible by ``options.scale``.
+        options (DegradationOptions): The options.
+        jpeger (DiffJPEG | None): BasicSR's ``DiffJPEG(differentiable=False)`` on ``gt``'s device; made when None.
+
+    Returns:
+        Tensor: RGB LR batch, (b, 3, h / scale, w / scale), rounded to 8-bit levels.
+    """
+    b, _, h, w = gt.shape
+    if h % options.scale or w % options.scale:
+        raise ValueError(f'HR size {h}x{w} is not divisible by the scale {options.scale}.')
+    out = gt
+    for stage in sample_stages(options):
+        if stage == 'blur':
+            kernels = torch.from_numpy(np.stack([sample_kernel(options) for _ in range(b)])).to(gt)
+            out = filter2D(out, _fit_kernels(kernels, min(out.shape[-2:])))
+        elif stage == 'resize':
+            out = F.interpolate(out, size=(h // options.scale, w // options.scale), mode=_sample_resize_mode(options))
+        elif stage == 'noise':
+            out = _batch_noise(out, options)
+        else:
+            jpeger = jpeger if jpeger is not None else DiffJPEG(differentiable=False).to(gt.device)
+            quality = torch.tensor([_sample_jpeg_quality(options) for _ in range(b)], dtype=gt.dtype, device=gt.device)
+            out = jpeger(out.clamp(0, 1), quality=quality)
+    return (out.clamp(0, 1) * 255.).round() / 255.

@@ -1,0 +1,115 @@
+"""HR-only data set whose LR is made on the fly by the complex degradation (paper "Diverse forms of degradation")."""
+import copy
+import os
+import random
+from os import path as osp
+
+from basicsr.data.data_util import paths_from_lmdb
+from basicsr.data.transforms import augment, mod_crop
+from basicsr.utils import img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+
+from srddgan_arch.data.degradations import DegradationOptions, degrade_image, rng_scope
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError
+from srddgan_arch.data.paired_dataset import RobustImageReading
+
+
+def hr_paths(dataroot_gt, io_backend, meta_info_file=None):
+    """HR image paths (disk) or keys (LMDB) of a data set.
+
+    Args:
+        dataroot_gt (str): HR folder, or ``.lmdb`` folder for the lmdb backend.
+        io_backend (dict): BasicSR io_backend options (``type``: disk or lmdb).
+        meta_info_file (str | None): Text file whose first column lists HR files relative to ``dataroot_gt``.
+
+    Returns:
+        list[str]: Paths (disk) or LMDB keys.
+    """
+    if not osp.isdir(dataroot_gt or ''):
+        raise FileNotFoundError(f'dataroot_gt {dataroot_gt!r} is not a folder.')
+    if io_backend['type'] == 'lmdb':
+        if not osp.isfile(osp.join(dataroot_gt, 'meta_info.txt')):
+            raise FileNotFoundError(f'dataroot_gt {dataroot_gt}: LMDB meta_info.txt is missing.')
+        return paths_from_lmdb(dataroot_gt)
+    if meta_info_file is not None:
+        with open(meta_info_file) as f:
+            return [osp.join(dataroot_gt, line.split()[0]) for line in f if line.strip()]
+    names = sorted(n for n in os.listdir(dataroot_gt) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise FileNotFoundError(f'dataroot_gt {dataroot_gt} holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
+    return [osp.join(dataroot_gt, n) for n in names]
+
+
+@DATASET_REGISTRY.register()
+class SRDDGANDegradedDataset(RobustImageReading, data.Dataset):
+    """Reads HR images only; LR is made by ``degrade_image`` in the data-loader workers (or, with
+    ``degrade_in_dataset: false``, left to the model: ``degrade_batch`` in its ``feed_data``).
+
+    Args:
+        opt (dict): Options (YAML keys):
+            dataroot_gt (str): HR folder, or ``.lmdb`` folder with ``io_backend: {type: lmdb}``.
+            io_backend (dict): ``{type: disk}`` or ``{type: lmdb}``.
+            meta_info_file (str, optional): Disk backend: list of HR files. Default: every image in the folder.
+            scale (int): Scale (BasicSR adds it from the top-level ``scale``).
+            phase (str): 'train' crops ``gt_size`` patches at random and augments; otherwise whole images,
+                mod-cropped to the scale.
+            gt_size (int): HR patch size for training; must be divisible by the scale.
+            use_hflip (bool): Random horizontal flips in training. Default: True.
+            use_rot (bool): Random rotations in training. Default: True.
+            degradation (dict): ``DegradationOptions`` keys. Default: its defaults.
+            seed (int | None): When set, sample i is always made with seed ``seed + i`` (fixed validation sets);
+                when None, the generators seeded by BasicSR (``manual_seed``, ``worker_init_fn``) are used.
+                Default: None.
+            degrade_in_dataset (bool): False returns only ``gt``/``gt_path`` for a model-side batched
+                degradation. Default: True.
+            skip_bad_images (bool): Log and skip corrupt, empty or unreadable images. Default: False.
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = copy.deepcopy(opt)
+        self.scale = self.opt['scale']
+        self.degradation = DegradationOptions.from_dict(self.opt.get('degradation'), self.scale)
+        self.io_backend_opt = self.opt['io_backend']
+        self.paths = hr_paths(self.opt.get('dataroot_gt'), self.io_backend_opt, self.opt.get('meta_info_file'))
+        if self.io_backend_opt['type'] == 'lmdb':
+            self.io_backend_opt.update(db_paths=[self.opt['dataroot_gt']], client_keys=['gt'])
+        if self.opt['phase'] == 'train' and self.opt['gt_size'] % self.scale:
+            raise ValueError(f'gt_size {self.opt["gt_size"]} must be divisible by scale {self.scale}.')
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        return self.load_skipping_bad(index)
+
+    def load(self, index):
+        """Sample ``index``: ``lq``, ``gt`` (RGB CHW tensors in [0, 1]), ``lq_path`` and ``gt_path`` (both the HR
+        path), or only ``gt``/``gt_path`` with ``degrade_in_dataset: false``."""
+        if self.opt.get('seed') is None:
+            return self._make_sample(index)
+        with rng_scope(self.opt['seed'] + index):
+            return self._make_sample(index)
+
+    def _make_sample(self, index):
+        gt_path = self.paths[index]
+        img_gt = self.read_image(gt_path, 'gt')
+        if self.opt['phase'] == 'train':
+            img_gt = self._random_crop(img_gt, gt_path)
+            img_gt = augment(img_gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+        else:
+            img_gt = mod_crop(img_gt, self.scale)
+        sample = {'gt': img2tensor(img_gt, bgr2rgb=True, float32=True), 'gt_path': gt_path}
+        if self.opt.get('degrade_in_dataset', True):
+            img_lq = degrade_image(img_gt, self.degradation)
+            sample.update(lq=img2tensor(img_lq, bgr2rgb=True, float32=True), lq_path=gt_path)
+        return sample
+
+    def _random_crop(self, img, path):
+        size = self.opt['gt_size']
+        h, w = img.shape[:2]
+        if h < size or w < size:
+            raise BadImageError(path, f'HR size {h}x{w} is smaller than gt_size {size}')
+        top, left = random.randint(0, h - size), random.randint(0, w - size)
+        return img[top:top + size, left:left + size]

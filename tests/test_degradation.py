@@ -1,0 +1,161 @@
+"""Complex degradation: each stage type, LR sizes, seeded reproducibility, the batched path, the HR-only data set."""
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.data import build_dataset
+
+from srddgan_arch.data.degradations import DegradationOptions, degrade_batch, degrade_image, rng_scope, sample_stages
+
+NO_EXTRAS = {'blur_prob': 0.0, 'noise_prob': 0.0, 'jpeg_prob': 0.0}
+# one configuration per degradation type of the paper (each alone next to the obligatory down-sampling)
+SINGLE_TYPES = {
+    'iso_blur': {**NO_EXTRAS, 'blur_prob': 1.0, 'kernel_list': ['iso'], 'kernel_prob': [1]},
+    'aniso_blur': {**NO_EXTRAS, 'blur_prob': 1.0, 'kernel_list': ['aniso'], 'kernel_prob': [1]},
+    'nearest': {**NO_EXTRAS, 'resize_modes': ['nearest'], 'resize_prob': [1]},
+    'bilinear': {**NO_EXTRAS, 'resize_modes': ['bilinear'], 'resize_prob': [1]},
+    'bicubic': {**NO_EXTRAS, 'resize_modes': ['bicubic'], 'resize_prob': [1]},
+    'gaussian_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'gaussian_noise_prob': 1.0},
+    'poisson_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'gaussian_noise_prob': 0.0},
+    'jpeg': {**NO_EXTRAS, 'jpeg_prob': 1.0, 'jpeg_range': [10, 20]},
+}
+
+
+def hr_image(size=32):
+    """A smooth BGR float32 test image with some edges."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = np.stack([x, y, (x * y > 0.2).astype(float)], axis=2)
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def reference_lr(img, options):
+    """The LR of the same image down-sampled with the configured mode only (no other stage)."""
+    mode = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
+    lr = cv2.resize(img, (img.shape[1] // options.scale, img.shape[0] // options.scale),
+                    interpolation=mode[options.resize_modes[0]])
+    return np.clip((lr * 255).round(), 0, 255) / 255
+
+
+@pytest.mark.parametrize('kind', SINGLE_TYPES)
+@pytest.mark.parametrize('scale', [2, 4])
+def test_each_degradation_type_cpu(kind, scale):
+    """Each type alone gives LR of exactly HR/scale, in [0, 1] on 8-bit levels; non-resize types change the image."""
+    options = DegradationOptions(scale=scale, **{'resize_modes': ['bicubic'], 'resize_prob': [1], **SINGLE_TYPES[kind]})
+    img = hr_image()
+    np.random.seed(0)
+    lr = degrade_image(img, options)
+    assert lr.shape == (32 // scale, 32 // scale, 3) and lr.dtype == np.float32
+    assert lr.min() >= 0 and lr.max() <= 1 and np.allclose(lr * 255, np.round(lr * 255), atol=1e-4)
+    changed = np.abs(lr - reference_lr(img, options)).max() > 1 / 255
+    assert changed == (kind not in ('nearest', 'bilinear', 'bicubic'))
+
+
+@pytest.mark.parametrize('kind', SINGLE_TYPES)
+def test_each_degradation_type_batched(kind):
+    """The batched path (CPU here, any device in a model) gives (b, 3, h/4, w/4) for every type."""
+    options = DegradationOptions(scale=4, **SINGLE_TYPES[kind])
+    gt = torch.from_numpy(hr_image()).permute(2, 0, 1)[None].repeat(3, 1, 1, 1)
+    torch.manual_seed(0)
+    lq = degrade_batch(gt, options)
+    assert lq.shape == (3, 3, 8, 8) and lq.min() >= 0 and lq.max() <= 1
+
+
+def test_stage_order_is_random_and_resize_always_once():
+    """All stages on: resize appears exactly once per draw and several orders occur; shuffle_prob 0 keeps order."""
+    orders = set()
+    np.random.seed(1)
+    for _ in range(50):
+        stages = sample_stages(DegradationOptions(jpeg_prob=1.0))
+        assert sorted(stages) == ['blur', 'jpeg', 'noise', 'resize']
+        orders.add(tuple(stages))
+    assert len(orders) > 5
+    assert sample_stages(DegradationOptions(jpeg_prob=1.0, shuffle_prob=0.0)) == ['blur', 'resize', 'noise', 'jpeg']
+
+
+def test_seeded_degradation_is_reproducible():
+    """The same seed gives the same LR (CPU and batched); another seed a different one; the outer state is kept."""
+    options = DegradationOptions()
+    img = hr_image()
+    gt = torch.from_numpy(img).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    outer = np.random.get_state()[1].copy()
+    results = []
+    for seed in (7, 7, 8):
+        with rng_scope(seed):
+            results.append((degrade_image(img, options), degrade_batch(gt, options)))
+    assert np.array_equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert not np.array_equal(results[0][0], results[2][0])
+    assert np.array_equal(np.random.get_state()[1], outer)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'blur_sigmas': [1, 2]}, 'unknown key'),
+    ({'jpeg_prob': 1.5}, 'jpeg_prob'),
+    ({'kernel_list': ['iso', 'box'], 'kernel_prob': [0.5, 0.5]}, 'kernel_list'),
+    ({'resize_prob': [1, 0]}, 'resize_prob'),
+    ({'noise_range': [30, 1]}, 'noise_range'),
+    ({'blur_kernel_size': 20}, 'blur_kernel_size'),
+    ({'scale': 2}, 'scale'),
+])
+def test_bad_options_name_the_key(options, message):
+    """Wrong degradation options fail at construction with the key in the message."""
+    with pytest.raises((KeyError, ValueError), match=message):
+        DegradationOptions.from_dict(options, scale=4)
+
+
+@pytest.fixture
+def hr_folder(tmp_path):
+    """Four 40x36 HR images on disk."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'HR'
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f'{i}.png'), rng.integers(0, 256, (40, 36, 3), dtype=np.uint8))
+    return str(folder)
+
+
+def degraded_options(dataroot, phase='train', **extra):
+    """Options of an SRDDGANDegradedDataset at scale 4."""
+    return {'name': 'degraded', 'type': 'SRDDGANDegradedDataset', 'dataroot_gt': dataroot,
+            'io_backend': {'type': 'disk'}, 'phase': phase, 'scale': 4, 'gt_size': 32, **extra}
+
+
+def test_degraded_dataset_train_and_val(hr_folder):
+    """Train: gt_size patches with LR gt_size/scale; val: whole images mod-cropped (40x36 -> 40x36, LR 10x9)."""
+    train = build_dataset(degraded_options(hr_folder, degradation={'jpeg_prob': 1.0}))
+    sample = train[0]
+    assert sample['gt'].shape == (3, 32, 32) and sample['lq'].shape == (3, 8, 8)
+    assert sample['lq_path'] == sample['gt_path'] and sample['gt_path'].endswith('0.png')
+    val = build_dataset(degraded_options(hr_folder, phase='val', seed=5))
+    assert val[1]['gt'].shape == (3, 40, 36) and val[1]['lq'].shape == (3, 10, 9)
+    assert torch.equal(val[1]['lq'], val[1]['lq'])
+
+
+def test_degraded_dataset_reproducible_with_global_seed(hr_folder):
+    """Without a dataset seed, re-seeding the global generators (as BasicSR's worker_init_fn does) repeats samples."""
+    dataset = build_dataset(degraded_options(hr_folder))
+    samples = []
+    for _ in range(2):
+        with rng_scope(123):
+            samples.append(dataset[2])
+    assert torch.equal(samples[0]['lq'], samples[1]['lq']) and torch.equal(samples[0]['gt'], samples[1]['gt'])
+
+
+def test_degraded_dataset_gt_only_for_model_side_degradation(hr_folder):
+    """degrade_in_dataset: false leaves the LR to degrade_batch, which then gives the right size."""
+    dataset = build_dataset(degraded_options(hr_folder, degrade_in_dataset=False))
+    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    assert set(batch) == {'gt', 'gt_path'}
+    assert degrade_batch(batch['gt'], dataset.degradation).shape == (2, 3, 8, 8)
+
+
+def test_degraded_dataset_lmdb_and_bad_image(hr_folder, tmp_path):
+    """HR from LMDB works; a corrupt HR file is named, or skipped with skip_bad_images."""
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+    names = [f'{i}.png' for i in range(4)]
+    make_lmdb_from_imgs(hr_folder, str(tmp_path / 'HR.lmdb'), names, [n[:-4] for n in names])
+    dataset = build_dataset(degraded_options(str(tmp_path / 'HR.lmdb'), io_backend={'type': 'lmdb'}))
+    assert dataset[3]['lq'].shape == (3, 8, 8) and dataset[3]['gt_path'] == '3'
+    open(f'{hr_folder}/1.png', 'wb').close()
+    with pytest.raises(ValueError, match=r'1\.png.*empty'):
+        build_dataset(degraded_options(hr_folder))[1]
+    assert build_dataset(degraded_options(hr_folder, skip_bad_images=True))[1]['gt_path'].endswith('2.png')
