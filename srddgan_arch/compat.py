@@ -5,11 +5,13 @@ test in ``tests/test_compat.py`` that fails when the fix is not applied. ``apply
 ``srddgan_arch`` is imported, before anything else imports ``basicsr``.
 """
 import os
+import random
 import subprocess
 import sys
 import types
 from os import path as osp
 
+import numpy as np
 import torch
 
 BASICSR_VERSION = '1.4.2'
@@ -114,33 +116,165 @@ def parse_options(root_path, is_train=True):
     return opt, args
 
 
-def latest_state_path(state_dir):
-    """Path of the training state with the highest iteration in ``state_dir``, or None when there is none."""
-    if not osp.isdir(state_dir):
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename: ``path`` is complete or absent.
+
+    BasicSR writes checkpoints in place; a run killed while saving leaves a truncated file that ``--auto_resume``
+    then picks.
+    """
+    tmp_path = f'{path}.tmp{os.getpid()}'
+    try:
+        with open(tmp_path, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def _loadable(path, map_location='cpu'):
+    """The checkpoint at ``path`` loaded with ``weights_only=True``, or None when it is missing or unreadable."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # a truncated or foreign file: the caller falls back to an older one
         return None
-    iters = [int(name[:-len('.state')]) for name in os.listdir(state_dir)
-             if name.endswith('.state') and name[:-len('.state')].isdigit()]
-    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
+
+
+def latest_resume_state(state_dir, map_location='cpu'):
+    """The newest training state in ``state_dir`` that loads, as (path, state).
+
+    Newest first; an unreadable state (e.g. written by a non-atomic saver and cut off) is skipped with a warning.
+    Returns (None, None) when there is none.
+    """
+    from basicsr.utils import get_root_logger
+    if not osp.isdir(state_dir):
+        return None, None
+    iters = sorted((int(name[:-len('.state')]) for name in os.listdir(state_dir)
+                    if name.endswith('.state') and name[:-len('.state')].isdigit()), reverse=True)
+    for current_iter in iters:
+        path = osp.join(state_dir, f'{current_iter}.state')
+        state = _loadable(path, map_location)
+        if state is not None:
+            return path, state
+        get_root_logger().warning(f'Skipping unreadable training state {path}.')
+    return None, None
 
 
 def load_resume_state(opt):
-    """BasicSR's ``load_resume_state`` without its CUDA assumption.
+    """BasicSR's ``load_resume_state`` without its CUDA assumption, picking only complete states.
 
-    BasicSR maps the state to ``torch.cuda.current_device()`` (fails on CPU-only machines) and looks for
-    ``experiments/<name>`` relative to the working directory instead of the experiment root.
+    BasicSR maps the state to ``torch.cuda.current_device()`` (fails on CPU-only machines), looks for
+    ``experiments/<name>`` relative to the working directory instead of the experiment root, and loads the newest
+    state even when it is truncated.
     """
     from basicsr.utils.misc import check_resume
+    device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
     if opt['auto_resume']:
-        state_path = latest_state_path(osp.join(opt['root_path'], 'experiments', opt['name'], 'training_states'))
-        if state_path is not None:
-            opt['path']['resume_state'] = state_path
-    resume_path = opt['path'].get('resume_state')
-    if not resume_path:
+        state_dir = osp.join(opt['root_path'], 'experiments', opt['name'], 'training_states')
+        resume_path, resume_state = latest_resume_state(state_dir, device)
+        if resume_path is not None:
+            opt['path']['resume_state'] = resume_path
+    else:
+        resume_path = opt['path'].get('resume_state')
+        if not resume_path:
+            return None
+        resume_state = _loadable(resume_path, device)
+        if resume_state is None:
+            raise ValueError(f'path.resume_state: {resume_path} is missing or not a complete training state.')
+    if resume_state is None:
         return None
-    device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
-    resume_state = torch.load(resume_path, map_location=device, weights_only=False)
     check_resume(opt, resume_state['iter'])
     return resume_state
+
+
+def get_rng_states():
+    """The python, numpy and torch (CPU and CUDA) random states, as tensors and ints (loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        'python': random.getstate(),
+        'numpy': [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian],
+        'torch': torch.get_rng_state(),
+        'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_states(states):
+    """Restore what ``get_rng_states`` returned."""
+    random.setstate(states['python'])
+    kind, keys, pos, has_gauss, cached_gaussian = states['numpy']
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
+    torch.set_rng_state(states['torch'].cpu())
+    if states['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
+
+
+def save_network(self, net, net_label, current_iter, param_key='params'):
+    """BasicSR's ``save_network`` with an atomic write (see ``atomic_torch_save``)."""
+    net = net if isinstance(net, list) else [net]
+    param_key = param_key if isinstance(param_key, list) else [param_key]
+    save_dict = {}
+    for net_, key in zip(net, param_key, strict=True):
+        state_dict = self.get_bare_model(net_).state_dict()
+        save_dict[key] = {name.removeprefix('module.'): value.cpu() for name, value in state_dict.items()}
+    label = 'latest' if current_iter == -1 else current_iter
+    atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+
+
+def save_training_state(self, epoch, current_iter):
+    """BasicSR's ``save_training_state``, atomic, with the random states for an exact continuation."""
+    if current_iter == -1 or self.opt['rank'] != 0:
+        return
+    state = {
+        'epoch': epoch,
+        'iter': current_iter,
+        'optimizers': [o.state_dict() for o in self.optimizers],
+        'schedulers': [s.state_dict() for s in self.schedulers],
+        'rng': get_rng_states(),
+    }
+    atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+
+# the resumed run's position, consumed by the first data iterator it creates (see _resuming_reset)
+_pending_resume = {}
+
+
+def _resume_training(resume_training):
+    """Remember where the resumed run stopped: its epoch, iteration and random states."""
+    def wrapper(self, resume_state):
+        resume_training(self, resume_state)
+        _pending_resume.update(epoch=resume_state['epoch'], iter=resume_state['iter'], rng=resume_state.get('rng'))
+    return wrapper
+
+
+def _resuming_reset(reset):
+    """Make the resumed epoch continue where the saved run was, not from its first batch.
+
+    BasicSR restarts the epoch from its first batch after a resume. Here the sampler skips the batches the saved
+    run had already consumed in that epoch, and the random states are restored after the data iterator is created
+    (creating it draws from torch's generator), so the next iterations equal those of an uninterrupted run.
+    """
+    def wrapper(self):
+        if not _pending_resume:
+            return reset(self)
+        resume = dict(_pending_resume)
+        _pending_resume.clear()
+        loader = self.ori_loader
+        consumed = resume['iter'] - resume['epoch'] * len(loader)
+        loader.sampler.skip_indices = min(max(consumed, 0), len(loader)) * loader.batch_size
+        reset(self)
+        if resume['rng'] is not None:
+            set_rng_states(resume['rng'])
+    return wrapper
+
+
+def _skipping_iter(sampler_iter):
+    """``EnlargedSampler.__iter__`` that drops ``skip_indices`` indices once (set by ``_resuming_reset``)."""
+    def wrapper(self):
+        skip = self.__dict__.pop('skip_indices', 0)
+        return iter(list(sampler_iter(self))[skip:])
+    return wrapper
 
 
 def get_optimizer(self, optim_type, params, lr, **kwargs):
@@ -222,6 +356,7 @@ def apply():
     _alias_functional_tensor()
     import basicsr.test
     import basicsr.train
+    from basicsr.data import data_sampler, prefetch_dataloader
     from basicsr.models import base_model, realesrgan_model, realesrnet_model
     from basicsr.utils import img_process_util
 
@@ -230,6 +365,12 @@ def apply():
     basicsr.train.load_resume_state = load_resume_state
     base_model.BaseModel.get_optimizer = get_optimizer
     base_model.BaseModel.model_to_device = model_to_device
+    base_model.BaseModel.save_network = save_network
+    base_model.BaseModel.save_training_state = save_training_state
+    base_model.BaseModel.resume_training = _resume_training(base_model.BaseModel.resume_training)
+    for prefetcher in (prefetch_dataloader.CPUPrefetcher, prefetch_dataloader.CUDAPrefetcher):
+        prefetcher.reset = _resuming_reset(prefetcher.reset)
+    data_sampler.EnlargedSampler.__iter__ = _skipping_iter(data_sampler.EnlargedSampler.__iter__)
     for module in (img_process_util, realesrgan_model, realesrnet_model):
         module.filter2D = filter2D
     for model_class in (realesrgan_model.RealESRGANModel, realesrnet_model.RealESRNetModel):

@@ -13,7 +13,7 @@ def project_root():
     from there, so ``python srddgan_arch/train.py -opt options/X.yml`` works from any working directory.
     """
     checkout = osp.dirname(osp.dirname(osp.abspath(srddgan_arch.__file__)))
-    if osp.isfile(osp.join(checkout, 'setup.py')) and osp.isdir(osp.join(checkout, 'options')):
+    if osp.isfile(osp.join(checkout, 'setup.py')):
         return checkout
     return os.getcwd()
 

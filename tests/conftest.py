@@ -1,2 +1,49 @@
-"""Shared pytest fixtures: every test imports the plugin first (compatibility fixes and registries)."""
-import srddgan_arch  # noqa: F401
+"""Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
+import os
+import shutil
+import uuid
+from os import path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+import srddgan_arch  # noqa: F401  (before anything imports basicsr: it makes `import basicsr` work)
+from srddgan_arch.entry import project_root
+
+
+def write_paired_images(root, num_images=8, hr_size=32, scale=4, seed=0):
+    """Write ``num_images`` smooth random HR PNGs and their MATLAB-bicubic LR under ``root/{HR,LR}``.
+
+    Returns:
+        tuple[str, str]: The HR and LR folders.
+    """
+    from basicsr.utils.matlab_functions import imresize
+
+    rng = np.random.default_rng(seed)
+    hr_dir, lr_dir = osp.join(root, 'HR'), osp.join(root, 'LR')
+    for folder in (hr_dir, lr_dir):
+        os.makedirs(folder, exist_ok=True)
+    for index in range(num_images):
+        coarse = rng.uniform(0, 255, size=(4, 4, 3)).astype(np.float32)
+        hr = cv2.resize(coarse, (hr_size, hr_size), interpolation=cv2.INTER_CUBIC)
+        hr = np.clip(hr + rng.normal(0, 8, hr.shape), 0, 255).astype(np.uint8)
+        lr = np.clip(np.round(imresize(hr.astype(np.float64) / 255, 1 / scale) * 255), 0, 255).astype(np.uint8)
+        cv2.imwrite(osp.join(hr_dir, f'{index:03d}.png'), hr)
+        cv2.imwrite(osp.join(lr_dir, f'{index:03d}.png'), lr)
+    return hr_dir, lr_dir
+
+
+@pytest.fixture
+def paired_data(tmp_path):
+    """Eight 32x32 HR / 8x8 LR PNG pairs: (hr_dir, lr_dir)."""
+    return write_paired_images(str(tmp_path / 'data'))
+
+
+@pytest.fixture
+def experiment_name():
+    """A unique experiment name; its experiments/, results/ and tb_logger/ folders are removed afterwards."""
+    name = f'pytest_{uuid.uuid4().hex[:8]}'
+    yield name
+    for folder in ('experiments', 'results', 'tb_logger'):
+        shutil.rmtree(osp.join(project_root(), folder, name), ignore_errors=True)

@@ -1,0 +1,186 @@
+"""One test per BasicSR 1.4.2 fix in ``srddgan_arch.compat``; each fails when its fix is not applied."""
+import importlib
+import os
+import subprocess
+import sys
+from os import path as osp
+
+import pytest
+import torch
+import yaml
+from basicsr.models import build_model
+from basicsr.models.base_model import BaseModel
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+
+import srddgan_arch
+from srddgan_arch import compat
+
+
+def test_import_basicsr_in_a_fresh_interpreter():
+    """``import srddgan_arch`` then ``import basicsr`` works with torchvision 0.29 (no functional_tensor)."""
+    code = 'import srddgan_arch, basicsr.data.degradations as d; print(d.rgb_to_grayscale.__module__)'
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'torchvision.transforms' in result.stdout
+
+
+def test_import_twice_registers_once():
+    """Re-importing the package neither raises "already registered" nor changes the registries."""
+    before = {name: set(registry._obj_map) for name, registry in
+              [('arch', ARCH_REGISTRY), ('model', MODEL_REGISTRY), ('data', DATASET_REGISTRY),
+               ('loss', LOSS_REGISTRY), ('metric', METRIC_REGISTRY)]}
+    importlib.reload(srddgan_arch)
+    srddgan_arch.import_plugin_modules()
+    after = {name: set(registry._obj_map) for name, registry in
+             [('arch', ARCH_REGISTRY), ('model', MODEL_REGISTRY), ('data', DATASET_REGISTRY),
+              ('loss', LOSS_REGISTRY), ('metric', METRIC_REGISTRY)]}
+    assert before == after
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['-opt', 'x.yml', '--local-rank=1'], ['-opt', 'x.yml', '--local_rank=1']),
+    (['--local-rank', '0', '-opt', 'x.yml'], ['--local_rank', '0', '-opt', 'x.yml']),
+    (['-opt', 'x.yml', '--auto_resume'], ['-opt', 'x.yml', '--auto_resume']),
+])
+def test_local_rank_spelling(argv, expected):
+    """``python -m torch.distributed.launch`` passes ``--local-rank=N``, which BasicSR's argparse rejects."""
+    assert compat.normalise_launcher_argv(argv) == expected
+
+
+def test_parse_options_accepts_local_rank_and_defaults_val_suffix(tmp_path, monkeypatch):
+    """parse_options takes ``--local-rank=0`` and fills ``val.suffix`` (SRModel reads it unguarded)."""
+    option_file = tmp_path / 'o.yml'
+    option_file.write_text(yaml.safe_dump({
+        'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0, 'datasets': {},
+        'path': {}, 'val': {'save_img': True}}))
+    monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', str(option_file), '--local-rank=0'])
+    opt, args = compat.parse_options(str(tmp_path), is_train=False)
+    assert args.local_rank == 0
+    assert opt['val']['suffix'] is None
+
+
+@pytest.mark.parametrize('yaml_backend, expected', [(None, 'gloo'), ('gloo', 'gloo'), ('mpi', 'mpi')])
+def test_pytorch_launcher_backend(tmp_path, monkeypatch, yaml_backend, expected):
+    """The pytorch launcher honours ``dist_params.backend`` and uses gloo without CUDA (BasicSR: always nccl)."""
+    option_file = tmp_path / 'o.yml'
+    dist_params = {'backend': yaml_backend} if yaml_backend else {}
+    option_file.write_text(yaml.safe_dump({
+        'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0, 'datasets': {},
+        'path': {}, 'dist_params': dist_params}))
+    seen = {}
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(torch.distributed, 'init_process_group', lambda backend, **kw: seen.update(backend=backend))
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: False)
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(option_file), '--launcher', 'pytorch'])
+    compat.parse_options(str(tmp_path), is_train=False)
+    assert seen['backend'] == expected
+
+
+def test_init_dist_rejects_unknown_launcher():
+    """An unknown launcher names the valid ones."""
+    with pytest.raises(ValueError, match='none, pytorch or slurm'):
+        compat.init_dist('mpirun')
+
+
+@pytest.mark.parametrize('name, expected', [('AdamW', torch.optim.AdamW), ('SGD', torch.optim.SGD),
+                                            ('Adam', torch.optim.Adam)])
+def test_any_torch_optimiser_by_name(name, expected):
+    """``optim_g: {type: AdamW}`` works in every BasicSR model (1.4.2 only knows Adam)."""
+    optimizer = BaseModel.get_optimizer(None, name, [torch.nn.Parameter(torch.zeros(1))], 1e-3)
+    assert type(optimizer) is expected
+
+
+def test_unknown_optimiser_is_named():
+    """A misspelt optimiser name is reported with the name."""
+    with pytest.raises(NotImplementedError, match="'AdamX'"):
+        BaseModel.get_optimizer(None, 'AdamX', [torch.nn.Parameter(torch.zeros(1))], 1e-3)
+
+
+def test_filter2d_after_diffjpeg_on_cpu():
+    """DiffJPEG then filter2D on CPU: the channels-last JPEG output made BasicSR's ``view`` raise."""
+    from basicsr.utils import DiffJPEG, USMSharp
+    from basicsr.utils.img_process_util import filter2D
+
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 16, 16)
+    jpeg = DiffJPEG(differentiable=False)(images, quality=torch.tensor([50.0, 80.0]))
+    kernels = torch.rand(2, 5, 5)
+    kernels /= kernels.sum(dim=(1, 2), keepdim=True)
+    blurred = filter2D(jpeg, kernels)
+    assert blurred.shape == images.shape
+    # a constant image stays constant under a normalised kernel
+    flat = filter2D(torch.full((1, 3, 9, 9), 0.5).to(memory_format=torch.channels_last), kernels[:1])
+    assert torch.allclose(flat, torch.full_like(flat, 0.5), atol=1e-6)
+    assert USMSharp(radius=3)(images).shape == images.shape
+
+
+def test_realesrgan_model_on_cpu():
+    """BasicSR's RealESRGANModel builds on CPU and its training-pair pool lives on the model's device."""
+    opt = {
+        'name': 'x', 'model_type': 'RealESRGANModel', 'scale': 4, 'num_gpu': 0, 'is_train': False, 'dist': False,
+        'queue_size': 4, 'network_g': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4,
+                                       'num_block': 1, 'num_grow_ch': 4},
+        'path': {'pretrain_network_g': None}, 'rank': 0, 'world_size': 1,
+    }
+    model = build_model(opt)
+    assert [b.device.type for b in model.usm_sharpener.buffers()] == ['cpu']
+    model.lq, model.gt = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16)
+    model._dequeue_and_enqueue()
+    assert model.queue_lr.device.type == 'cpu' and model.queue_ptr == 2
+
+
+def test_cpu_resume_state_loads(tmp_path):
+    """load_resume_state on a CPU-only machine (BasicSR calls torch.cuda.current_device())."""
+    state_dir = tmp_path / 'experiments' / 'x' / 'training_states'
+    state_dir.mkdir(parents=True)
+    compat.atomic_torch_save({'iter': 7, 'epoch': 1, 'optimizers': [], 'schedulers': []}, state_dir / '7.state')
+    opt = {'auto_resume': True, 'root_path': str(tmp_path), 'name': 'x',
+           'path': {'resume_state': None, 'models': str(tmp_path / 'models')}}
+    state = compat.load_resume_state(opt)
+    assert state['iter'] == 7 and opt['path']['resume_state'].endswith('7.state')
+
+
+def test_auto_resume_skips_truncated_state(tmp_path):
+    """A truncated newest state (a run killed while a non-atomic saver wrote it) is skipped for the previous one."""
+    compat.atomic_torch_save({'iter': 5}, tmp_path / '5.state')
+    compat.atomic_torch_save({'iter': 10, 'payload': torch.zeros(1000)}, tmp_path / '10.state')
+    with open(tmp_path / '10.state', 'r+b') as f:
+        f.truncate(100)
+    path, state = compat.latest_resume_state(str(tmp_path))
+    assert osp.basename(path) == '5.state' and state['iter'] == 5
+
+
+def test_explicit_resume_state_must_be_complete(tmp_path):
+    """``path.resume_state`` naming an unreadable file is an error naming the key and the file."""
+    bad = tmp_path / '3.state'
+    bad.write_bytes(b'not a checkpoint')
+    opt = {'auto_resume': False, 'root_path': str(tmp_path), 'name': 'x', 'path': {'resume_state': str(bad)}}
+    with pytest.raises(ValueError, match='path.resume_state'):
+        compat.load_resume_state(opt)
+
+
+def test_atomic_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    """A save that fails midway leaves neither the target nor a temporary file behind."""
+    target = tmp_path / 'net_g_1.pth'
+
+    def failing_save(obj, f):
+        f.write(b'partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(torch, 'save', failing_save)
+    with pytest.raises(OSError, match='disk full'):
+        compat.atomic_torch_save({'a': 1}, str(target))
+    assert os.listdir(tmp_path) == []
+
+
+def test_rng_states_round_trip():
+    """Saved random states restore python, numpy and torch streams exactly."""
+    import random
+
+    import numpy as np
+
+    states = compat.get_rng_states()
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    compat.set_rng_states(states)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
