@@ -104,6 +104,16 @@ def test_discriminator_gradients_reach_every_parameter():
     assert no_grad == []
 
 
+@pytest.mark.parametrize('image_size, num_blocks, num_down', [(32, 4, 3), (128, 5, 5)])
+def test_discriminator_depth_and_batch_sizes(image_size, num_blocks, num_down):
+    """Depth follows DDGAN (32 px: 1 + 3 blocks, 128 px: 5) and any batch size works with minibatch-stddev."""
+    net_d = SRDDGANDiscriminator(num_feat=4, image_size=image_size)
+    assert len(net_d.blocks) == num_blocks and sum(b.downsample for b in net_d.blocks) == num_down
+    for batch in (1, 3, 6):
+        y_t = torch.randn(batch, 3, image_size, image_size)
+        assert net_d(y_t, y_t, torch.ones(batch, dtype=torch.long)).shape == (batch, )
+
+
 def test_discriminator_needs_lq_when_lr_conditioned():
     """A discriminator built with lr_cond refuses a call without lq; a bad image_size is rejected."""
     net_d = SRDDGANDiscriminator(num_feat=4, image_size=32, lr_cond=True, scale=2)

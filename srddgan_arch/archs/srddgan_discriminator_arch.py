@@ -60,10 +60,11 @@ class SRDDGANDiscriminator(nn.Module):
     """Time-conditioned discriminator D(y_{t-1}, y_t, t) of SRDDGAN (DDGAN's ResNet discriminator).
 
     y_{t-1} and y_t (and, with ``lr_cond``, the bicubic-upsampled LR image) are concatenated on channels, mapped by
-    a 1x1 conv to 2 * num_feat channels, passed through one residual block at full resolution and
-    log2(image_size / 4) downsampling blocks (channels doubling up to 8 * num_feat) with the time embedding added,
-    then minibatch-stddev, a 3x3 conv, a global sum and a linear head. 32 px inputs get 3 downsampling blocks (DDGAN's
-    CIFAR-10 discriminator), 128 px inputs 5; other sizes work too (the sum is global).
+    a 1x1 conv to 2 * num_feat channels, passed through log2(image_size / 4) downsampling residual blocks (channels
+    doubling up to 8 * num_feat) with the time embedding added, then minibatch-stddev, a 3x3 conv, a global sum and a
+    linear head. Up to 32 px an extra block runs first at full resolution (DDGAN's small CIFAR-10 discriminator:
+    32 px -> 1 + 3 blocks); larger sizes start downsampling at once (DDGAN's large one: 128 px -> 5 blocks). Other
+    HR sizes work at test time (the sum is global).
 
     Args:
         in_channels (int): Channels of each image. Default: 3.
@@ -83,7 +84,7 @@ class SRDDGANDiscriminator(nn.Module):
         self.t_embed = TimeEmbedding(t_emb_dim, t_emb_dim, self.act)
         self.conv_in = nn.Conv2d(in_channels * (3 if lr_cond else 2), 2 * num_feat, 1)
         ch = 2 * num_feat
-        blocks = [DownBlock(ch, ch, t_emb_dim, downsample=False)]
+        blocks = [DownBlock(ch, ch, t_emb_dim, downsample=False)] if image_size <= 32 else []
         for _ in range(int(math.log2(image_size // 4))):
             blocks.append(DownBlock(ch, min(2 * ch, 8 * num_feat), t_emb_dim, downsample=True))
             ch = min(2 * ch, 8 * num_feat)
