@@ -1,0 +1,23 @@
+"""Build the embedded demo set (scikit-image's colour photographs, x4) at datasets/demo; needs no input.
+
+Example: python scripts/prepare_demo_data.py --output datasets/demo --lmdb
+"""
+from srddgan_arch.data.demo import build_demo_dataset
+from srddgan_arch.data.prepare import build_parser
+
+
+def main(argv=None):
+    """Parse ``argv`` (default: the command line) and build the demo set; returns ``build_demo_dataset``'s dict."""
+    parser = build_parser(__doc__, needs_input=False, default_output='datasets/demo')
+    parser.add_argument('--scale', type=int, default=4, help='LR scale')
+    args = parser.parse_args(argv)
+    if args.input:
+        parser.error('--input is not used: the demo photographs ship with scikit-image.')
+    result = build_demo_dataset(args.output, scale=args.scale, lmdb=args.lmdb)
+    if result['skipped']:
+        print(f'prepare_demo_data: {args.output} is already there; nothing to do.')
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,161 @@
+"""The preparation scripts on tiny fake inputs in the original formats; results load with BasicSR's PairedImageDataset
+from disk and from LMDB."""
+import importlib.util
+import os
+import pickle
+from os import path as osp
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from basicsr.data.paired_image_dataset import PairedImageDataset
+
+from srddgan_arch.data.image_io import BadImageError
+from srddgan_arch.data.prepare import sub_image_corners
+
+SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
+
+
+def script(name):
+    """Import ``scripts/<name>.py`` as a module (to call its ``main(argv)`` in-process)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_pairs(split_dir, scale, lmdb, phase='val', gt_size=None):
+    """BasicSR's own PairedImageDataset on a prepared split (disk or LMDB)."""
+    suffix = '.lmdb' if lmdb else ''
+    opt = {'dataroot_gt': f'{split_dir}/HR{suffix}', 'dataroot_lq': f'{split_dir}/LR_bicubic_X{scale}{suffix}',
+           'io_backend': {'type': 'lmdb' if lmdb else 'disk'}, 'phase': phase, 'scale': scale}
+    if phase == 'train':
+        opt.update(gt_size=gt_size, use_hflip=True, use_rot=True)
+    return PairedImageDataset(opt)
+
+
+def write_images(folder, shapes, dtype=np.uint8):
+    """Random images of the given shapes, named img0.png, img1.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, shape in enumerate(shapes):
+        cv2.imwrite(str(folder / f'img{i}.png'), rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype))
+    return str(folder)
+
+
+def test_sub_image_grid_covers_the_border():
+    """The grid steps by ``step`` and adds a border-aligned crop when pixels are left over."""
+    corners = sub_image_corners(100, 64, 32, 32)
+    assert sorted({t for t, _ in corners}) == [0, 32, 64, 68] and sorted({left for _, left in corners}) == [0, 32]
+    assert sub_image_corners(20, 64, 32, 32) == []
+
+
+@pytest.mark.parametrize('lmdb', [False, True])
+def test_prepare_div2k(tmp_path, lmdb):
+    """Two HR folders (one 16-bit, one gray, sizes not divisible by 4) -> 32-px sub-images with x2 and x4 LR."""
+    div2k = write_images(tmp_path / 'DIV2K', [(70, 50, 3), (64, 64)])
+    flickr = write_images(tmp_path / 'Flickr2K', [(33, 45, 3)], dtype=np.uint16)
+    os.rename(f'{flickr}/img0.png', f'{flickr}/000001.png')
+    out = str(tmp_path / 'out')
+    argv = ['--input', div2k, flickr, '--output', out, '--crop-size', '32', '--step', '16', '--workers', '2']
+    line = script('prepare_div2k').main(argv + (['--lmdb'] if lmdb else []))
+    assert '1 16-bit' in line and '1 grayscale' in line
+    names = sorted(os.listdir(f'{out}/HR'))
+    assert 'img0_s001.png' in names and '000001_s001.png' in names
+    for scale in (2, 4):
+        dataset = load_pairs(out, scale, lmdb, phase='train', gt_size=32)
+        assert len(dataset) == len(names)
+        sample = dataset[0]
+        assert sample['gt'].shape == (3, 32, 32) and sample['lq'].shape == (3, 32 // scale, 32 // scale)
+    assert len(open(f'{out}/meta_info.txt').read().splitlines()) == len(names)
+
+
+def test_prepare_div2k_whole_images_and_bad_file(tmp_path):
+    """--crop-size 0 keeps whole images mod-cropped to the scales; a corrupt input stops with its name."""
+    folder = write_images(tmp_path / 'val', [(70, 50, 3)])
+    script('prepare_div2k').main(['--input', folder, '--output', str(tmp_path / 'o'), '--crop-size', '0',
+                                  '--workers', '1'])
+    assert cv2.imread(str(tmp_path / 'o' / 'HR' / 'img0.png')).shape == (68, 48, 3)
+    assert cv2.imread(str(tmp_path / 'o' / 'LR_bicubic_X4' / 'img0.png')).shape == (17, 12, 3)
+    (tmp_path / 'val' / 'broken.png').write_bytes(b'')
+    with pytest.raises(BadImageError, match='broken.png'):
+        script('prepare_div2k').main(['--input', folder, '--output', str(tmp_path / 'o2'), '--workers', '2'])
+
+
+def test_prepare_div2k_refuses_existing_output(tmp_path):
+    """Running twice into the same folder is refused with the folder named (no silent mixing)."""
+    folder = write_images(tmp_path / 'in', [(32, 32, 3)])
+    argv = ['--input', folder, '--output', str(tmp_path / 'o'), '--crop-size', '32', '--workers', '1']
+    script('prepare_div2k').main(argv)
+    with pytest.raises(FileExistsError, match='HR'):
+        script('prepare_div2k').main(argv)
+
+
+@pytest.mark.parametrize('lmdb', [False, True])
+def test_prepare_faces(tmp_path, lmdb):
+    """Face folders with subfolders (RGBA, non-square) -> HR 128 and LR 16 pairs."""
+    faces = write_images(tmp_path / 'ffhq' / '00000', [(256, 256, 4), (150, 140, 3)])
+    out = str(tmp_path / 'faces')
+    line = script('prepare_faces').main(['--input', str(tmp_path / 'ffhq'), '--output', out, '--workers', '1']
+                                        + (['--lmdb'] if lmdb else []))
+    assert '1 RGBA' in line and os.path.isdir(faces)
+    dataset = load_pairs(out, 8, lmdb)
+    assert len(dataset) == 2
+    assert dataset[1]['gt'].shape == (3, 128, 128) and dataset[1]['lq'].shape == (3, 16, 16)
+
+
+def write_cifar(folder, per_batch=3):
+    """Fake official CIFAR-10 python batches: dicts of bytes keys with b'data' rows of 3072 uint8 (RGB planes)."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+        batch = {b'batch_label': name.encode(), b'labels': [0] * per_batch,
+                 b'data': rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 b'filenames': [f'{name}_{i}.png'.encode() for i in range(per_batch)]}
+        with open(folder / name, 'wb') as f:
+            pickle.dump(batch, f)
+    return str(folder)
+
+
+@pytest.mark.parametrize('lmdb', [False, True])
+def test_prepare_cifar10(tmp_path, lmdb):
+    """Fake batches -> train (15) and test (3) splits of 32/16 pairs, HR pixels equal to the pickled RGB planes."""
+    batches = write_cifar(tmp_path / 'cifar-10-batches-py')
+    out = str(tmp_path / 'cifar')
+    script('prepare_cifar10').main(['--input', batches, '--output', out, '--workers', '2']
+                                   + (['--lmdb'] if lmdb else []))
+    train, test = load_pairs(f'{out}/train', 2, lmdb), load_pairs(f'{out}/test', 2, lmdb)
+    assert len(train) == 15 and len(test) == 3
+    assert train[0]['gt'].shape == (3, 32, 32) and train[0]['lq'].shape == (3, 16, 16)
+    with open(f'{batches}/data_batch_1', 'rb') as f:
+        first = pickle.load(f)[b'data'][0].reshape(3, 32, 32)
+    index = [osp.splitext(osp.basename(p['gt_path']))[0] for p in train.paths].index('00000')
+    assert np.array_equal((train[index]['gt'].numpy() * 255).round().astype(np.uint8), first)
+
+
+def test_prepare_cifar10_bad_batch(tmp_path):
+    """A missing or garbled batch file is named."""
+    batches = write_cifar(tmp_path / 'cifar-10-batches-py', per_batch=1)
+    (tmp_path / 'cifar-10-batches-py' / 'test_batch').write_bytes(b'garbage')
+    with pytest.raises(ValueError, match='test_batch'):
+        script('prepare_cifar10').main(['--input', batches, '--output', str(tmp_path / 'o'), '--workers', '1'])
+    os.remove(tmp_path / 'cifar-10-batches-py' / 'data_batch_3')
+    with pytest.raises(FileNotFoundError, match='data_batch_3'):
+        script('prepare_cifar10').main(['--input', batches, '--output', str(tmp_path / 'o'), '--workers', '1'])
+
+
+def test_prepare_demo_data(tmp_path):
+    """The demo set has the fixed layout, loads from disk and LMDB, is small, and a second run is skipped."""
+    out = str(tmp_path / 'demo')
+    result = script('prepare_demo_data').main(['--output', out, '--lmdb'])
+    assert not result['skipped'] and result['train'] >= 40 and 2 <= result['val'] <= 4
+    for split in ('train', 'val'):
+        assert os.listdir(f'{out}/{split}/HR') == os.listdir(f'{out}/{split}/LR_bicubic_X4')
+    for lmdb in (False, True):
+        val = load_pairs(f'{out}/val', 4, lmdb)
+        assert val[0]['gt'].shape == (3, 128, 128) and val[0]['lq'].shape == (3, 32, 32)
+        assert load_pairs(f'{out}/train', 4, lmdb, phase='train', gt_size=128)[0]['lq'].shape == (3, 32, 32)
+    size = sum(f.stat().st_size for f in Path(out).rglob('*.png'))
+    assert size < 4 * 2**20
+    assert script('prepare_demo_data').main(['--output', out])['skipped']
