@@ -1,0 +1,234 @@
+"""Quality table (paper Table 3): every method on the same images through the same metrics, as markdown.
+
+    python scripts/benchmark_quality.py --gt datasets/DF2K/val/HR --lq datasets/DF2K/val/LR_bicubic_X4 \
+        --methods srddgan,bicubic,rrdb,esrgan --srddgan_opt options/test_SRDDGAN_DIV2K_x4.yml \
+        --srddgan_model experiments/pretrained_models/SRDDGAN_x4.pth \
+        --rrdb_model experiments/pretrained_models/RRDB_PSNR_x4.pth \
+        --esrgan_model experiments/pretrained_models/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth --output table.md
+
+Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), diversity (stochastic methods, NTIRE 2021,
+``--num_samples`` samples), seconds per image; optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4). A metric
+whose weights are missing (LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from os import path as osp
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
+from srddgan_arch.diffusion import DiffusionSchedule  # noqa: E402
+from srddgan_arch.inference import SRDDGANer, build_network, default_device, load_option_file  # noqa: E402
+
+RRDBNET = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
+STOCHASTIC = {'srddgan'}
+COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
+           ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('seconds', 's/image', 3)]
+NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
+
+
+def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
+    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT."""
+    from basicsr.utils.matlab_functions import imresize
+    names = sorted(n for n in os.listdir(gt_dir) if n.lower().endswith(('.png', '.jpg', '.jpeg', '.bmp', '.tif')))
+    pairs = []
+    for name in names[:max_images]:
+        gt = cv2.imread(osp.join(gt_dir, name), cv2.IMREAD_COLOR)
+        if lq_dir:
+            stem, ext = osp.splitext(name)
+            lq_path = osp.join(lq_dir, filename_tmpl.format(stem) + ext)
+            lq = cv2.imread(lq_path, cv2.IMREAD_COLOR)
+            if lq is None:
+                raise FileNotFoundError(f'--lq: no LR image {lq_path} for the GT {name} (see --filename_tmpl).')
+        else:
+            gt = gt[:gt.shape[0] // scale * scale, :gt.shape[1] // scale * scale]
+            lq = (np.clip(imresize(gt / 255., 1 / scale), 0, 1) * 255).round().astype(np.uint8)
+        if gt.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
+            raise ValueError(f'{name}: GT {gt.shape[:2]} is not {scale} x LR {lq.shape[:2]}.')
+        pairs.append((name, gt, lq))
+    if not pairs:
+        raise FileNotFoundError(f'--gt: no images in {gt_dir}.')
+    return pairs
+
+
+def build_methods(args):
+    """name -> function(lq uint8 BGR, seed) -> SR uint8 BGR, for the requested methods."""
+    from basicsr.utils.matlab_functions import imresize
+    methods = {}
+    for name in args.methods.split(','):
+        if name == 'bicubic':
+            methods[name] = lambda lq, seed: (np.clip(imresize(lq / 255., args.scale), 0, 1) * 255).round().astype(
+                np.uint8)
+            continue
+        if name == 'srddgan':
+            if not args.srddgan_opt:
+                raise ValueError('method srddgan needs --srddgan_opt (and --srddgan_model).')
+            network_opt, diffusion_opt = load_option_file(args.srddgan_opt)
+            net = build_network(network_opt, args.srddgan_model)
+            schedule = DiffusionSchedule(**diffusion_opt)
+        elif name in ('rrdb', 'esrgan'):
+            model_path = getattr(args, f'{name}_model')
+            if not model_path:
+                raise ValueError(f'method {name} needs --{name}_model (BasicSR RRDBNet weights, 23 blocks, 64 feat).')
+            network_opt = load_option_file(args.rrdb_opt)[0] if args.rrdb_opt else dict(RRDBNET, scale=args.scale)
+            net, schedule = build_network(network_opt, model_path), None
+        else:
+            raise ValueError(f'--methods: unknown method {name!r}; expected srddgan, bicubic, rrdb or esrgan.')
+        upsampler = SRDDGANer(net, schedule=schedule, tile=args.tile, tile_pad=args.tile_pad,
+                              precision=args.precision, device=args.device)
+        methods[name] = _model_method(upsampler)
+    return methods
+
+
+def _model_method(upsampler):
+    def run(lq, seed):
+        return (upsampler.enhance(lq.astype(np.float32) / 255, seed=seed) * 255).round().astype(np.uint8)
+    return run
+
+
+class MetricSet:
+    """The metrics of the table (BasicSR's registry functions); records why an unavailable one is n/a."""
+
+    def __init__(self, args):
+        from basicsr.utils.registry import METRIC_REGISTRY
+        self.get = METRIC_REGISTRY.get
+        self.args = args
+        self.notes = {}
+
+    def guarded(self, key, fn):
+        """``fn()``, or None when it raised FileNotFoundError (missing weights; the reason goes to the notes)."""
+        if key in self.notes:
+            return None
+        try:
+            return fn()
+        except FileNotFoundError as error:
+            self.notes[key] = str(error)
+            return None
+
+    def image(self, sr, gt, lq):
+        """Per-image metrics of one SR image."""
+        crop, y = self.args.crop_border, self.args.test_y_channel
+        values = dict(
+            psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
+            ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
+            lr_psnr=self.get('calculate_lr_psnr')(sr, lq=lq, crop_border=0),
+            lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
+                sr, gt, backbone_path=self.args.lpips_backbone)))
+        if not self.args.no_niqe:
+            if min(sr.shape[:2]) - 2 * crop >= NIQE_MIN_SIZE:
+                try:
+                    values['niqe'] = float(self.get('calculate_niqe')(sr, crop_border=crop))
+                except np.linalg.LinAlgError:  # flat images have no natural-scene statistics
+                    self.notes['niqe'] = 'NIQE is undefined on some (flat) images; the mean skips them.'
+            else:
+                self.notes['niqe'] = f'NIQE needs images of at least {NIQE_MIN_SIZE}x{NIQE_MIN_SIZE} pixels.'
+        return values
+
+    def diversity(self, samples, gt):
+        """NTIRE 2021 diversity of the SR samples of one image."""
+        return self.guarded('diversity', lambda: self.get('calculate_diversity')(
+            samples, gt, backbone_path=self.args.lpips_backbone))
+
+
+def evaluate(method, run, pairs, metrics, args, save_dir=None):
+    """Mean metrics of one method over the pairs; saves its first samples under ``save_dir`` when given."""
+    totals = {}
+    for name, gt, lq in pairs:
+        start = time.perf_counter()
+        sr = run(lq, args.seed)
+        values = dict(metrics.image(sr, gt, lq), seconds=time.perf_counter() - start)
+        if method in STOCHASTIC and args.num_samples > 1:
+            samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
+            values['diversity'] = metrics.diversity(samples, gt)
+        if save_dir:
+            cv2.imwrite(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr)
+        for key, value in values.items():
+            if value is not None:
+                totals.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in totals.items()}
+
+
+def fid_is_scores(save_dir, args):
+    """FID against ``--fid_reference`` and IS of the saved SR images, or None (the reason in the notes)."""
+    from srddgan_arch.fid_is import calculate_fid_is
+    scores = calculate_fid_is(save_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
+    return dict(fid=scores['fid'], is_mean=scores['is_mean'])
+
+
+def markdown_table(results, notes, with_fid=False):
+    """The results as a markdown table (n/a for missing values) with the notes below."""
+    columns = COLUMNS + ([('fid', 'FID ↓', 2), ('is_mean', 'IS ↑', 2)] if with_fid else [])
+    lines = ['| Method | ' + ' | '.join(title for _, title, _ in columns) + ' |',
+             '|---|' + '---:|' * len(columns)]
+    for method, values in results.items():
+        cells = [f'{values[key]:.{digits}f}' if key in values else 'n/a' for key, _, digits in columns]
+        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+    lines += [''] + [f'- {key}: n/a: {reason}' for key, reason in sorted(notes.items())]
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--gt', required=True, help='Folder of GT (HR) images.')
+    parser.add_argument('--lq', help='Folder of LR images; default: MATLAB bicubic of the GT.')
+    parser.add_argument('--filename_tmpl', default='{}', help="LR name from the GT stem, e.g. '{}x4'. Default: {}.")
+    parser.add_argument('-s', '--scale', type=int, default=4, help='Scale. Default: 4.')
+    parser.add_argument('--methods', default='srddgan,bicubic,rrdb,esrgan', help='Comma-separated methods.')
+    parser.add_argument('--srddgan_opt', help='SRDDGAN option file (network_g, diffusion).')
+    parser.add_argument('--srddgan_model', help='SRDDGAN weights.')
+    parser.add_argument('--rrdb_model', help='RRDB (PSNR-oriented RRDBNet) weights.')
+    parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')
+    parser.add_argument('--rrdb_opt', help='Option file overriding the RRDBNet definition of rrdb/esrgan.')
+    parser.add_argument('--num_samples', type=int, default=10, help='Samples for diversity. Default: 10.')
+    parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
+    parser.add_argument('--crop_border', type=int, default=0, help='PSNR/SSIM/NIQE border. Default: 0 (paper).')
+    parser.add_argument('--test_y_channel', action='store_true', help='PSNR/SSIM on Y instead of RGB.')
+    parser.add_argument('--no_niqe', action='store_true', help='Skip NIQE (slow on large images).')
+    parser.add_argument('--lpips_backbone', help="LPIPS AlexNet backbone file. Default: torchvision's cache.")
+    parser.add_argument('--fid_reference', help='Reference folder: adds FID and IS of the SR images (Table 4).')
+    parser.add_argument('--inception_path', help="InceptionV3 weights for FID/IS. Default: torch-fidelity's cache.")
+    parser.add_argument('--max_images', type=int, help='Evaluate only the first N images.')
+    parser.add_argument('--tile', type=int, default=0, help='Tile size in LR pixels (0: none). Default: 0.')
+    parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context. Default: 10.')
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'], help='Default: fp32.')
+    parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
+    parser.add_argument('--save_dir', help='Save each method\'s SR images under SAVE_DIR/<method>.')
+    parser.add_argument('--output', help='Write the markdown table to this file.')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Evaluate the methods, print the markdown table and return it."""
+    args = parse_args(argv)
+    args.device = args.device or default_device()
+    pairs = load_pairs(args.gt, args.lq, args.scale, args.filename_tmpl, args.max_images)
+    methods = build_methods(args)
+    metrics = MetricSet(args)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, run in methods.items():
+            save_dir = osp.join(args.save_dir or tmp, method) if (args.save_dir or args.fid_reference) else None
+            if save_dir:
+                os.makedirs(save_dir, exist_ok=True)
+            results[method] = evaluate(method, run, pairs, metrics, args, save_dir)
+            if args.fid_reference:
+                scores = metrics.guarded('fid', lambda d=save_dir: fid_is_scores(d, args))
+                results[method].update(scores or {})
+            print(f'{method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
+    table = markdown_table(results, metrics.notes, with_fid=bool(args.fid_reference))
+    print(f'\n{len(pairs)} images, x{args.scale}, crop_border {args.crop_border}, '
+          f'{"Y" if args.test_y_channel else "RGB"}\n\n{table}')
+    if args.output:
+        with open(args.output, 'w') as f:
+            f.write(table)
+    return table
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,130 @@
+"""Speed of SRDDGAN sampling (T = 1, 2, 4, 8) against ESRGAN's RRDBNet, in the same settings, on random weights.
+
+    python scripts/benchmark_speed.py -opt options/test_SRDDGAN_DIV2K_x4.yml --device cpu
+
+Prints ms/image, images/s, GFLOPs (``torch.utils.flop_counter.FlopCounterMode``) and achieved GFLOP/s per model and
+setting (fp32, fp32 channels_last, bf16 autocast where the device supports it), then the line
+``srddgan_T4_over_esrgan: <ratio>``: SRDDGAN's T = 4 time over ESRGAN's, each in its best fp32 setting.
+"""
+import argparse
+import sys
+import time
+from os import path as osp
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from srddgan_arch.diffusion import DiffusionSchedule  # noqa: E402
+from srddgan_arch.inference import SRDDGANer, build_network, load_option_file  # noqa: E402
+
+# setting name -> (precision, channels_last)
+SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
+ESRGAN = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
+
+
+def bf16_supported(device):
+    """bf16 autocast is worth timing: CUDA with bf16 support, or a CPU with native bf16 (AVX512-BF16 / AMX)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    if device.type == 'cpu':
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False
+
+
+def _synchronize(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def count_gflops(upsampler, lq):
+    """GFLOPs of one ``upsample_tensor`` call (FlopCounterMode: 2 FLOPs per multiply-add of convs and matmuls)."""
+    with FlopCounterMode(display=False) as counter:
+        upsampler.upsample_tensor(lq, seed=0)
+    return counter.get_total_flops() / 1e9
+
+
+def time_ms(upsampler, lq, warmup, reps):
+    """Mean wall time of ``upsample_tensor`` in ms per call, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        upsampler.upsample_tensor(lq, seed=0)
+    _synchronize(upsampler.device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        upsampler.upsample_tensor(lq, seed=0)
+    _synchronize(upsampler.device)
+    return (time.perf_counter() - start) / reps * 1000
+
+
+def benchmark(name, net, schedule, lq, settings, args):
+    """Rows (model, setting, ms/image, images/s, GFLOPs/image, GFLOP/s) of one network in every setting."""
+    rows = []
+    gflops = None
+    for setting in settings:
+        precision, channels_last = SETTINGS[setting]
+        upsampler = SRDDGANer(net, schedule=schedule, precision=precision, device=args.device,
+                              channels_last=channels_last, compile=args.compile)
+        if gflops is None:
+            gflops = count_gflops(upsampler, lq) / lq.shape[0]
+        ms = time_ms(upsampler, lq, args.warmup, args.reps) / lq.shape[0]
+        rows.append(dict(model=name, setting=setting, ms=ms, ips=1000 / ms, gflops=gflops, gflops_s=gflops / ms * 1000))
+        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f}',
+              flush=True)
+    return rows
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', '--opt', required=True, help='Option file with the SRDDGAN network_g.')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or mps. Default: cpu.')
+    parser.add_argument('--lr_size', type=int, default=32, help='LR size (square). Default: 32 (-> 128 at x4).')
+    parser.add_argument('--batch', type=int, default=1, help='Batch size. Default: 1.')
+    parser.add_argument('--steps', default='1,2,4,8', help='SRDDGAN step counts T. Default: 1,2,4,8.')
+    parser.add_argument('--settings', default='fp32,fp32_channels_last,bf16',
+                        help=f'Comma-separated, from {", ".join(SETTINGS)}. Default: all (bf16 where supported).')
+    parser.add_argument('--warmup', type=int, default=1, help='Untimed calls per setting. Default: 1.')
+    parser.add_argument('--reps', type=int, default=2, help='Timed calls per setting. Default: 2.')
+    parser.add_argument('--threads', type=int, help='torch.set_num_threads. Default: torch default.')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the networks.')
+    parser.add_argument('--esrgan_num_block', type=int, default=23, help='ESRGAN RRDB blocks. Default: 23.')
+    parser.add_argument('--esrgan_num_feat', type=int, default=64, help='ESRGAN features. Default: 64.')
+    parser.add_argument('--esrgan_num_grow_ch', type=int, default=32, help='ESRGAN growth channels. Default: 32.')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4)."""
+    args = parse_args(argv)
+    args.device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    network_opt, diffusion_opt = load_option_file(args.opt)
+    srddgan = build_network(network_opt)
+    esrgan = build_network(dict(ESRGAN, scale=srddgan.scale, num_feat=args.esrgan_num_feat,
+                                num_block=args.esrgan_num_block, num_grow_ch=args.esrgan_num_grow_ch))
+    settings = [s for s in args.settings.split(',') if s != 'bf16' or bf16_supported(args.device)]
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f'--settings: unknown {sorted(unknown)}; expected some of {list(SETTINGS)}.')
+    lq = torch.rand(args.batch, 3, args.lr_size, args.lr_size)
+    hr = args.lr_size * srddgan.scale
+    print(f'device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, '
+          f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps}')
+    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9}')
+    rows = benchmark('esrgan', esrgan, None, lq, settings, args)
+    for steps in (int(s) for s in args.steps.split(',')):
+        schedule = DiffusionSchedule(**dict(diffusion_opt, num_timesteps=steps))
+        rows += benchmark(f'srddgan_T{steps}', srddgan, schedule, lq, settings, args)
+    ratio = None
+    if any(row['model'] == 'srddgan_T4' for row in rows):
+        def best(model):
+            return min(row['ms'] for row in rows if row['model'] == model and row['setting'].startswith('fp32'))
+        ratio = best('srddgan_T4') / best('esrgan')
+        print(f'srddgan_T4_over_esrgan: {ratio:.2f}')
+    return rows, ratio
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,113 @@
+"""Tests of the speed and quality benchmark scripts and of the FID/IS path, on tiny networks and images."""
+import importlib.util
+from os import path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torchvision
+import yaml
+
+from srddgan_arch.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
+from srddgan_arch.inference import build_network
+
+SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
+TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
+                    attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
+                    encoder_num_block=2, encoder_num_grow_ch=4)
+TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+
+
+def load_script(name):
+    """Import scripts/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(SCRIPTS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny_models(tmp_path):
+    """Option files and random weights of a tiny SRDDGAN (T = 2) and a tiny RRDBNet."""
+    paths = {}
+    models = (('srddgan', TINY_SRDDGAN, {'diffusion': {'num_timesteps': 2}}), ('rrdb', TINY_RRDB, {}))
+    for name, net_opt, extra in models:
+        (tmp_path / f'{name}.yml').write_text(yaml.safe_dump(dict(extra, network_g=net_opt)))
+        torch.save({'params_ema': build_network(net_opt).state_dict()}, tmp_path / f'{name}.pth')
+        paths[name] = (str(tmp_path / f'{name}.yml'), str(tmp_path / f'{name}.pth'))
+    return paths
+
+
+def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
+    """The speed benchmark times ESRGAN and SRDDGAN for each T and setting and ends with the T=4 ratio line."""
+    rows, ratio = load_script('benchmark_speed').main([
+        '-opt', tiny_models['srddgan'][0], '--lr_size', '8', '--steps', '1,4', '--warmup', '0', '--reps', '1',
+        '--settings', 'fp32,fp32_channels_last', '--esrgan_num_block', '1', '--esrgan_num_feat', '8',
+        '--esrgan_num_grow_ch', '4'])
+    assert [(r['model'], r['setting']) for r in rows][::2] == [('esrgan', 'fp32'), ('srddgan_T1', 'fp32'),
+                                                              ('srddgan_T4', 'fp32')]
+    gflops = {r['model']: r['gflops'] for r in rows}
+    assert gflops['srddgan_T4'] > 3 * gflops['srddgan_T1'] > 0  # FLOPs grow with the number of steps
+    assert ratio > 0 and capsys.readouterr().out.strip().splitlines()[-1] == f'srddgan_T4_over_esrgan: {ratio:.2f}'
+
+
+@pytest.fixture
+def lpips_backbone(tmp_path):
+    """A random AlexNet feature trunk saved as torchvision's state dict (enough for LPIPS)."""
+    features = torchvision.models.alexnet().features.state_dict()
+    torch.save({f'features.{k}': v for k, v in features.items()}, tmp_path / 'alexnet.pth')
+    return str(tmp_path / 'alexnet.pth')
+
+
+def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
+    """All methods run on the same images through the same metrics; the markdown table has one row per method."""
+    (tmp_path / 'gt').mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / 'gt' / f'{i}.png'), cv2.resize(np.uint8(np.random.default_rng(i).random(
+            (8, 8, 3)) * 255), (32, 32), interpolation=cv2.INTER_CUBIC))
+    output = tmp_path / 'table.md'
+    table = load_script('benchmark_quality').main([
+        '--gt', str(tmp_path / 'gt'), '--methods', 'srddgan,bicubic,esrgan', '--srddgan_opt', tiny_models['srddgan'][0],
+        '--srddgan_model', tiny_models['srddgan'][1], '--rrdb_opt', tiny_models['rrdb'][0], '--esrgan_model',
+        tiny_models['rrdb'][1], '--num_samples', '2', '--lpips_backbone', lpips_backbone, '--device', 'cpu',
+        '--output', str(output)])
+    lines = output.read_text().splitlines()
+    assert table == output.read_text() and lines[0].startswith('| Method | PSNR')
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:5]}
+    assert sorted(rows) == ['bicubic', 'esrgan', 'srddgan']
+    assert rows['srddgan'][5] != 'n/a' and rows['bicubic'][5] == 'n/a'  # diversity only for the stochastic method
+    assert rows['bicubic'][2] != 'n/a' and float(rows['bicubic'][3]) > 20  # LPIPS computed; bicubic is LR-consistent
+    assert 'NIQE needs images of at least 96' in table
+
+
+def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
+    """rrdb/esrgan without --*_model stop with an error naming the option."""
+    (tmp_path / 'gt').mkdir()
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(ValueError, match='--rrdb_model'):
+        load_script('benchmark_quality').main(['--gt', str(tmp_path / 'gt'), '--methods', 'rrdb', '--device', 'cpu'])
+
+
+def test_inception_weights_missing_is_clear(tmp_path, monkeypatch):
+    """Without the Inception weights (cache or path), FID/IS raise an error naming the file and where it goes."""
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f'{INCEPTION_FILE}.*--inception_path'):
+        build_inception()
+    with pytest.raises(FileNotFoundError, match=INCEPTION_FILE):
+        build_inception(str(tmp_path / 'missing.pth'))
+
+
+def test_fid_is_with_stand_in_features():
+    """torch-fidelity's FID/IS formulas on stand-in features: FID(x, x) = 0, grows with a shift; IS of one class = 1."""
+    def extractor(x):
+        mean = x.float().mean(dim=(2, 3))
+        return mean, torch.zeros(x.shape[0], 10)  # uninformative logits: IS = 1
+
+    rng = np.random.default_rng(0)
+    real = [rng.integers(0, 200, (8, 8, 3), dtype=np.uint8) for _ in range(40)]
+    shifted = [img + 50 for img in real]
+    same = calculate_fid_is(real, real, extractor=extractor, isc_splits=2)
+    moved = calculate_fid_is(shifted, real, extractor=extractor, isc_splits=2)
+    assert abs(same['fid']) < 1e-6 and moved['fid'] == pytest.approx(3 * 50**2, rel=1e-6)
+    assert same['is_mean'] == pytest.approx(1.0)
