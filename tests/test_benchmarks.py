@@ -43,10 +43,10 @@ def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
     """The speed benchmark times ESRGAN and SRDDGAN for each T and setting and ends with the T=4 ratio line."""
     rows, ratio = load_script('benchmark_speed').main([
         '-opt', tiny_models['srddgan'][0], '--lr_size', '8', '--steps', '1,4', '--warmup', '0', '--reps', '1',
-        '--settings', 'fp32,fp32_channels_last', '--esrgan_num_block', '1', '--esrgan_num_feat', '8',
+        '--settings', 'fp32', '--esrgan_num_block', '1', '--esrgan_num_feat', '8',
         '--esrgan_num_grow_ch', '4'])
-    assert [(r['model'], r['setting']) for r in rows][::2] == [('esrgan', 'fp32'), ('srddgan_T1', 'fp32'),
-                                                              ('srddgan_T4', 'fp32')]
+    assert [(r['model'], r['setting']) for r in rows] == [('esrgan', 'fp32'), ('srddgan_T1', 'fp32'),
+                                                          ('srddgan_T4', 'fp32')]
     gflops = {r['model']: r['gflops'] for r in rows}
     assert gflops['srddgan_T4'] > 3 * gflops['srddgan_T1'] > 0  # FLOPs grow with the number of steps
     assert ratio > 0 and capsys.readouterr().out.strip().splitlines()[-1] == f'srddgan_T4_over_esrgan: {ratio:.2f}'
@@ -63,7 +63,7 @@ def lpips_backbone(tmp_path):
 def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
     """All methods run on the same images through the same metrics; the markdown table has one row per method."""
     (tmp_path / 'gt').mkdir()
-    for i in range(2):
+    for i in range(1):
         cv2.imwrite(str(tmp_path / 'gt' / f'{i}.png'), cv2.resize(np.uint8(np.random.default_rng(i).random(
             (8, 8, 3)) * 255), (32, 32), interpolation=cv2.INTER_CUBIC))
     output = tmp_path / 'table.md'
