@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import glob
 import json
+import math
 import os
 from os import path as osp
 from typing import NamedTuple
@@ -127,14 +128,14 @@ def tile_upsample(upsample_fn, img, scale, tile=0, tile_pad=10, progress=False):
 
     Args:
         upsample_fn (callable): Maps an LR tensor (1, C, h, w) to its upsampled version (1, C', h * scale, w * scale).
-        img (Tensor): LR image (1, C, H, W).
+        img (Tensor): LR images (B, C, H, W).
         scale (int): Upsampling factor of ``upsample_fn``.
         tile (int): Tile size in LR pixels (without padding); 0 upsamples the whole image at once. Default: 0.
         tile_pad (int): LR pixels of context added on each inner side of a tile. Default: 10.
         progress (bool): Show a progress bar over the tiles. Default: False.
 
     Returns:
-        Tensor: The upsampled image (1, C', H * scale, W * scale), float32, on the CPU when tiled.
+        Tensor: The upsampled images (B, C', H * scale, W * scale), float32, on the CPU when tiled.
     """
     height, width = img.shape[2:]
     if tile <= 0 or (height <= tile and width <= tile):
@@ -149,7 +150,7 @@ def tile_upsample(upsample_fn, img, scale, tile=0, tile_pad=10, progress=False):
         bottom, right = min(y + tile + tile_pad, height), min(x + tile + tile_pad, width)
         tile_out = upsample_fn(img[:, :, top:bottom, left:right]).float().cpu()
         if out is None:
-            out = torch.zeros(1, tile_out.shape[1], height * scale, width * scale)
+            out = torch.zeros(img.shape[0], tile_out.shape[1], height * scale, width * scale)
         ramp_y = _blend_ramp(tile_out.shape[2], overlap * (top > 0), overlap * (bottom < height))
         ramp_x = _blend_ramp(tile_out.shape[3], overlap * (left > 0), overlap * (right < width))
         weight = ramp_y[:, None] * ramp_x[None, :]
@@ -235,12 +236,12 @@ class SRDDGANer:
         device (str | torch.device | None): Device. Default: None (cuda, mps or cpu).
         channels_last (bool): Run the network in channels-last memory format. Default: False.
         compile (bool): Wrap the network with ``torch.compile``. Default: False.
-        lr_multiple (int): LR inputs are padded (replicate) to a multiple of this, for U-Nets that downsample.
-            Default: 8.
+        lr_multiple (int | None): LR inputs are padded (replicate) to a multiple of this, for U-Nets that
+            downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
     """
 
     def __init__(self, net, scale=None, schedule=None, tile=0, tile_pad=10, precision='fp32', device=None,
-                 channels_last=False, compile=False, lr_multiple=8):
+                 channels_last=False, compile=False, lr_multiple=None):
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}.')
         self.scale = scale or getattr(net, 'scale', None)
@@ -251,7 +252,9 @@ class SRDDGANer:
         self.net = net.eval().to(self.device, memory_format=self.memory_format)
         self.diffusion = is_diffusion_network(net)
         self.schedule = (schedule or DiffusionSchedule()).to(self.device) if self.diffusion else None
-        self.tile, self.tile_pad, self.precision, self.lr_multiple = tile, tile_pad, precision, lr_multiple
+        self.tile, self.tile_pad, self.precision = tile, tile_pad, precision
+        divisor = getattr(net, 'divisor', 1)
+        self.lr_multiple = lr_multiple or divisor // math.gcd(divisor, self.scale)
         self.model = torch.compile(self.net) if compile else self.net
         if self.diffusion and compile:
             for attribute in ('encode_lr', 'z_dim', 'scale', 'out_channels'):
@@ -271,27 +274,26 @@ class SRDDGANer:
         lq = lq.contiguous(memory_format=self.memory_format)
         with torch.no_grad(), self._autocast():
             if self.diffusion:
-                out = (sample(self.model, lq * 2 - 1, self.schedule, z=z.expand(lq.shape[0], -1),
-                              noise_generator=rng).float() + 1) / 2
+                out = (sample(self.model, lq * 2 - 1, self.schedule, z=z, noise_generator=rng).float() + 1) / 2
             else:
                 out = self.model(lq).float()
         return out[:, :, :height * self.scale, :width * self.scale].clamp(0, 1)
 
     def upsample_tensor(self, lq, seed=None, progress=False):
-        """Super-resolve an LR tensor (1, C, H, W) in [0, 1].
+        """Super-resolve LR images (B, C, H, W) in [0, 1]; z is drawn once per image and shared by its tiles.
 
         Args:
-            lq (Tensor): LR image in [0, 1].
+            lq (Tensor): LR images in [0, 1].
             seed (int | None): Seed of z, y_T and the posterior noise (same seed, same image). Default: None.
             progress (bool): Progress bar over the tiles. Default: False.
 
         Returns:
-            Tensor: SR image (1, C, H * scale, W * scale) in [0, 1], float32, on the CPU.
+            Tensor: SR images (B, C, H * scale, W * scale) in [0, 1], float32, on the CPU.
         """
         rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
         z = None
         if self.diffusion:
-            z = torch.randn(1, self.net.z_dim, generator=rng, device=self.device)
+            z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
         return tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
                              progress=progress).cpu()
 
