@@ -23,6 +23,7 @@ setup(
         'tb-nightly',
         'facexlib>=0.3',
         'lpips>=0.1.4',
+        'torch-fidelity>=0.3',
         'tqdm>=4.60',
         'pillow>=9.0',
     ],
@@ -31,6 +32,7 @@ setup(
         'console_scripts': [
             'srddgan-train=srddgan_arch.entry:train',
             'srddgan-test=srddgan_arch.entry:test',
+            'srddgan-infer=srddgan_arch.inference:main',
         ],
     },
 )

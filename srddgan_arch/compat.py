@@ -348,6 +348,35 @@ def _queue_on_device(dequeue_and_enqueue):
     return wrapper
 
 
+def _metrics_see_lq(nondist_validation):
+    """``SRModel.nondist_validation`` whose metrics also receive the LR input as ``lq`` (uint8, like ``img``).
+
+    BasicSR passes only ``img`` and ``img2`` (and deletes ``self.lq`` before the metrics), so a BasicSR model (the
+    RRDB/ESRGAN baselines) cannot be scored with LR-PSNR through the test pipeline. The LR image is taken from the
+    visuals BasicSR fetches for each image.
+    """
+    def wrapper(self, dataloader, current_iter, tb_logger, save_img):
+        from basicsr.metrics import calculate_metric
+        from basicsr.models import sr_model
+        from basicsr.utils import tensor2img
+
+        current_lq = {}
+
+        def get_current_visuals():
+            visuals = type(self).get_current_visuals(self)
+            current_lq['lq'] = tensor2img([visuals['lq']])
+            return visuals
+
+        self.get_current_visuals = get_current_visuals
+        sr_model.calculate_metric = lambda data, opt: calculate_metric({**current_lq, **data}, opt)
+        try:
+            return nondist_validation(self, dataloader, current_iter, tb_logger, save_img)
+        finally:
+            sr_model.calculate_metric = calculate_metric
+            del self.get_current_visuals
+    return wrapper
+
+
 def apply():
     """Apply every fix once. Safe to call again."""
     global _applied
@@ -357,13 +386,14 @@ def apply():
     import basicsr.test
     import basicsr.train
     from basicsr.data import data_sampler, prefetch_dataloader
-    from basicsr.models import base_model, realesrgan_model, realesrnet_model
+    from basicsr.models import base_model, realesrgan_model, realesrnet_model, sr_model
     from basicsr.utils import img_process_util
 
     basicsr.train.parse_options = parse_options
     basicsr.test.parse_options = parse_options
     basicsr.train.load_resume_state = load_resume_state
     base_model.BaseModel.get_optimizer = get_optimizer
+    sr_model.SRModel.nondist_validation = _metrics_see_lq(sr_model.SRModel.nondist_validation)
     base_model.BaseModel.model_to_device = model_to_device
     base_model.BaseModel.save_network = save_network
     base_model.BaseModel.save_training_state = save_training_state

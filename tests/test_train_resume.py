@@ -100,7 +100,7 @@ def test_resume_continues_exactly(full_run, experiment_name):
 
 
 def test_test_py_without_val_suffix(full_run):
-    """test.py runs a BasicSR test config that has no val.suffix and writes the SR images."""
+    """test.py runs a BasicSR test config without val.suffix, writes the SR images and scores LR-PSNR (needs lq)."""
     train_options, tmp_path, _ = full_run
     model_path = osp.join(project_root(), 'experiments', train_options['name'], 'models', 'net_g_latest.pth')
     data = train_options['datasets']['train']
@@ -110,10 +110,12 @@ def test_test_py_without_val_suffix(full_run):
                                 'dataroot_lq': data['dataroot_lq'], 'io_backend': {'type': 'disk'}}},
         'network_g': train_options['network_g'],
         'path': {'pretrain_network_g': model_path, 'strict_load_g': True},
-        'val': {'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4}}},
+        'val': {'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4},
+                                              'lr_psnr': {'type': 'calculate_lr_psnr'}}},
     }
     result = run([sys.executable, TEST], tmp_path, test_options)
-    assert 'psnr:' in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert re.search(r'# psnr: \d+\.\d+', output) and re.search(r'# lr_psnr: \d+\.\d+', output)
     images = osp.join(project_root(), 'results', train_options['name'], 'visualization', 'tiny')
     assert len(os.listdir(images)) == 8
 
