@@ -3,6 +3,7 @@ import glob
 import io
 import logging
 import re
+import shutil
 import sys
 from os import path as osp
 
@@ -13,6 +14,8 @@ import torch
 import yaml
 from basicsr.train import train_pipeline
 from basicsr.utils.matlab_functions import imresize
+
+from srddgan_arch.models.options_check import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
@@ -119,3 +122,10 @@ def test_trains_validates_saves_and_resumes(tiny_root, monkeypatch):
     assert 'Resuming training from epoch' in log_text and 'iter: 4.' in log_text
     assert re.search(r'iter:\s+5, lr:\(5\.000e-05', log_text)  # the scheduler's milestone at 3 was restored
     assert (tiny_root / 'experiments' / 'tiny_pipeline' / 'training_states' / '6.state').is_file()
+
+
+def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, monkeypatch):
+    """A missing data folder is reported by the option check, naming the key, before BasicSR builds the data sets."""
+    shutil.rmtree(tiny_root / 'train' / 'HR')
+    with pytest.raises(OptionError, match='datasets.train.dataroot_gt'):
+        run_training(tiny_root, 2, monkeypatch)
