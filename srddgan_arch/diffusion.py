@@ -166,7 +166,7 @@ class DiffusionSchedule:
 
 
 @torch.no_grad()
-def sample(generator, lq, schedule, *, z=None, noise_generator=None):
+def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples=1):
     """Algorithm 2: T-step inference y_T -> y_0 with a generator that predicts y0.
 
     Args:
@@ -175,22 +175,29 @@ def sample(generator, lq, schedule, *, z=None, noise_generator=None):
             ``encode_lr(lq)`` (called once per batch, not once per step).
         lq (Tensor): LR images (B, C, h, w) in [-1, 1].
         schedule (DiffusionSchedule): The diffusion schedule (on lq's device).
-        z (Tensor | None): Latent codes (B, generator.z_dim), one per image for all steps. Default: None (drawn).
+        z (Tensor | None): Latent codes (num_samples * B, generator.z_dim), one per image for all steps.
+            Default: None (drawn).
         noise_generator (torch.Generator | None): Random generator for y_T, z and the posterior noise, on lq's device.
             Default: None (the global generator).
+        num_samples (int): Samples per LR image, drawn in one batch; the LR encoder still runs once per image.
+            Default: 1.
 
     Returns:
-        Tensor: SR images y_0 (B, C, h * scale, w * scale) in [-1, 1].
+        Tensor: SR images y_0 (num_samples * B, C, h * scale, w * scale) in [-1, 1], sample-major: ``.chunk(
+        num_samples)`` gives one batch of B images per sample.
     """
+    lr_feats = generator.encode_lr(lq)
+    if num_samples > 1:
+        lq = lq.repeat(num_samples, 1, 1, 1)
+        lr_feats = None if lr_feats is None else lr_feats.repeat(num_samples, 1, 1, 1)
     batch, _, height, width = lq.shape
     hr_shape = (batch, generator.out_channels, height * generator.scale, width * generator.scale)
     y_t = torch.randn(hr_shape, generator=noise_generator, device=lq.device, dtype=lq.dtype)
     if z is None:
         z = torch.randn(batch, generator.z_dim, generator=noise_generator, device=lq.device, dtype=lq.dtype)
-    lr_feats = generator.encode_lr(lq)
     for step in range(schedule.num_timesteps, 0, -1):
         t = torch.full((batch,), step, dtype=torch.long, device=lq.device)
         y0_pred = generator(y_t, lq, t, z, lr_feats=lr_feats)
         noise = torch.randn(hr_shape, generator=noise_generator, device=lq.device, dtype=lq.dtype)
-        y_t = schedule.sample_posterior(y0_pred, y_t, t, noise=noise)
+        y_t = schedule.sample_posterior(y0_pred.float(), y_t, t, noise=noise)
     return y_t

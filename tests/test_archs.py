@@ -174,6 +174,18 @@ def test_encoder_runs_once_per_image_during_sampling():
     assert calls == {'encoder': 1, 'generator': 4}
 
 
+def test_several_samples_share_one_encoder_pass():
+    """num_samples=3 draws three different SR batches in one batch of T calls, with one encoder pass on the LR."""
+    net_g = tiny_unet().eval()
+    encoder_batches = []
+    net_g.encoder.register_forward_hook(lambda module, args, out: encoder_batches.append(args[0].shape[0]))
+    lq = inputs()[1]
+    out = sample(net_g, lq, DiffusionSchedule(2), num_samples=3, noise_generator=torch.Generator().manual_seed(0))
+    assert encoder_batches == [lq.shape[0]]
+    first, second, third = out.chunk(3)
+    assert first.shape[0] == lq.shape[0] and (first - second).abs().max() > 1e-4 and (second - third).abs().max() > 1e-4
+
+
 def test_four_step_sample_x4_from_32px():
     """A random-weight x4 generator samples 128x128 images in [-1, 1] from 32x32 LR; the same seed repeats."""
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ import yaml
 from basicsr.models import build_model
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from srddgan_arch.models.options_check import OptionError, check_options
+from srddgan_arch.models.options_check import OptionError, check_options, check_run_options, resolve_total_batch
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
@@ -171,7 +171,16 @@ def test_save_stores_g_ema_d_and_training_state(tmp_path):
     assert state['iter'] == 5 and len(state['optimizers']) == 2
 
 
-def test_paper_option_files_pass_the_checks():
+@pytest.fixture
+def lpips_backbone_in_cache(tmp_path, monkeypatch):
+    """An (empty) AlexNet file in a temporary torchvision cache: the checks only look for the file."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    checkpoints = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    checkpoints.mkdir(parents=True)
+    (checkpoints / 'alexnet-owt-7be5be79.pth').write_bytes(b'')
+
+
+def test_paper_option_files_pass_the_checks(lpips_backbone_in_cache):
     """Every option file in options/ names known keys (data folders aside, which do not exist here)."""
     paths = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', 'options', '*SRDDGAN*.yml')))
     assert len(paths) >= 7
@@ -210,6 +219,10 @@ def _set(opt, dotted, value):
     ('datasets.train.dataroot_gt', '/no/such/folder', r'datasets\.train\.dataroot_gt: data folder /no/such/folder'),
     ('val.num_sample', 2, r'Unknown option val\.num_sample\. Did you mean .num_samples.'),
     ('val.metrics.psnr.type', 'calculate_psnrr', r'val\.metrics\.psnr\.type'),
+    ('train.lazy_reg', None, r'train\.lazy_reg must be a positive int, got null'),
+    ('val.metrics.lpips', {'type': 'calculate_lpips', 'backbone_path': '/no/alexnet.pth'},
+     r'val\.metrics\.lpips: .*alexnet.pth'),
+    ('network_g.freeze_encoder', True, r'network_g\.freeze_encoder is true but no weights reach the encoder'),
 ])
 def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message):
     """Each misspelt key, wrong type or inconsistent size raises an OptionError (a ValueError) naming the key."""
@@ -217,6 +230,42 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
     _set(opt, dotted, value)
     with pytest.raises(ValueError, match=message):
         check_options(opt)
+
+
+def test_diversity_needs_several_samples(tmp_path):
+    """Diversity of a single sample is always 0: the check asks for val.num_samples >= 2."""
+    opt = tiny_opt(tmp_path)
+    opt['val']['num_samples'] = 1
+    opt['val']['metrics']['diversity'] = {'type': 'calculate_diversity', 'backbone_path': __file__}
+    with pytest.raises(OptionError, match=r'val\.metrics\.diversity: diversity needs val\.num_samples >= 2'):
+        check_options(opt)
+
+
+def test_test_run_needs_the_trained_generator(tmp_path):
+    """test.py options without path.pretrain_network_g are refused: they would sample from random weights."""
+    opt = tiny_opt(tmp_path, is_train=False)
+    opt['path']['pretrain_network_g'] = None
+    with pytest.raises(OptionError, match=r'path\.pretrain_network_g is missing'):
+        check_run_options(opt)
+
+
+@pytest.mark.parametrize('world_size, per_gpu, expected', [(1, None, 48), (4, None, 12), (8, None, 6), (4, 12, 12)])
+def test_total_batch_sets_the_batch_per_process(world_size, per_gpu, expected):
+    """train.total_batch gives the paper's batch on any number of processes."""
+    opt = {'world_size': world_size, 'train': {'total_batch': 48},
+           'datasets': {'train': {} if per_gpu is None else {'batch_size_per_gpu': per_gpu}}}
+    resolve_total_batch(opt)
+    assert opt['datasets']['train']['batch_size_per_gpu'] == expected
+
+
+@pytest.mark.parametrize('world_size, per_gpu, message', [(5, None, 'not divisible by the 5 processes'),
+                                                          (8, 12, r'12 x 8 processes is not train\.total_batch')])
+def test_total_batch_contradictions_are_errors(world_size, per_gpu, message):
+    """A total batch that cannot be split, or a batch_size_per_gpu that contradicts it, is an error."""
+    opt = {'world_size': world_size, 'train': {'total_batch': 48},
+           'datasets': {'train': {} if per_gpu is None else {'batch_size_per_gpu': per_gpu}}}
+    with pytest.raises(OptionError, match=message):
+        resolve_total_batch(opt)
 
 
 def test_lmdb_without_meta_info_is_reported(tmp_path):
@@ -238,3 +287,16 @@ def test_model_construction_runs_the_checks(tmp_path):
     opt['diffusion']['num_timesteps'] = 0
     with pytest.raises(OptionError, match='diffusion.num_timesteps'):
         build_model(opt)
+
+
+def test_lr_made_on_the_device_when_the_data_set_leaves_it_to_the_model(tmp_path):
+    """With degrade_in_dataset: false the batch has only gt; feed_data degrades it to an LR of 1/scale size."""
+    opt = tiny_opt(tmp_path)
+    opt['datasets']['train'] = {'name': 'train', 'type': 'SRDDGANDegradedDataset', 'gt_size': 32,
+                                'dataroot_gt': str(tmp_path), 'io_backend': {'type': 'disk'},
+                                'degrade_in_dataset': False, 'degradation': {'jpeg_prob': 1.0}}
+    model = build_model(opt)
+    gt = torch.rand(2, 3, 32, 32)
+    model.feed_data({'gt': gt})
+    assert model.lq.shape == (2, 3, 8, 8) and model.gt.shape == gt.shape
+    assert not torch.allclose(model.lq, torch.nn.functional.avg_pool2d(gt, 4), atol=1e-3)

@@ -13,6 +13,7 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from srddgan_arch.diffusion import DiffusionSchedule
+from srddgan_arch.metrics.lpips_metric import locate_backbone
 
 # train keys read by SRDDGANModel or BasicSR's train pipeline: key -> (expected type or check, description)
 _NUMBER = (Real, 'a number')
@@ -29,6 +30,7 @@ TRAIN_KEYS = {
     'use_amp': (bool, 'true or false'),
     'amp_dtype': (str, "'bfloat16' or 'float16'"),
     'max_nonfinite_steps': (int, 'an int (0: never stop)'),
+    'total_batch': _POSITIVE_INT,
     'optim_g': (dict, 'a mapping with type and lr'),
     'optim_d': (dict, 'a mapping with type and lr'),
     'scheduler': (dict, 'a mapping with type'),
@@ -44,8 +46,12 @@ VAL_KEYS = {
     'seed': (int, 'an int or null'),
     'metrics': (dict, 'a mapping of metric name -> options'),
 }
+# keys of the typed sections that may be null (the others would fail at the first iteration)
+NULLABLE_KEYS = {'grad_clip', 'scheduler', 'content_style_opt', 'pixel_opt', 'suffix', 'seed', 'metrics'}
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
-AMP_DTYPES = ('bfloat16', 'float16')
+AMP_DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
+# metrics that score LPIPS distances: their backbone file is looked up before training starts
+LPIPS_METRICS = ('calculate_lpips', 'calculate_diversity')
 
 
 class OptionError(ValueError):
@@ -85,6 +91,8 @@ def _check_typed_section(section, section_opt, schema):
         raise OptionError(f'{section} must be a mapping, got {_type_name(section_opt)}.')
     _check_known_keys(section, section_opt, schema)
     for key, value in section_opt.items():
+        if value is None and key not in NULLABLE_KEYS:
+            raise OptionError(f'{section}.{key} must be {schema[key][1]}, got null.')
         _check_value_type(f'{section}.{key}', value, *schema[key])
 
 
@@ -247,8 +255,51 @@ def _check_val(val_opt):
         return
     _check_typed_section('val', val_opt, VAL_KEYS)
     for name, metric_opt in (val_opt.get('metrics') or {}).items():
-        function = _registered(f'val.metrics.{name}', metric_opt, METRIC_REGISTRY)
-        check_constructor_section(f'val.metrics.{name}', metric_opt, function, skip=('type', 'better'))
+        key = f'val.metrics.{name}'
+        function = _registered(key, metric_opt, METRIC_REGISTRY)
+        check_constructor_section(key, metric_opt, function, skip=('type', 'better'))
+        if metric_opt['type'] in LPIPS_METRICS:
+            try:
+                locate_backbone(metric_opt.get('net', 'alex'), metric_opt.get('backbone_path'))
+            except (FileNotFoundError, ValueError) as error:
+                raise OptionError(f'{key}: {error}') from None
+        if metric_opt['type'] == 'calculate_diversity' and val_opt.get('num_samples', 1) < 2:
+            raise OptionError(f'{key}: diversity needs val.num_samples >= 2 samples per LR image, '
+                              f'got {val_opt.get("num_samples", 1)}.')
+
+
+def _check_frozen_encoder(opt):
+    """A frozen LR encoder needs pretrained weights from somewhere."""
+    path_opt = opt.get('path') or {}
+    network_g = opt.get('network_g') or {}
+    if (opt.get('is_train') and network_g.get('freeze_encoder') and not network_g.get('encoder_pretrained_path')
+            and not path_opt.get('pretrain_network_g') and not path_opt.get('resume_state')):
+        raise OptionError('network_g.freeze_encoder is true but no weights reach the encoder: set network_g.'
+                          'encoder_pretrained_path (a BasicSR RRDBNet checkpoint) or path.pretrain_network_g.')
+
+
+def resolve_total_batch(opt):
+    """``train.total_batch`` (the batch over all processes, as papers state it) -> ``batch_size_per_gpu``.
+
+    With it an option file gives the same batch on 1, 4 or 8 GPUs. A ``batch_size_per_gpu`` that contradicts it is
+    an error; without ``total_batch`` nothing changes.
+
+    Args:
+        opt (dict): Parsed options with ``world_size``; ``datasets.train.batch_size_per_gpu`` is set in place.
+    """
+    total = (opt.get('train') or {}).get('total_batch')
+    if total is None or 'train' not in (opt.get('datasets') or {}):
+        return
+    _check_value_type('train.total_batch', total, int, 'a positive int')
+    world_size = opt.get('world_size', 1)
+    if total % world_size:
+        raise OptionError(f'train.total_batch = {total} is not divisible by the {world_size} processes.')
+    train_set = opt['datasets']['train']
+    per_gpu = train_set.get('batch_size_per_gpu')
+    if per_gpu is not None and per_gpu * world_size != total:
+        raise OptionError(f'datasets.train.batch_size_per_gpu = {per_gpu} x {world_size} processes is not '
+                          f'train.total_batch = {total}: remove batch_size_per_gpu (it is derived) or make them agree.')
+    train_set['batch_size_per_gpu'] = total // world_size
 
 
 def check_options(opt):
@@ -269,3 +320,16 @@ def check_options(opt):
     _check_sizes(opt)
     _check_datasets(opt)
     _check_val(opt.get('val'))
+    _check_frozen_encoder(opt)
+
+
+def check_run_options(opt):
+    """``check_options`` for a train.py / test.py run; a test run must also name the trained generator.
+
+    Args:
+        opt (dict): The options as BasicSR's ``parse_options`` returns them.
+    """
+    check_options(opt)
+    if not opt.get('is_train') and not (opt.get('path') or {}).get('pretrain_network_g'):
+        raise OptionError('path.pretrain_network_g is missing: testing would sample from a random generator. Give '
+                          'the trained net_g_*.pth (its params_ema are used with param_key_g: params_ema).')

@@ -11,13 +11,12 @@ from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils import DiffJPEG, get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
 
+from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
 from srddgan_arch.diffusion import DiffusionSchedule, sample
-from srddgan_arch.models.options_check import check_options
-
-AMP_DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
+from srddgan_arch.models.options_check import AMP_DTYPES, check_options
 
 
 @MODEL_REGISTRY.register()
@@ -43,11 +42,28 @@ class SRDDGANModel(SRModel):
         self.schedule = DiffusionSchedule(**diffusion_opt)
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
+        self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':
             # the R1 gradients and AdamW's second moments reach denormal floats, which slow x86 CPUs 10-100x
             torch.set_flush_denormal(True)
 
     # ------------------------------------------------------------------ set-up
+    def _batch_degradation(self):
+        """Degradation options of a data set that leaves the LR to the model (``degrade_in_dataset: false``), with
+        a DiffJPEG on the model's device; None when every data set provides its LR."""
+        for dataset_opt in (self.opt.get('datasets') or {}).values():
+            if dataset_opt.get('degrade_in_dataset', True) is False:
+                self.jpeger = DiffJPEG(differentiable=False).to(self.device)
+                return DegradationOptions.from_dict(dataset_opt.get('degradation') or {}, self.opt['scale'])
+        return None
+
+    def feed_data(self, data):
+        """Move a batch to the device; without ``lq`` (``degrade_in_dataset: false``) the LR is made here, batched on
+        the device as Real-ESRGAN does."""
+        if 'lq' not in data:
+            data = dict(data, lq=degrade_batch(data['gt'].to(self.device), self.batch_degradation, self.jpeger))
+        super().feed_data(data)
+
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
         train_opt = deepcopy(self.opt['train'])
@@ -270,9 +286,9 @@ class SRDDGANModel(SRModel):
             noise_generator = torch.Generator(device=self.device).manual_seed(val_opt['seed'])
         was_training = net.training
         net.eval()
-        x = self.lq * 2 - 1
-        self.samples = [(sample(net, x, self.schedule, noise_generator=noise_generator) + 1) / 2
-                        for _ in range(val_opt.get('num_samples', 1))]
+        num_samples = val_opt.get('num_samples', 1)
+        sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples)
+        self.samples = list(((sr + 1) / 2).chunk(num_samples))
         net.train(was_training)
         self.output = self.samples[0]
 
