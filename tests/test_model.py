@@ -300,3 +300,27 @@ def test_lr_made_on_the_device_when_the_data_set_leaves_it_to_the_model(tmp_path
     model.feed_data({'gt': gt})
     assert model.lq.shape == (2, 3, 8, 8) and model.gt.shape == gt.shape
     assert not torch.allclose(model.lq, torch.nn.functional.avg_pool2d(gt, 4), atol=1e-3)
+
+
+@pytest.mark.parametrize('config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size', [
+    ('DIV2K_x4', 1e-4, 1.6e-4, 300000, 48, 64, [1, 1, 2, 2, 4, 4], 4, 128),
+    ('FFHQ_x8', 1e-4, 1.6e-4, 240000, 48, 64, [1, 1, 2, 2, 4, 4], 8, 128),
+    ('CIFAR10_x2', 1.5e-4, 1.2e-4, 280000, 128, 128, [1, 2, 2, 2], 2, 32),
+])
+@pytest.mark.parametrize('variant', ['', '_degraded'])
+def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size,
+                                    variant):
+    """The paper option files carry the paper's Table 1 values (DESIGN.md section 3)."""
+    with open(osp.join(osp.dirname(__file__), '..', 'options', f'train_SRDDGAN_{config}{variant}.yml')) as f:
+        opt = yaml.safe_load(f)
+    train, net_g = opt['train'], opt['network_g']
+    assert (train['optim_g']['type'], train['optim_d']['type']) == ('AdamW', 'AdamW')
+    assert (float(train['optim_g']['lr']), float(train['optim_d']['lr'])) == (lr_g, lr_d)
+    assert train['optim_g']['betas'] == train['optim_d']['betas'] == [0.5, 0.9]
+    assert (train['ema_decay'], train['total_iter'], train['total_batch']) == (0.999, total_iter, total_batch)
+    losses = train['content_style_opt']
+    assert (train['gan_weight'], losses['content_weight'], losses['style_weight']) == (1.0, 0.8, 0.2)
+    assert list(losses['layer_weights']) == ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_1']
+    assert opt['diffusion']['num_timesteps'] == 4 and net_g['z_dim'] == 256 and net_g['attn_resolutions'] == [16]
+    assert (net_g['num_feat'], net_g['ch_mult'], net_g['scale'], opt['scale']) == (num_feat, ch_mult, scale, scale)
+    assert opt['datasets']['train']['gt_size'] == gt_size and net_g['lr_encoder'] and net_g['lr_concat']
