@@ -2,8 +2,10 @@
 import glob
 import io
 import logging
+import os
 import re
 import shutil
+import subprocess
 import sys
 from os import path as osp
 
@@ -15,6 +17,7 @@ import yaml
 from basicsr.train import train_pipeline
 from basicsr.utils.matlab_functions import imresize
 
+from srddgan_arch.entry import project_root
 from srddgan_arch.models.options_check import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
@@ -129,3 +132,23 @@ def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, monke
     shutil.rmtree(tiny_root / 'train' / 'HR')
     with pytest.raises(OptionError, match='datasets.train.dataroot_gt'):
         run_training(tiny_root, 2, monkeypatch)
+
+
+def test_torchrun_ddp_two_processes(tiny_root, experiment_name):
+    """SRDDGANModel trains under torchrun with two gloo processes (DDP with R1's double backward and D frozen in the G
+    step); train.total_batch 4 gives each process a batch of 2."""
+    opt_path = write_options(tiny_root, 2)
+    opt = yaml.safe_load(opt_path.read_text())
+    opt['name'] = experiment_name
+    opt['train']['total_batch'] = 4
+    del opt['datasets']['train']['batch_size_per_gpu']
+    opt_path.write_text(yaml.safe_dump(opt))
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+         osp.join(project_root(), 'srddgan_arch', 'train.py'), '-opt', str(opt_path), '--launcher', 'pytorch'],
+        cwd=tiny_root, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=300)
+    log_text = result.stdout + result.stderr
+    assert result.returncode == 0, log_text[-3000:]
+    assert 'World size (gpu number): 2' in log_text and 'Batch size per gpu: 2' in log_text
+    assert all(np.isfinite(logged_values(log_text, key)).all() and logged_values(log_text, key) for key in LOSS_KEYS)
+    assert osp.isfile(osp.join(project_root(), 'experiments', experiment_name, 'models', 'net_g_2.pth'))
