@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
-from srddgan_arch.diffusion import DiffusionSchedule  # noqa: E402
-from srddgan_arch.inference import SRDDGANer, build_network, default_device, load_option_file  # noqa: E402
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, read_image, to_uint8  # noqa: E402
+from srddgan_arch.inference import build_upsampler, default_device  # noqa: E402
 
 RRDBNET = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
 STOCHASTIC = {'srddgan'}
@@ -36,19 +36,19 @@ NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
     """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT."""
     from basicsr.utils.matlab_functions import imresize
-    names = sorted(n for n in os.listdir(gt_dir) if n.lower().endswith(('.png', '.jpg', '.jpeg', '.bmp', '.tif')))
+    names = sorted(n for n in os.listdir(gt_dir) if n.lower().endswith(IMAGE_EXTENSIONS))
     pairs = []
     for name in names[:max_images]:
-        gt = cv2.imread(osp.join(gt_dir, name), cv2.IMREAD_COLOR)
+        gt = to_uint8(read_image(osp.join(gt_dir, name)))
         if lq_dir:
             stem, ext = osp.splitext(name)
             lq_path = osp.join(lq_dir, filename_tmpl.format(stem) + ext)
-            lq = cv2.imread(lq_path, cv2.IMREAD_COLOR)
-            if lq is None:
+            if not osp.isfile(lq_path):
                 raise FileNotFoundError(f'--lq: no LR image {lq_path} for the GT {name} (see --filename_tmpl).')
+            lq = to_uint8(read_image(lq_path))
         else:
             gt = gt[:gt.shape[0] // scale * scale, :gt.shape[1] // scale * scale]
-            lq = (np.clip(imresize(gt / 255., 1 / scale), 0, 1) * 255).round().astype(np.uint8)
+            lq = to_uint8(imresize(gt / 255., 1 / scale))
         if gt.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
             raise ValueError(f'{name}: GT {gt.shape[:2]} is not {scale} x LR {lq.shape[:2]}.')
         pairs.append((name, gt, lq))
@@ -63,32 +63,29 @@ def build_methods(args):
     methods = {}
     for name in args.methods.split(','):
         if name == 'bicubic':
-            methods[name] = lambda lq, seed: (np.clip(imresize(lq / 255., args.scale), 0, 1) * 255).round().astype(
-                np.uint8)
+            methods[name] = lambda lq, seed: to_uint8(imresize(lq / 255., args.scale))
             continue
         if name == 'srddgan':
             if not args.srddgan_opt:
                 raise ValueError('method srddgan needs --srddgan_opt (and --srddgan_model).')
-            network_opt, diffusion_opt = load_option_file(args.srddgan_opt)
-            net = build_network(network_opt, args.srddgan_model)
-            schedule = DiffusionSchedule(**diffusion_opt)
+            opt, model_path = args.srddgan_opt, args.srddgan_model
         elif name in ('rrdb', 'esrgan'):
             model_path = getattr(args, f'{name}_model')
             if not model_path:
                 raise ValueError(f'method {name} needs --{name}_model (BasicSR RRDBNet weights, 23 blocks, 64 feat).')
-            network_opt = load_option_file(args.rrdb_opt)[0] if args.rrdb_opt else dict(RRDBNET, scale=args.scale)
-            net, schedule = build_network(network_opt, model_path), None
+            opt = args.rrdb_opt or dict(RRDBNET, scale=args.scale)
         else:
             raise ValueError(f'--methods: unknown method {name!r}; expected srddgan, bicubic, rrdb or esrgan.')
-        upsampler = SRDDGANer(net, schedule=schedule, tile=args.tile, tile_pad=args.tile_pad,
-                              precision=args.precision, device=args.device)
+        upsampler = build_upsampler(opt, model_path, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
+                                    device=args.device)
         methods[name] = _model_method(upsampler)
     return methods
 
 
 def _model_method(upsampler):
+    """function(lq uint8 BGR, seed) -> SR uint8 BGR of an upsampler."""
     def run(lq, seed):
-        return (upsampler.enhance(lq.astype(np.float32) / 255, seed=seed) * 255).round().astype(np.uint8)
+        return to_uint8(upsampler.enhance(lq.astype(np.float32) / 255, seed=seed))
     return run
 
 
@@ -174,6 +171,7 @@ def markdown_table(results, notes, with_fid=False):
 
 
 def parse_args(argv=None):
+    """Command-line arguments of the quality benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gt', required=True, help='Folder of GT (HR) images.')
     parser.add_argument('--lq', help='Folder of LR images; default: MATLAB bicubic of the GT.')

@@ -16,8 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from srddgan_arch.diffusion import DiffusionSchedule  # noqa: E402
-from srddgan_arch.inference import SRDDGANer, build_network, load_option_file  # noqa: E402
+from srddgan_arch.inference import build_upsampler  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
@@ -34,6 +33,7 @@ def bf16_supported(device):
 
 
 def _synchronize(device):
+    """Wait for the device's queued work (CUDA), so that wall times cover it."""
     if device.type == 'cuda':
         torch.cuda.synchronize()
 
@@ -57,14 +57,26 @@ def time_ms(upsampler, lq, warmup, reps):
     return (time.perf_counter() - start) / reps * 1000
 
 
-def benchmark(name, net, schedule, lq, settings, args):
-    """Rows (model, setting, ms/image, images/s, GFLOPs/image, GFLOP/s) of one network in every setting."""
+def benchmark(name, opt, steps, lq, settings, args):
+    """Rows (model, setting, ms/image, images/s, GFLOPs/image, GFLOP/s) of one network in every setting.
+
+    Args:
+        name (str): Row label.
+        opt (str | dict): Option file or ``network_g`` dict of the network (random weights), see ``build_upsampler``.
+        steps (int | None): Diffusion steps T; None for plain networks.
+        lq (Tensor): LR batch.
+        settings (list[str]): Keys of ``SETTINGS``.
+        args (Namespace): Command-line arguments (device, compile, warmup, reps).
+
+    Returns:
+        list[dict]: One row per setting.
+    """
     rows = []
     gflops = None
     for setting in settings:
         precision, channels_last = SETTINGS[setting]
-        upsampler = SRDDGANer(net, schedule=schedule, precision=precision, device=args.device,
-                              channels_last=channels_last, compile=args.compile)
+        upsampler = build_upsampler(opt, steps=steps, precision=precision, device=args.device,
+                                    channels_last=channels_last, compile=args.compile)
         if gflops is None:
             gflops = count_gflops(upsampler, lq) / lq.shape[0]
         ms = time_ms(upsampler, lq, args.warmup, args.reps) / lq.shape[0]
@@ -75,6 +87,7 @@ def benchmark(name, net, schedule, lq, settings, args):
 
 
 def parse_args(argv=None):
+    """Command-line arguments of the speed benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', '--opt', required=True, help='Option file with the SRDDGAN network_g.')
     parser.add_argument('--device', default='cpu', help='cpu, cuda or mps. Default: cpu.')
@@ -100,23 +113,21 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    network_opt, diffusion_opt = load_option_file(args.opt)
-    srddgan = build_network(network_opt)
-    esrgan = build_network(dict(ESRGAN, scale=srddgan.scale, num_feat=args.esrgan_num_feat,
-                                num_block=args.esrgan_num_block, num_grow_ch=args.esrgan_num_grow_ch))
+    scale = build_upsampler(args.opt, device='cpu').scale
+    esrgan = dict(ESRGAN, scale=scale, num_feat=args.esrgan_num_feat, num_block=args.esrgan_num_block,
+                  num_grow_ch=args.esrgan_num_grow_ch)
     settings = [s for s in args.settings.split(',') if s != 'bf16' or bf16_supported(args.device)]
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise ValueError(f'--settings: unknown {sorted(unknown)}; expected some of {list(SETTINGS)}.')
     lq = torch.rand(args.batch, 3, args.lr_size, args.lr_size)
-    hr = args.lr_size * srddgan.scale
+    hr = args.lr_size * scale
     print(f'device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, '
           f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps}')
     print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9}')
     rows = benchmark('esrgan', esrgan, None, lq, settings, args)
     for steps in (int(s) for s in args.steps.split(',')):
-        schedule = DiffusionSchedule(**dict(diffusion_opt, num_timesteps=steps))
-        rows += benchmark(f'srddgan_T{steps}', srddgan, schedule, lq, settings, args)
+        rows += benchmark(f'srddgan_T{steps}', args.opt, steps, lq, settings, args)
     ratio = None
     if any(row['model'] == 'srddgan_T4' for row in rows):
         def best(model):

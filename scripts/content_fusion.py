@@ -1,7 +1,7 @@
 """Content fusion (paper "Extensions"): paste a region of one HR image into another, downscale, super-resolve.
 
     python scripts/content_fusion.py --source face_a.png --target face_b.png --box 40,70,48,24 \
-        -opt options/test_SRDDGAN_faces_x8.yml --model_path SRDDGAN_faces_x8.pth --num_samples 4 -o results/fusion
+        -opt options/test_SRDDGAN_FFHQ_x8.yml --model_path SRDDGAN_faces_x8.pth --num_samples 4 -o results/fusion
 
 Writes composite.png (the HR input), lq.png (its bicubic downscale), sample_<i>.png (SR samples, one per z) and
 fused_<i>.png (the source with the region taken from each sample).
@@ -12,19 +12,11 @@ from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from srddgan_arch.diffusion import DiffusionSchedule  # noqa: E402
-from srddgan_arch.inference import (  # noqa: E402
-    SRDDGANer,
-    build_network,
-    content_fusion,
-    default_device,
-    load_option_file,
-    read_image,
-    write_image,
-)
+from srddgan_arch.inference import build_upsampler, content_fusion, read_image, write_image  # noqa: E402
 
 
 def parse_args(argv=None):
+    """Command-line arguments of the content fusion script (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--source', required=True, help='HR image that receives the region.')
     parser.add_argument('--target', required=True, help='HR image of the same size that gives the region.')
@@ -44,9 +36,7 @@ def main(argv=None):
     box = tuple(int(v) for v in args.box.split(','))
     if len(box) != 4:
         raise ValueError(f'--box must be x,y,w,h, got {args.box!r}.')
-    network_opt, diffusion_opt = load_option_file(args.opt)
-    net = build_network(network_opt, args.model_path)
-    upsampler = SRDDGANer(net, schedule=DiffusionSchedule(**diffusion_opt), device=args.device or default_device())
+    upsampler = build_upsampler(args.opt, args.model_path, device=args.device)
     source, target = read_image(args.source), read_image(args.target)
     result = content_fusion(upsampler, source.img, target.img, box, args.num_samples, args.seed)
     write_image(osp.join(args.output, 'composite.png'), result['composite'])

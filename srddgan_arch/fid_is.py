@@ -6,9 +6,10 @@ torch.hub's checkpoint folder (where ``torch_fidelity.calculate_metrics`` stores
 import os
 from os import path as osp
 
-import cv2
 import numpy as np
 import torch
+
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, read_image, to_uint8
 
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'
 FID_FEATURE, IS_FEATURE = '2048', 'logits_unbiased'
@@ -49,11 +50,11 @@ def build_inception(path=None, device='cpu'):
 
 
 def read_images(folder):
-    """All images of a folder (sorted) as uint8 RGB arrays (H, W, 3)."""
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(('.png', '.jpg', '.jpeg', '.bmp', '.tif')))
+    """All images of a folder (sorted) as uint8 RGB arrays (H, W, 3), decoded by ``image_io.read_image``."""
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
     if not names:
         raise FileNotFoundError(f'No images in {folder}.')
-    return [cv2.cvtColor(cv2.imread(osp.join(folder, n), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for n in names]
+    return [np.ascontiguousarray(to_uint8(read_image(osp.join(folder, n)))[:, :, ::-1]) for n in names]
 
 
 @torch.no_grad()

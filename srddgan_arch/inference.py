@@ -20,10 +20,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, decode_image, read_bytes, to_uint8
 from srddgan_arch.diffusion import DiffusionSchedule, sample
 
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 # file names facexlib's FaceRestoreHelper loads at construction (the parser is loaded even when it is not used)
 FACE_DETECTOR_FILES = {
     'retinaface_resnet50': 'detection_Resnet50_Final.pth',
@@ -49,7 +49,7 @@ class LoadedImage(NamedTuple):
 
 
 def read_image(path):
-    """Read an 8- or 16-bit grayscale, BGR or BGRA image file.
+    """Read an 8- or 16-bit grayscale, BGR or BGRA image file (decoded by ``image_io.decode_image``).
 
     Args:
         path (str): Image file.
@@ -57,21 +57,9 @@ def read_image(path):
     Returns:
         LoadedImage: The colour image in [0, 1] and what is needed to write the result in the same mode.
     """
-    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise FileNotFoundError(f'Cannot read image {path}: missing file or unsupported format.')
-    if raw.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f'{path}: expected an 8- or 16-bit image, got dtype {raw.dtype}.')
-    max_value = 65535 if raw.dtype == np.uint16 else 255
-    img = raw.astype(np.float32) / max_value
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    gray, alpha = img.ndim == 2, None
-    if gray:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.shape[2] == 4:
-        img, alpha = np.ascontiguousarray(img[:, :, :3]), np.ascontiguousarray(img[:, :, 3])
-    return LoadedImage(img, alpha, gray, max_value)
+    img, conversion, alpha = decode_image(read_bytes(path), path, keep_alpha=True)
+    kinds = (conversion or '').split('+')
+    return LoadedImage(img, alpha, 'grayscale' in kinds, 65535 if '16-bit' in kinds else 255)
 
 
 def write_image(path, img, alpha=None, gray=False, max_value=255):
@@ -395,7 +383,7 @@ def restore_faces(face_upsampler, helper, img, background=None, landmarks=None, 
     for face in helper.cropped_faces:
         lq = imresize(face.astype(np.float32) / 255, 1 / face_upsampler.scale)
         restored = face_upsampler.enhance(np.clip(lq, 0, 1), seed=seed)
-        helper.add_restored_face((restored * 255).round().astype(np.uint8))
+        helper.add_restored_face(to_uint8(restored))
     helper.get_inverse_affine()
     return helper.paste_faces_to_input_image(upsample_img=background), len(helper.cropped_faces)
 
@@ -456,15 +444,28 @@ def output_path(input_path, output_dir, suffix, ext, needs_png, sample_index=Non
     return osp.join(output_dir, f'{stem}.{ext}')
 
 
-def build_upsampler(opt_path, model_path, args, steps=None):
-    """An :class:`SRDDGANer` from an option file and weights, with the command-line runtime settings."""
-    network_opt, diffusion_opt = load_option_file(opt_path)
-    net = build_network(network_opt, model_path, args.param_key)
+def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, tile=0, tile_pad=10, precision='fp32',
+                    device=None, channels_last=False, compile=False):
+    """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
+
+    Args:
+        opt (str | dict): Option file with ``network_g`` (and ``diffusion``) sections, or a ``network_g`` dict
+            (default diffusion schedule).
+        model_path (str | None): BasicSR checkpoint; None keeps random weights (speed tests). Default: None.
+        param_key (str): Key of the weights in the checkpoint. Default: 'params_ema'.
+        steps (int | None): Diffusion steps T. Default: None (the option file's value).
+        tile, tile_pad, precision, device, channels_last, compile: As in :class:`SRDDGANer`.
+
+    Returns:
+        SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
+    """
+    network_opt, diffusion_opt = load_option_file(opt) if isinstance(opt, str) else (dict(opt), {})
+    net = build_network(network_opt, model_path, param_key)
     if steps is not None:
         diffusion_opt['num_timesteps'] = steps
     schedule = DiffusionSchedule(**diffusion_opt) if is_diffusion_network(net) else None
-    return SRDDGANer(net, schedule=schedule, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                     device=args.device, channels_last=args.channels_last, compile=args.compile)
+    return SRDDGANer(net, schedule=schedule, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
+                     channels_last=channels_last, compile=compile)
 
 
 def parse_args(argv=None):
@@ -501,24 +502,31 @@ def parse_args(argv=None):
     parser.add_argument('--face_landmarks', help='Face mode: JSON {image file name: [[5 x [x, y]] per face]} '
                         'instead of the detector.')
     args = parser.parse_args(argv)
-    if args.face and not (args.face_opt and args.face_model_path):
-        parser.error('--face needs --face_opt and --face_model_path (the face model).')
-    if not args.face and not (args.opt and args.model_path):
-        parser.error('-opt and --model_path are required (the network definition and its weights).')
-    if bool(args.opt) != bool(args.model_path):
-        parser.error('-opt and --model_path go together.')
-    if args.num_samples < 1:
-        parser.error('--num_samples must be >= 1.')
+    error = _argument_error(args)
+    if error:
+        parser.error(error)
     return args
+
+
+def _argument_error(args):
+    """What is wrong with a combination of ``srddgan-infer`` arguments, or None."""
+    if args.face and not (args.face_opt and args.face_model_path):
+        return '--face needs --face_opt and --face_model_path (the face model).'
+    if not args.face and not (args.opt and args.model_path):
+        return '-opt and --model_path are required (the network definition and its weights).'
+    if bool(args.opt) != bool(args.model_path):
+        return '-opt and --model_path go together.'
+    if args.num_samples < 1:
+        return '--num_samples must be >= 1.'
+    return None
 
 
 def _process_face(args, face_upsampler, helper, bg_upsampler, landmarks, path, image, seed):
     """Face mode for one image: background (model or Lanczos), then the faces; returns a LoadedImage."""
-    img8 = (image.img * 255).round().astype(np.uint8)
     background = None
     if bg_upsampler is not None:
-        background = (upsample_image(bg_upsampler, image, args.outscale, seed).img * 255).round().astype(np.uint8)
-    restored, _ = restore_faces(face_upsampler, helper, img8, background,
+        background = to_uint8(upsample_image(bg_upsampler, image, args.outscale, seed).img)
+    restored, _ = restore_faces(face_upsampler, helper, to_uint8(image.img), background,
                                 landmarks.get(osp.basename(path)) if landmarks else None, seed)
     out = restored.astype(np.float32) / 255
     alpha = None if image.alpha is None else upscale_alpha(image.alpha, (out.shape[1], out.shape[0]))
@@ -533,10 +541,12 @@ def main(argv=None):
     if not inputs:
         raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in {args.input}.')
     input_paths = {osp.realpath(p) for p in inputs}
-    upsampler = build_upsampler(args.opt, args.model_path, args, args.steps) if args.opt else None
+    runtime = dict(param_key=args.param_key, steps=args.steps, tile=args.tile, tile_pad=args.tile_pad,
+                   precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile)
+    upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
     face_upsampler = helper = landmarks = None
     if args.face:
-        face_upsampler = build_upsampler(args.face_opt, args.face_model_path, args, args.steps)
+        face_upsampler = build_upsampler(args.face_opt, args.face_model_path, **runtime)
         outscale = args.outscale or (upsampler.scale if upsampler else face_upsampler.scale)
         args.outscale = outscale
         helper = build_face_helper(outscale, args.face_size, args.face_det_model, args.face_weights_dir, args.device)

@@ -57,6 +57,16 @@ def test_decode_converts_to_bgr_float(raw, conversion):
     np.testing.assert_allclose(img, 0.2, atol=1e-6)
 
 
+def test_decode_keeps_alpha_on_request():
+    """With keep_alpha, the alpha channel of an RGBA image comes back apart (None for images without one)."""
+    raw = np.full((4, 6, 4), 51, np.uint8)
+    raw[..., 3] = 255
+    img, kind, alpha = decode_image(encode(raw), 'x.png', keep_alpha=True)
+    assert kind == 'RGBA' and img.shape == (4, 6, 3) and alpha.shape == (4, 6)
+    np.testing.assert_allclose(alpha, 1.0)
+    assert decode_image(encode(raw[..., :3]), 'x.png', keep_alpha=True)[2] is None
+
+
 @pytest.mark.parametrize('content, reason', [(b'', 'empty'), (b'not an image at all', 'cannot be decoded')])
 def test_bad_bytes_name_the_file(tmp_path, content, reason):
     """Zero-byte and corrupt files raise BadImageError naming the file and the reason."""

@@ -30,26 +30,28 @@ class BadImageError(ValueError):
         return f'Bad image {self.path}: {self.reason}.'
 
 
-def decode_image(content, path):
+def decode_image(content, path, keep_alpha=False):
     """Decode image bytes to BGR float32 in [0, 1], shape (h, w, 3).
 
     Grayscale images are replicated to three channels, the alpha channel of RGBA images is dropped
-    (as BasicSR's ``imfrombytes`` does), 16-bit images are scaled by 1/65535 (not 1/255).
+    (as BasicSR's ``imfrombytes`` does) or returned apart, 16-bit images are scaled by 1/65535 (not 1/255).
 
     Args:
         content (bytes | None): The encoded image (file content or LMDB value); None or empty counts as bad.
         path (str): Where the bytes come from, for error messages.
+        keep_alpha (bool): Also return the alpha channel. Default: False.
 
     Returns:
         tuple[ndarray, str | None]: The image and the conversion applied ('grayscale', 'RGBA', '16-bit', combined
-            with '+', e.g. '16-bit+grayscale'), or None when the image was 8-bit BGR already.
+            with '+', e.g. '16-bit+grayscale'), or None when the image was 8-bit BGR already. With ``keep_alpha``
+            a third item: the alpha channel, float32 (h, w) in [0, 1], or None.
     """
     if not content:
         raise BadImageError(path, 'the file is empty (zero bytes)' if content is not None else 'no data found')
     img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise BadImageError(path, 'the data cannot be decoded as an image (corrupt or unsupported format)')
-    conversions = []
+    conversions, alpha = [], None
     if img.dtype == np.uint16:
         conversions.append('16-bit')
         img = img.astype(np.float32) / 65535.
@@ -64,10 +66,11 @@ def decode_image(content, path):
         img = np.repeat(img[..., None], 3, axis=2)
     elif img.shape[2] == 4:
         conversions.append('RGBA')
-        img = img[..., :3]
+        img, alpha = img[..., :3], np.ascontiguousarray(img[..., 3])
     elif img.shape[2] != 3:
         raise BadImageError(path, f'{img.shape[2]} channels; expected 1 (gray), 3 (colour) or 4 (RGBA)')
-    return np.ascontiguousarray(img), '+'.join(conversions) or None
+    decoded = np.ascontiguousarray(img), '+'.join(conversions) or None
+    return (*decoded, alpha) if keep_alpha else decoded
 
 
 def note_conversion(conversion, path):

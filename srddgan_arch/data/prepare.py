@@ -20,7 +20,7 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, note_conversion, to_uint8
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, note_conversion, read_image, to_uint8
 
 HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'
@@ -194,7 +194,7 @@ def write_meta_info(split_dir):
     names = sorted(f for f in os.listdir(hr_dir) if f.endswith('.png'))
     with open(osp.join(split_dir, META_INFO_FILE), 'w') as f:
         for name in names:
-            h, w, c = cv2.imread(osp.join(hr_dir, name), cv2.IMREAD_UNCHANGED).shape
+            h, w, c = read_image(osp.join(hr_dir, name)).shape
             f.write(f'{name} ({h},{w},{c})\n')
     return names
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
+from srddgan_arch.inference import default_device
 from srddgan_arch.losses.vgg_features import load_features_state, locate_weights
 
 # torchvision's backbone files for the nets of the lpips package
@@ -74,11 +75,6 @@ def get_lpips(net='alex', spatial=False, backbone_path=None, device='cpu'):
     if key not in _LPIPS_NETS:
         _LPIPS_NETS[key] = build_lpips(net, spatial, weights_path).to(device)
     return _LPIPS_NETS[key]
-
-
-def default_device():
-    """CUDA where available, else CPU."""
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def uint8_to_lpips_tensor(img, device='cpu', bgr=True):
