@@ -111,3 +111,23 @@ def test_fid_is_with_stand_in_features():
     moved = calculate_fid_is(shifted, real, extractor=extractor, isc_splits=2)
     assert abs(same['fid']) < 1e-6 and moved['fid'] == pytest.approx(3 * 50**2, rel=1e-6)
     assert same['is_mean'] == pytest.approx(1.0)
+
+
+def test_gpu_hours_estimate(tmp_path, capsys):
+    """estimate_gpu_hours counts the D and G step FLOPs of a tiny config and converts them to GPU-hours."""
+    opt = {'name': 'tiny', 'model_type': 'SRDDGANModel', 'scale': 4, 'diffusion': {'num_timesteps': 2},
+           'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
+                         'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'encoder_num_feat': 8,
+                         'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
+           'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
+           'train': {'total_iter': 1000, 'total_batch': 8, 'r1_gamma': 1.0, 'lazy_reg': 10,
+                     'optim_g': {'type': 'AdamW', 'lr': 1.0e-4}, 'optim_d': {'type': 'AdamW', 'lr': 1.0e-4},
+                     'content_style_opt': {'type': 'ContentStyleLoss', 'layer_weights': {'relu1_2': 1.0}}}}
+    opt_path = tmp_path / 'tiny.yml'
+    opt_path.write_text(yaml.safe_dump(opt))
+    load_script('estimate_gpu_hours').main(['-opt', str(opt_path), '--tflops', '1e-6'])
+    first, rate = capsys.readouterr().out.strip().splitlines()[-2:]
+    per_image = float(first.split(' = ')[1].split(' GFLOPs')[0])
+    assert per_image > 0 and '8 x 1000 iterations' in first
+    hours = float(rate.split(': ')[1].split(' GPU-hours')[0].replace(',', ''))
+    assert hours > 100 and hours == pytest.approx(per_image * 1e9 * 8 * 1000 / 1e6 / 3600, abs=1)
