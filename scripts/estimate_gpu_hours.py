@@ -72,7 +72,7 @@ def main(argv=None):
     train = opt['train']
     total_batch = train.get('total_batch') or opt['datasets'].get('train', {}).get('batch_size_per_gpu', 1)
     total = per_image * 1e9 * total_batch * train['total_iter']
-    print(f'{osp.basename(args.opt)}: D step {d_step:.1f} + G step {g_step:.1f} = {per_image:.1f} GFLOPs per '
+    print(f'{osp.basename(args.opt)}: D step {d_step:.4g} + G step {g_step:.4g} = {per_image:.4g} GFLOPs per '
           f'training image; '
           f'{total_batch} x {train["total_iter"]} iterations = {total / 1e15:.0f} PFLOPs')
     rates = {f'{t:g} TFLOP/s': t for t in args.tflops} if args.tflops else DEFAULT_TFLOPS
