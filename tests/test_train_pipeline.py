@@ -9,32 +9,18 @@ import subprocess
 import sys
 from os import path as osp
 
-import cv2
 import numpy as np
 import pytest
 import torch
 import yaml
 from basicsr.train import train_pipeline
-from basicsr.utils.matlab_functions import imresize
+from conftest import write_paired_images
 
 from srddgan_arch.entry import project_root
 from srddgan_arch.models.options_check import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
-
-
-def write_pairs(folder, count, seed):
-    """``count`` 32x32 HR PNGs of smooth random colours and their 8x8 bicubic LR, in folder/HR and folder/LR."""
-    rng = np.random.default_rng(seed)
-    for sub in ('HR', 'LR'):
-        (folder / sub).mkdir(parents=True)
-    for i in range(count):
-        hr = cv2.resize(rng.random((4, 4, 3)).astype(np.float32), (32, 32), interpolation=cv2.INTER_CUBIC)
-        hr = np.clip(hr, 0, 1)
-        cv2.imwrite(str(folder / 'HR' / f'{i}.png'), (hr * 255).round().astype(np.uint8))
-        lr = np.clip(imresize(hr, 1 / 4), 0, 1)
-        cv2.imwrite(str(folder / 'LR' / f'{i}.png'), (lr * 255).round().astype(np.uint8))
 
 
 def write_options(root, total_iter):
@@ -96,8 +82,8 @@ def run_training(root, total_iter, monkeypatch, *flags):
 
 @pytest.fixture
 def tiny_root(tmp_path):
-    write_pairs(tmp_path / 'train', 4, seed=0)
-    write_pairs(tmp_path / 'val', 2, seed=1)
+    write_paired_images(str(tmp_path / 'train'), num_images=4, seed=0)
+    write_paired_images(str(tmp_path / 'val'), num_images=2, seed=1)
     return tmp_path
 
 
@@ -118,8 +104,8 @@ def test_trains_validates_saves_and_resumes(tiny_root, monkeypatch):
     assert set(torch.load(models / 'net_g_4.pth', weights_only=True)) == {'params', 'params_ema'}
     assert (models / 'net_d_4.pth').is_file()
     assert (tiny_root / 'experiments' / 'tiny_pipeline' / 'training_states' / '4.state').is_file()
-    saved = glob.glob(str(tiny_root / 'experiments' / 'tiny_pipeline' / 'visualization' / '0' / '*.png'))
-    assert sorted(osp.basename(p) for p in saved)[:2] == ['0_2_s0.png', '0_2_s1.png']
+    saved = glob.glob(str(tiny_root / 'experiments' / 'tiny_pipeline' / 'visualization' / '000' / '*.png'))
+    assert sorted(osp.basename(p) for p in saved)[:2] == ['000_2_s0.png', '000_2_s1.png']
 
     log_text = run_training(tiny_root, 6, monkeypatch, '--auto_resume')
     assert 'Resuming training from epoch' in log_text and 'iter: 4.' in log_text
