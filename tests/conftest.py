@@ -1,4 +1,5 @@
 """Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
+import math
 import os
 import shutil
 import uuid
@@ -7,6 +8,7 @@ from os import path as osp
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import srddgan_arch  # noqa: F401  (before anything imports basicsr: it makes `import basicsr` work)
 from srddgan_arch.entry import project_root
@@ -47,3 +49,22 @@ def experiment_name():
     yield name
     for folder in ('experiments', 'results', 'tb_logger'):
         shutil.rmtree(osp.join(project_root(), folder, name), ignore_errors=True)
+
+
+# torchvision AlexNet's ``features`` convolutions: index -> weight shape
+ALEXNET_CONV_SHAPES = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3),
+                       10: (256, 256, 3, 3)}
+
+
+@pytest.fixture(scope='session')
+def alexnet_file(tmp_path_factory):
+    """A fake torchvision AlexNet state dict (the ``features`` tensors only, seeded random values) for LPIPS."""
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for index, shape in ALEXNET_CONV_SHAPES.items():
+        fan_in = shape[1] * shape[2] * shape[3]
+        state[f'features.{index}.weight'] = torch.randn(shape, generator=generator) / math.sqrt(fan_in)
+        state[f'features.{index}.bias'] = torch.zeros(shape[0])
+    path = tmp_path_factory.mktemp('torchvision') / 'alexnet-owt-7be5be79.pth'
+    torch.save(state, path)
+    return str(path)

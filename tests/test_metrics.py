@@ -11,27 +11,11 @@ import torch
 from basicsr.metrics import calculate_niqe
 from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.registry import METRIC_REGISTRY
+from conftest import ALEXNET_CONV_SHAPES
 
 from srddgan_arch.metrics.diversity_metric import calculate_diversity, diversity_score
 from srddgan_arch.metrics.lpips_metric import calculate_lpips, get_lpips
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr, downscale_uint8
-
-ALEXNET_CONV_SHAPES = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3),
-                       10: (256, 256, 3, 3)}
-
-
-@pytest.fixture(scope='module')
-def alexnet_file(tmp_path_factory):
-    """A fake torchvision AlexNet state dict (the ``features`` tensors only, seeded random values)."""
-    generator = torch.Generator().manual_seed(0)
-    state = {}
-    for index, shape in ALEXNET_CONV_SHAPES.items():
-        fan_in = shape[1] * shape[2] * shape[3]
-        state[f'features.{index}.weight'] = torch.randn(shape, generator=generator) / math.sqrt(fan_in)
-        state[f'features.{index}.bias'] = torch.zeros(shape[0])
-    path = tmp_path_factory.mktemp('torchvision') / 'alexnet-owt-7be5be79.pth'
-    torch.save(state, path)
-    return str(path)
 
 
 @pytest.fixture(scope='module')

@@ -23,7 +23,7 @@ LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_
              'l_g_pix')
 
 
-def write_options(root, total_iter):
+def write_options(root, total_iter, alexnet_file):
     """A tiny SRDDGAN option file at root/opt.yml: 8-channel networks, T = 2, checkpoints and validation every 2."""
     def dataset(split):
         return {'name': split, 'type': 'PairedImageDataset', 'dataroot_gt': str(root / split / 'HR'),
@@ -52,7 +52,8 @@ def write_options(root, total_iter):
         'val': {'val_freq': 2, 'save_img': True, 'num_samples': 2, 'seed': 0,
                 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
                             'ssim': {'type': 'calculate_ssim', 'crop_border': 0},
-                            'lr_psnr': {'type': 'calculate_lr_psnr'}}},
+                            'lr_psnr': {'type': 'calculate_lr_psnr'},
+                            'diversity': {'type': 'calculate_diversity', 'backbone_path': alexnet_file}}},
         'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False},
     }
     path = root / 'opt.yml'
@@ -60,12 +61,12 @@ def write_options(root, total_iter):
     return path
 
 
-def run_training(root, total_iter, monkeypatch, *flags):
+def run_training(root, total_iter, alexnet_file, monkeypatch, *flags):
     """BasicSR's train_pipeline with ``root`` as the experiment root; returns what it logged.
 
     BasicSR's logger gets its log file and level only on its first use in a process: the test adds its own handler.
     """
-    opt_path = write_options(root, total_iter)
+    opt_path = write_options(root, total_iter, alexnet_file)
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_path), *flags])
     stream = io.StringIO()
     handler, logger = logging.StreamHandler(stream), logging.getLogger('basicsr')
@@ -91,15 +92,18 @@ def logged_values(log_text, key):
     return [float(v) for v in re.findall(rf'\b{key}: (\S+)', log_text)]
 
 
-def test_trains_validates_saves_and_resumes(tiny_root, monkeypatch):
-    """4 iterations log every loss term finite, validate PSNR/SSIM/LR-PSNR, save G/G-EMA/D/state; --auto_resume
+def test_trains_validates_saves_and_resumes(tiny_root, alexnet_file, monkeypatch):
+    """4 iterations log every loss term finite, validate PSNR/SSIM/LR-PSNR/diversity (two samples per LR image, an
+    offline LPIPS backbone), save G/G-EMA/D/state; --auto_resume
     continues from iteration 4 to 6 with the saved optimiser and scheduler state."""
-    log_text = run_training(tiny_root, 4, monkeypatch)
+    log_text = run_training(tiny_root, 4, alexnet_file, monkeypatch)
     for key in LOSS_KEYS:
         values = logged_values(log_text, key)
         assert values and all(np.isfinite(values)), key
-    for metric in ('psnr', 'ssim', 'lr_psnr'):
-        assert np.isfinite(logged_values(log_text, f'# {metric}')).all() and f'# {metric}' in log_text
+    for metric in ('psnr', 'ssim', 'lr_psnr', 'diversity'):
+        values = logged_values(log_text, metric)
+        assert values and np.isfinite(values).all(), metric
+    assert min(logged_values(log_text, 'diversity')) > 0  # the two samples of an LR image differ
     models = tiny_root / 'experiments' / 'tiny_pipeline' / 'models'
     assert set(torch.load(models / 'net_g_4.pth', weights_only=True)) == {'params', 'params_ema'}
     assert (models / 'net_d_4.pth').is_file()
@@ -107,23 +111,23 @@ def test_trains_validates_saves_and_resumes(tiny_root, monkeypatch):
     saved = glob.glob(str(tiny_root / 'experiments' / 'tiny_pipeline' / 'visualization' / '000' / '*.png'))
     assert sorted(osp.basename(p) for p in saved)[:2] == ['000_2_s0.png', '000_2_s1.png']
 
-    log_text = run_training(tiny_root, 6, monkeypatch, '--auto_resume')
+    log_text = run_training(tiny_root, 6, alexnet_file, monkeypatch, '--auto_resume')
     assert 'Resuming training from epoch' in log_text and 'iter: 4.' in log_text
     assert re.search(r'iter:\s+5, lr:\(5\.000e-05', log_text)  # the scheduler's milestone at 3 was restored
     assert (tiny_root / 'experiments' / 'tiny_pipeline' / 'training_states' / '6.state').is_file()
 
 
-def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, monkeypatch):
+def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, alexnet_file, monkeypatch):
     """A missing data folder is reported by the option check, naming the key, before BasicSR builds the data sets."""
     shutil.rmtree(tiny_root / 'train' / 'HR')
     with pytest.raises(OptionError, match='datasets.train.dataroot_gt'):
-        run_training(tiny_root, 2, monkeypatch)
+        run_training(tiny_root, 2, alexnet_file, monkeypatch)
 
 
-def test_torchrun_ddp_two_processes(tiny_root, experiment_name):
+def test_torchrun_ddp_two_processes(tiny_root, alexnet_file, experiment_name):
     """SRDDGANModel trains under torchrun with two gloo processes (DDP with R1's double backward and D frozen in the G
     step); train.total_batch 4 gives each process a batch of 2."""
-    opt_path = write_options(tiny_root, 2)
+    opt_path = write_options(tiny_root, 2, alexnet_file)
     opt = yaml.safe_load(opt_path.read_text())
     opt['name'] = experiment_name
     opt['train']['total_batch'] = 4
