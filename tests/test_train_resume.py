@@ -3,10 +3,12 @@
 They use BasicSR's own SRModel with a tiny RRDBNet, so they test the plugin foundation independently of SRDDGAN.
 """
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from os import path as osp
 
@@ -15,6 +17,7 @@ import torch
 import yaml
 from conftest import write_paired_images
 
+from srddgan_arch import compat
 from srddgan_arch.entry import project_root
 
 TRAIN = osp.join(project_root(), 'srddgan_arch', 'train.py')
@@ -127,3 +130,31 @@ def test_checkpoints_load_with_weights_only(full_run):
     assert state['iter'] == 3 and {'python', 'numpy', 'torch'} <= set(state['rng'])
     assert 'params' in torch.load(osp.join(root, 'models', 'net_g_3.pth'), weights_only=True)
     assert not [f for f in os.listdir(osp.join(root, 'models')) if '.tmp' in f]
+
+
+def test_kill_9_at_any_moment_then_auto_resume(tmp_path, paired_data, experiment_name):
+    """A run killed with SIGKILL while it saves every iteration leaves only complete checkpoints (temporary files
+    aside), and --auto_resume continues from the newest one to the end."""
+    options = sr_options(experiment_name, *paired_data, total_iter=100000, save_freq=1)
+    option_file = tmp_path / 'kill.yml'
+    option_file.write_text(yaml.safe_dump(options))
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    process = subprocess.Popen([sys.executable, TRAIN, '-opt', str(option_file)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_dir = osp.join(project_root(), 'experiments', experiment_name, 'training_states')
+    deadline = time.monotonic() + 120
+    while compat.latest_resume_state(state_dir)[0] is None or len(os.listdir(state_dir)) < 5:
+        assert time.monotonic() < deadline and process.poll() is None, 'the run did not start saving'
+        time.sleep(0.05)
+    time.sleep(random.Random(0).uniform(0, 0.3))
+    process.kill()
+    process.wait()
+
+    states = [f for f in os.listdir(state_dir) if f.endswith('.state')]
+    for name in states:
+        assert torch.load(osp.join(state_dir, name), weights_only=True)['iter'] == int(name[:-6])
+    last = max(int(name[:-6]) for name in states)
+    options['train']['total_iter'] = last + 2
+    result = run([sys.executable, TRAIN, '--auto_resume'], tmp_path, options)
+    assert 'Resuming training from epoch' in result.stderr and f'iter: {last}.' in result.stderr
+    assert osp.isfile(osp.join(project_root(), 'experiments', experiment_name, 'models', f'net_g_{last + 2}.pth'))
