@@ -142,3 +142,30 @@ def test_torchrun_ddp_two_processes(tiny_root, alexnet_file, experiment_name):
     assert 'World size (gpu number): 2' in log_text and 'Batch size per gpu: 2' in log_text
     assert all(np.isfinite(logged_values(log_text, key)).all() and logged_values(log_text, key) for key in LOSS_KEYS)
     assert osp.isfile(osp.join(project_root(), 'experiments', experiment_name, 'models', 'net_g_2.pth'))
+
+
+def test_resume_continues_exactly(tmp_path, alexnet_file, monkeypatch):
+    """SRDDGANModel stopped mid-epoch at iteration 3 and resumed logs the losses of an uninterrupted run (t, z and
+    the diffusion noise come from the restored random states; validation draws from its own seeded generator)."""
+    def losses_per_iteration(root, total_iter, *flags):
+        write_paired_images(str(root / 'train'), num_images=4, seed=0)
+        write_paired_images(str(root / 'val'), num_images=2, seed=1)
+        opt_path = write_options(root, total_iter, alexnet_file)
+        opt = yaml.safe_load(opt_path.read_text())
+        opt['logger']['save_checkpoint_freq'] = 3
+        opt_path.write_text(yaml.safe_dump(opt))
+        monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_path), *flags])
+        stream = io.StringIO()
+        handler, logger = logging.StreamHandler(stream), logging.getLogger('basicsr')
+        logger.addHandler(handler)
+        try:
+            train_pipeline(str(root))
+        finally:
+            logger.removeHandler(handler)
+        return {int(i): losses for i, losses in re.findall(r'iter:\s+(\d+), lr:.*\] (.*l_g_adv.*)', stream.getvalue())}
+
+    uninterrupted = losses_per_iteration(tmp_path / 'full', 6)
+    losses_per_iteration(tmp_path / 'stopped', 3)
+    resumed = losses_per_iteration(tmp_path / 'stopped', 6, '--auto_resume')
+    assert sorted(resumed) == [4, 5, 6]
+    assert resumed == {i: uninterrupted[i] for i in (4, 5, 6)}

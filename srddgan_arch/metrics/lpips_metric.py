@@ -51,7 +51,9 @@ def build_lpips(net='alex', spatial=False, backbone_path=None):
         FileNotFoundError: The backbone file does not exist (the message says where to put it).
     """
     weights_path = locate_backbone(net, backbone_path)
-    with warnings.catch_warnings():
+    # fork_rng: the random initialisation (replaced by the file's weights) must not shift the training run's random
+    # stream when the first validation builds the network
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter('ignore')  # torchvision's deprecation notice for the lpips package's pretrained=False
         model = lpips.LPIPS(net=net, version='0.1', spatial=spatial, pnet_rand=True, verbose=False)
     load_features_state(model.net, weights_path, lpips_trunk_key)
