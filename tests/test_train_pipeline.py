@@ -62,11 +62,15 @@ def write_options(root, total_iter, alexnet_file):
 
 
 def run_training(root, total_iter, alexnet_file, monkeypatch, *flags):
-    """BasicSR's train_pipeline with ``root`` as the experiment root; returns what it logged.
+    """BasicSR's train_pipeline on ``write_options``' file with ``root`` as the experiment root; returns the log."""
+    return run_pipeline(root, write_options(root, total_iter, alexnet_file), monkeypatch, *flags)
+
+
+def run_pipeline(root, opt_path, monkeypatch, *flags):
+    """BasicSR's train_pipeline on ``opt_path`` with ``root`` as the experiment root; returns what it logged.
 
     BasicSR's logger gets its log file and level only on its first use in a process: the test adds its own handler.
     """
-    opt_path = write_options(root, total_iter, alexnet_file)
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_path), *flags])
     stream = io.StringIO()
     handler, logger = logging.StreamHandler(stream), logging.getLogger('basicsr')
@@ -154,15 +158,8 @@ def test_resume_continues_exactly(tmp_path, alexnet_file, monkeypatch):
         opt = yaml.safe_load(opt_path.read_text())
         opt['logger']['save_checkpoint_freq'] = 3
         opt_path.write_text(yaml.safe_dump(opt))
-        monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_path), *flags])
-        stream = io.StringIO()
-        handler, logger = logging.StreamHandler(stream), logging.getLogger('basicsr')
-        logger.addHandler(handler)
-        try:
-            train_pipeline(str(root))
-        finally:
-            logger.removeHandler(handler)
-        return {int(i): losses for i, losses in re.findall(r'iter:\s+(\d+), lr:.*\] (.*l_g_adv.*)', stream.getvalue())}
+        log_text = run_pipeline(root, opt_path, monkeypatch, *flags)
+        return {int(i): losses for i, losses in re.findall(r'iter:\s+(\d+), lr:.*\] (.*l_g_adv.*)', log_text)}
 
     uninterrupted = losses_per_iteration(tmp_path / 'full', 6)
     losses_per_iteration(tmp_path / 'stopped', 3)
