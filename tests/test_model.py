@@ -76,6 +76,28 @@ def test_optimize_parameters_logs_every_term_and_updates_both_networks(tmp_path)
     assert any(not torch.equal(v, ema_before[k]) for k, v in model.net_g_ema.state_dict().items())
 
 
+def test_r1_penalty_by_hand(tmp_path):
+    """R1 = r1_gamma / 2 * mean over images of ||grad_y D||^2; for D(y) = sum(w * y) the gradient is w."""
+    model = build_model(tiny_opt(tmp_path))
+    weights = torch.randn(1, 3, 4, 4)
+    y_prev = torch.randn(2, 3, 4, 4, requires_grad=True)
+    d_real = (weights * y_prev).flatten(1).sum(1)
+    expected = model.r1_gamma / 2 * weights.pow(2).sum()
+    assert torch.allclose(model._r1_penalty(d_real, y_prev), expected)
+
+
+def test_ema_follows_the_generator_by_the_decay(tmp_path):
+    """After a G update, every EMA parameter is decay * previous EMA + (1 - decay) * the new G parameter."""
+    model = build_model(tiny_opt(tmp_path))
+    ema_before = copy.deepcopy(model.net_g_ema.state_dict())
+    model.feed_data(random_batch())
+    model.optimize_parameters(1)
+    decay = model.ema_decay
+    for name, param in model.net_g.named_parameters():
+        expected = decay * ema_before[name] + (1 - decay) * param.detach()
+        assert torch.allclose(model.net_g_ema.state_dict()[name], expected, atol=1e-6), name
+
+
 def test_d_steps_per_g_step_skips_generator_updates(tmp_path):
     """With d_steps_per_g_step = 2, G is updated on even iterations only."""
     opt = tiny_opt(tmp_path)
