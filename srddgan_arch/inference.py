@@ -190,6 +190,8 @@ def build_network(network_opt, model_path=None, param_key='params_ema'):
         nn.Module: The network in eval mode, on the CPU.
     """
     from basicsr.archs import build_network as basicsr_build_network
+    from basicsr.utils import get_root_logger
+
     net = basicsr_build_network(dict(network_opt))
     if model_path is not None:
         if not osp.isfile(model_path):
@@ -197,6 +199,8 @@ def build_network(network_opt, model_path=None, param_key='params_ema'):
         checkpoint = torch.load(model_path, map_location='cpu', weights_only=True)
         for key in (param_key, 'params_ema', 'params'):
             if isinstance(checkpoint, dict) and key in checkpoint:
+                if key != param_key:
+                    get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
                 checkpoint = checkpoint[key]
                 break
         net.load_state_dict(checkpoint, strict=True)
