@@ -5,7 +5,8 @@ Example: python scripts/run_demo.py
 Steps: builds ``datasets/demo`` from scikit-image's photographs unless it is there, evaluates the untrained generator
 (iteration 0), trains ``options/train_SRDDGAN_demo_x4.yml`` with BasicSR's train pipeline (``srddgan_arch/train.py``
 in a subprocess), evaluates the trained EMA generator, writes the SR samples of both evaluations under
-``results/`` and ends with one line: PSNR and LR-PSNR at iteration 0 and at the end.
+``results/<name>_iter0`` and ``results/<name>_final`` and ends with one line: PSNR and LR-PSNR at iteration 0 and
+at the end.
 """
 import argparse
 import os
@@ -36,7 +37,7 @@ def evaluate(opt_path, label, checkpoint=None):
 
     Args:
         opt_path (str): The demo train option file (its network, diffusion, val and datasets.val sections are used).
-        label (str): Name of the evaluation; samples go to ``results/demo_<label>/visualization``.
+        label (str): Name of the evaluation; samples go to ``results/<name>_<label>/visualization``.
         checkpoint (str | None): Generator checkpoint (its ``params_ema`` is loaded). Default: None (the untrained
             generator, initialised with the option file's ``manual_seed`` as training does).
 
@@ -48,8 +49,9 @@ def evaluate(opt_path, label, checkpoint=None):
     from basicsr.utils import set_random_seed
 
     opt = yaml_load(opt_path)
-    results_root = osp.join('results', f'demo_{label}')
-    opt.update(name=f'demo_{label}', is_train=False, dist=False, rank=0, world_size=1, num_gpu=0)
+    name = f'{opt["name"]}_{label}'
+    results_root = osp.join('results', name)
+    opt.update(name=name, is_train=False, dist=False, rank=0, world_size=1, num_gpu=0)
     opt['path'] = dict(pretrain_network_g=checkpoint, param_key_g='params_ema', strict_load_g=True,
                        results_root=results_root, visualization=osp.join(results_root, 'visualization'))
     opt['val']['suffix'] = label
@@ -79,15 +81,17 @@ def main(argv=None):
     parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter')
     args = parser.parse_args(argv)
     start = time.time()
+    opt_path = osp.abspath(args.opt if osp.isfile(args.opt) else osp.join(ROOT, args.opt))
     os.chdir(ROOT)
-    opt_path = osp.abspath(args.opt)
     build_demo_dataset('datasets/demo', scale=4)
     before = evaluate(opt_path, 'iter0')
     after = evaluate(opt_path, 'final', checkpoint=train(opt_path, args.total_iter))
-    iters = args.total_iter or yaml_load(opt_path)['train']['total_iter']
+    opt = yaml_load(opt_path)
+    iters = args.total_iter or opt['train']['total_iter']
     line = (f'SRDDGAN demo: PSNR {before["psnr"]:.2f} -> {after["psnr"]:.2f} dB, '
             f'LR-PSNR {before["lr_psnr"]:.2f} -> {after["lr_psnr"]:.2f} dB (iteration 0 -> {iters}); '
-            f'SR samples in results/demo_iter0 and results/demo_final; {time.time() - start:.0f} s.')
+            f'SR samples in results/{opt["name"]}_iter0 and results/{opt["name"]}_final; '
+            f'{time.time() - start:.0f} s.')
     print(line, flush=True)
     return line
 
