@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import types
+import warnings
 from os import path as osp
 
 import numpy as np
@@ -396,6 +397,9 @@ def apply():
     from basicsr.models import base_model, realesrgan_model, realesrnet_model, sr_model
     from basicsr.utils import img_process_util
 
+    if basicsr.__version__ != BASICSR_VERSION:
+        warnings.warn(f'srddgan patches BasicSR {BASICSR_VERSION}; found {basicsr.__version__}. Install '
+                      f'basicsr=={BASICSR_VERSION} (constraints.txt).', stacklevel=2)
     basicsr.train.parse_options = parse_options
     basicsr.test.parse_options = parse_options
     basicsr.train.load_resume_state = load_resume_state
