@@ -24,7 +24,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, read_image, to_uint8  # noqa: E402
-from srddgan_arch.inference import build_upsampler, default_device  # noqa: E402
+from srddgan_arch.device import default_device  # noqa: E402
+from srddgan_arch.inference import build_upsampler  # noqa: E402
 
 RRDBNET = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
 STOCHASTIC = {'srddgan'}

@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, decode_image, read_bytes, to_uint8
+from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample
 
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -146,15 +147,6 @@ def tile_upsample(upsample_fn, img, scale, tile=0, tile_pad=10, progress=False):
         out[region] += tile_out * weight
         weight_sum[region] += weight
     return out / weight_sum.clamp(min=1e-8)
-
-
-def default_device():
-    """cuda, else mps, else cpu: the best device this machine has."""
-    if torch.cuda.is_available():
-        return 'cuda'
-    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
-        return 'mps'
-    return 'cpu'
 
 
 def load_option_file(path):

@@ -2,7 +2,8 @@
 import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from srddgan_arch.metrics.lpips_metric import default_device, get_lpips, uint8_to_lpips_tensor
+from srddgan_arch.device import default_device
+from srddgan_arch.metrics.lpips_metric import get_lpips, uint8_to_lpips_tensor
 
 
 def diversity_score(lpips_maps):

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from srddgan_arch.inference import default_device
+from srddgan_arch.device import default_device
 from srddgan_arch.losses.vgg_features import load_features_state, locate_weights
 
 # torchvision's backbone files for the nets of the lpips package
