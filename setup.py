@@ -1,9 +1,18 @@
 """Installs the srddgan BasicSR plugin. Exact tested versions: constraints.txt (see README)."""
 from setuptools import find_packages, setup
 
+
+def read_version():
+    """``__version__`` of srddgan_arch/version.py, read without importing the package (it imports torch)."""
+    namespace = {}
+    with open('srddgan_arch/version.py', encoding='utf-8') as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
 setup(
     name='srddgan',
-    version='0.1.0',
+    version=read_version(),
     description='SRDDGAN: single-image super-resolution with denoising diffusion GANs, as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

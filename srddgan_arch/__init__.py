@@ -8,10 +8,9 @@ import os
 from os import path as osp
 
 from srddgan_arch import compat
+from srddgan_arch.version import __version__  # noqa: F401
 
 compat.apply()
-
-__version__ = '0.1.0'
 
 # sub-package -> file name suffix of the modules that register into BasicSR
 PLUGIN_MODULES = {
