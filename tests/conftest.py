@@ -1,8 +1,6 @@
 """Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
 import math
 import os
-import shutil
-import uuid
 from os import path as osp
 
 import cv2
@@ -10,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import srddgan_arch  # noqa: F401  (before anything imports basicsr: it makes `import basicsr` work)
-from srddgan_arch.entry import project_root
+import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
 
 
 def write_paired_images(root, num_images=8, hr_size=32, scale=4, seed=0):
@@ -42,13 +39,23 @@ def paired_data(tmp_path):
     return write_paired_images(str(tmp_path / 'data'))
 
 
+def link_package(root):
+    """Link the package into ``root``: its ``srddgan_arch/train.py`` and ``test.py`` then run as from an installed
+    package, whose experiment root is the working directory (no setup.py next to it), so ``experiments/`` and
+    ``results/`` go to ``root`` when it is the working directory, never into the checkout.
+
+    Returns:
+        pathlib.Path: ``root``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    os.symlink(osp.dirname(osp.abspath(srddgan_arch.__file__)), root / 'srddgan_arch')
+    return root
+
+
 @pytest.fixture
-def experiment_name():
-    """A unique experiment name; its experiments/, results/ and tb_logger/ folders are removed afterwards."""
-    name = f'pytest_{uuid.uuid4().hex[:8]}'
-    yield name
-    for folder in ('experiments', 'results', 'tb_logger'):
-        shutil.rmtree(osp.join(project_root(), folder, name), ignore_errors=True)
+def run_root(tmp_path):
+    """An experiment root under ``tmp_path`` with the package linked into it (see ``link_package``)."""
+    return link_package(tmp_path / 'root')
 
 
 # torchvision AlexNet's ``features`` convolutions: index -> weight shape

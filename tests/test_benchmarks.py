@@ -39,6 +39,7 @@ def tiny_models(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
     """The speed benchmark times ESRGAN and SRDDGAN for each T and setting and ends with the T=4 ratio line."""
     rows, ratio = load_script('benchmark_speed').main([
@@ -60,6 +61,7 @@ def lpips_backbone(tmp_path):
     return str(tmp_path / 'alexnet.pth')
 
 
+@pytest.mark.slow
 def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
     """All methods run on the same images through the same metrics; the markdown table has one row per method."""
     (tmp_path / 'gt').mkdir()

@@ -16,6 +16,7 @@ import srddgan_arch
 from srddgan_arch import compat
 
 
+@pytest.mark.slow
 def test_import_basicsr_in_a_fresh_interpreter():
     """``import srddgan_arch`` then ``import basicsr`` works with torchvision 0.29 (no functional_tensor)."""
     code = 'import srddgan_arch, basicsr.data.degradations as d; print(d.rgb_to_grayscale.__module__)'

@@ -16,7 +16,6 @@ import yaml
 from basicsr.train import train_pipeline
 from conftest import write_paired_images
 
-from srddgan_arch.entry import project_root
 from srddgan_arch.models.options_check import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
@@ -96,6 +95,7 @@ def logged_values(log_text, key):
     return [float(v) for v in re.findall(rf'\b{key}: (\S+)', log_text)]
 
 
+@pytest.mark.slow
 def test_trains_validates_saves_and_resumes(tiny_root, alexnet_file, monkeypatch):
     """4 iterations log every loss term finite, validate PSNR/SSIM/LR-PSNR/diversity (two samples per LR image, an
     offline LPIPS backbone), save G/G-EMA/D/state; --auto_resume
@@ -128,26 +128,28 @@ def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, alexn
         run_training(tiny_root, 2, alexnet_file, monkeypatch)
 
 
-def test_torchrun_ddp_two_processes(tiny_root, alexnet_file, experiment_name):
+@pytest.mark.slow
+def test_torchrun_ddp_two_processes(tiny_root, alexnet_file, run_root):
     """SRDDGANModel trains under torchrun with two gloo processes (DDP with R1's double backward and D frozen in the G
     step); train.total_batch 4 gives each process a batch of 2."""
     opt_path = write_options(tiny_root, 2, alexnet_file)
     opt = yaml.safe_load(opt_path.read_text())
-    opt['name'] = experiment_name
+    opt['name'] = 'torchrun'
     opt['train']['total_batch'] = 4
     del opt['datasets']['train']['batch_size_per_gpu']
     opt_path.write_text(yaml.safe_dump(opt))
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
-         osp.join(project_root(), 'srddgan_arch', 'train.py'), '-opt', str(opt_path), '--launcher', 'pytorch'],
-        cwd=tiny_root, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=300)
+         str(run_root / 'srddgan_arch' / 'train.py'), '-opt', str(opt_path), '--launcher', 'pytorch'],
+        cwd=run_root, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=300)
     log_text = result.stdout + result.stderr
     assert result.returncode == 0, log_text[-3000:]
     assert 'World size (gpu number): 2' in log_text and 'Batch size per gpu: 2' in log_text
     assert all(np.isfinite(logged_values(log_text, key)).all() and logged_values(log_text, key) for key in LOSS_KEYS)
-    assert osp.isfile(osp.join(project_root(), 'experiments', experiment_name, 'models', 'net_g_2.pth'))
+    assert (run_root / 'experiments' / 'torchrun' / 'models' / 'net_g_2.pth').is_file()
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path, alexnet_file, monkeypatch):
     """SRDDGANModel stopped mid-epoch at iteration 3 and resumed logs the losses of an uninterrupted run (t, z and
     the diffusion noise come from the restored random states; validation draws from its own seeded generator)."""

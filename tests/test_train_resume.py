@@ -1,27 +1,48 @@
 """End-to-end BasicSR runs through srddgan's entry points: torchrun on CPU, --auto_resume, exact continuation, test.py.
 
-They use BasicSR's own SRModel with a tiny RRDBNet, so they test the plugin foundation independently of SRDDGAN.
+They use a tiny RRDBNet, so they test the plugin foundation independently of SRDDGAN. Every run happens in an
+experiment root under pytest's tmp_path (see ``conftest.link_package``).
 """
 import os
-import random
 import re
-import shutil
+import signal
 import subprocess
 import sys
-import time
-import uuid
-from os import path as osp
 
 import pytest
 import torch
 import yaml
-from conftest import write_paired_images
+from conftest import link_package, write_paired_images
 
 from srddgan_arch import compat
-from srddgan_arch.entry import project_root
 
-TRAIN = osp.join(project_root(), 'srddgan_arch', 'train.py')
-TEST = osp.join(project_root(), 'srddgan_arch', 'test.py')
+pytestmark = pytest.mark.slow
+
+# runs an entry script (argv[2:]) whose torch.save writes half a file and kills the process at call number argv[1]
+KILL_WHILE_SAVING = '''
+import io, os, runpy, signal, sys
+import torch
+kill_at, calls, save = int(sys.argv.pop(1)), [], torch.save
+
+def save_then_die(obj, f, *args, **kwargs):
+    calls.append(1)
+    if len(calls) < kill_at:
+        return save(obj, f, *args, **kwargs)
+    buffer = io.BytesIO()
+    save(obj, buffer)
+    f.write(buffer.getvalue()[:buffer.tell() // 2])
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+torch.save = save_then_die
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+def entry_script(root, name):
+    """``srddgan_arch/<name>.py`` as linked into the experiment root ``root``."""
+    return str(root / 'srddgan_arch' / f'{name}.py')
 
 
 def sr_options(name, hr_dir, lr_dir, total_iter, save_freq):
@@ -44,36 +65,38 @@ def sr_options(name, hr_dir, lr_dir, total_iter, save_freq):
     }
 
 
-def run(args, tmp_path, options, check=True):
-    """Write ``options`` to a YAML file and run a command on it from an unrelated working directory."""
-    option_file = tmp_path / f'{options["name"]}_{len(list(tmp_path.glob("*.yml")))}.yml'
+def run(args, root, options, check=True):
+    """Write ``options`` to a YAML file and run a command on it with the experiment root ``root`` as working
+    directory."""
+    option_file = root / f'{options["name"]}_{len(list(root.glob("*.yml")))}.yml'
     option_file.write_text(yaml.safe_dump(options))
     env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-    result = subprocess.run([*args, '-opt', str(option_file)], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run([*args, '-opt', str(option_file)], cwd=root, env=env, capture_output=True,
                             text=True, timeout=300)
     if check and result.returncode != 0:
         pytest.fail(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
     return result
 
 
-def logged_losses(name):
-    """{iteration: 'l_pix' text} from the newest training log of experiment ``name``."""
-    log_dir = osp.join(project_root(), 'experiments', name)
+def logged_losses(root, name):
+    """{iteration: 'l_pix' text} from the newest training log of experiment ``name`` under ``root``."""
+    log_dir = root / 'experiments' / name
     logs = sorted(f for f in os.listdir(log_dir) if f.startswith('train_') and f.endswith('.log'))
-    text = open(osp.join(log_dir, logs[-1])).read()
+    text = (log_dir / logs[-1]).read_text()
     return {int(i): loss for i, loss in re.findall(r'iter:\s*(\d+),.*?l_pix: (\S+)', text)}
 
 
-def test_torchrun_cpu_trains_saves_and_auto_resumes(tmp_path, paired_data, experiment_name):
+def test_torchrun_cpu_trains_saves_and_auto_resumes(run_root, paired_data):
     """Two gloo processes train, save at iteration 4, and --auto_resume continues from there to iteration 6."""
-    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', TRAIN]
-    options = sr_options(experiment_name, *paired_data, total_iter=4, save_freq=2)
-    run([*torchrun, '--launcher', 'pytorch'], tmp_path, options)
-    models = osp.join(project_root(), 'experiments', experiment_name, 'models')
+    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                entry_script(run_root, 'train')]
+    options = sr_options('torchrun', *paired_data, total_iter=4, save_freq=2)
+    run([*torchrun, '--launcher', 'pytorch'], run_root, options)
+    models = run_root / 'experiments' / 'torchrun' / 'models'
     assert {'net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth'} <= set(os.listdir(models))
 
     options['train']['total_iter'] = 6
-    result = run([*torchrun, '--launcher', 'pytorch', '--auto_resume'], tmp_path, options)
+    result = run([*torchrun, '--launcher', 'pytorch', '--auto_resume'], run_root, options)
     assert re.search(r'Resuming training from epoch: \d+, iter: 4\.', result.stdout + result.stderr)
     assert 'net_g_6.pth' in os.listdir(models)
     assert not [f for f in os.listdir(models) if '.tmp' in f]
@@ -81,80 +104,72 @@ def test_torchrun_cpu_trains_saves_and_auto_resumes(tmp_path, paired_data, exper
 
 @pytest.fixture(scope='module')
 def full_run(tmp_path_factory):
-    """One uninterrupted 6-iteration run saving at iteration 3: (options, tmp_path, losses); removed afterwards."""
-    tmp_path = tmp_path_factory.mktemp('full_run')
-    options = sr_options(f'pytest_full_{uuid.uuid4().hex[:8]}', *write_paired_images(str(tmp_path / 'data')), 6, 3)
-    run([sys.executable, TRAIN], tmp_path, options)
-    yield options, tmp_path, logged_losses(options['name'])
-    for folder in ('experiments', 'results'):
-        shutil.rmtree(osp.join(project_root(), folder, options['name']), ignore_errors=True)
+    """One uninterrupted 6-iteration run saving at iteration 3: (options, experiment root, losses)."""
+    root = link_package(tmp_path_factory.mktemp('full_run') / 'root')
+    options = sr_options('full', *write_paired_images(str(root / 'data')), 6, 3)
+    run([sys.executable, entry_script(root, 'train')], root, options)
+    return options, root, logged_losses(root, options['name'])
 
 
-def test_resume_continues_exactly(full_run, experiment_name):
+def test_resume_continues_exactly(full_run):
     """Stopping mid-epoch at iteration 3 and resuming gives the losses of an uninterrupted run for iterations 4-6."""
-    full_options, tmp_path, uninterrupted = full_run
-    options = dict(full_options, name=experiment_name, train=dict(full_options['train'], total_iter=3))
-    run([sys.executable, TRAIN], tmp_path, options)
+    full_options, root, uninterrupted = full_run
+    options = dict(full_options, name='stopped', train=dict(full_options['train'], total_iter=3))
+    run([sys.executable, entry_script(root, 'train')], root, options)
     options['train']['total_iter'] = 6
-    run([sys.executable, TRAIN, '--auto_resume'], tmp_path, options)
-    resumed = logged_losses(experiment_name)
+    run([sys.executable, entry_script(root, 'train'), '--auto_resume'], root, options)
+    resumed = logged_losses(root, 'stopped')
     assert sorted(resumed) == [4, 5, 6]
     assert resumed == {i: uninterrupted[i] for i in (4, 5, 6)}
 
 
 def test_test_py_without_val_suffix(full_run):
     """test.py runs a BasicSR test config without val.suffix, writes the SR images and scores LR-PSNR (needs lq)."""
-    train_options, tmp_path, _ = full_run
-    model_path = osp.join(project_root(), 'experiments', train_options['name'], 'models', 'net_g_latest.pth')
+    train_options, root, _ = full_run
+    model_path = root / 'experiments' / train_options['name'] / 'models' / 'net_g_latest.pth'
     data = train_options['datasets']['train']
     test_options = {
         'name': train_options['name'], 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
         'datasets': {'test_1': {'name': 'tiny', 'type': 'PairedImageDataset', 'dataroot_gt': data['dataroot_gt'],
                                 'dataroot_lq': data['dataroot_lq'], 'io_backend': {'type': 'disk'}}},
         'network_g': train_options['network_g'],
-        'path': {'pretrain_network_g': model_path, 'strict_load_g': True},
+        'path': {'pretrain_network_g': str(model_path), 'strict_load_g': True},
         'val': {'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4},
                                               'lr_psnr': {'type': 'calculate_lr_psnr'}}},
     }
-    result = run([sys.executable, TEST], tmp_path, test_options)
+    result = run([sys.executable, entry_script(root, 'test')], root, test_options)
     output = result.stdout + result.stderr
     assert re.search(r'# psnr: \d+\.\d+', output) and re.search(r'# lr_psnr: \d+\.\d+', output)
-    images = osp.join(project_root(), 'results', train_options['name'], 'visualization', 'tiny')
-    assert len(os.listdir(images)) == 8
+    assert len(os.listdir(root / 'results' / train_options['name'] / 'visualization' / 'tiny')) == 8
 
 
 def test_checkpoints_load_with_weights_only(full_run):
     """Model files and training states (with their random states) load with torch.load(weights_only=True)."""
-    root = osp.join(project_root(), 'experiments', full_run[0]['name'])
-    state = torch.load(osp.join(root, 'training_states', '3.state'), weights_only=True)
+    experiment = full_run[1] / 'experiments' / full_run[0]['name']
+    state = torch.load(experiment / 'training_states' / '3.state', weights_only=True)
     assert state['iter'] == 3 and {'python', 'numpy', 'torch'} <= set(state['rng'])
-    assert 'params' in torch.load(osp.join(root, 'models', 'net_g_3.pth'), weights_only=True)
-    assert not [f for f in os.listdir(osp.join(root, 'models')) if '.tmp' in f]
+    assert 'params' in torch.load(experiment / 'models' / 'net_g_3.pth', weights_only=True)
+    assert not [f for f in os.listdir(experiment / 'models') if '.tmp' in f]
 
 
-def test_kill_9_at_any_moment_then_auto_resume(tmp_path, paired_data, experiment_name):
-    """A run killed with SIGKILL while it saves every iteration leaves only complete checkpoints (temporary files
-    aside), and --auto_resume continues from the newest one to the end."""
-    options = sr_options(experiment_name, *paired_data, total_iter=100000, save_freq=1)
-    option_file = tmp_path / 'kill.yml'
-    option_file.write_text(yaml.safe_dump(options))
-    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-    process = subprocess.Popen([sys.executable, TRAIN, '-opt', str(option_file)], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state_dir = osp.join(project_root(), 'experiments', experiment_name, 'training_states')
-    deadline = time.monotonic() + 120
-    while compat.latest_resume_state(state_dir)[0] is None or len(os.listdir(state_dir)) < 5:
-        assert time.monotonic() < deadline and process.poll() is None, 'the run did not start saving'
-        time.sleep(0.05)
-    time.sleep(random.Random(0).uniform(0, 0.3))
-    process.kill()
-    process.wait()
-
-    states = [f for f in os.listdir(state_dir) if f.endswith('.state')]
+@pytest.mark.parametrize('kill_at, what', [(7, 'net_g_4.pth'), (8, '4.state')])
+def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, what):
+    """A run killed with SIGKILL in the middle of writing a checkpoint (each iteration saves net_g, then the
+    training state: save number 7 is net_g_4.pth, 8 is 4.state) leaves only complete checkpoints, temporary files
+    aside, and --auto_resume continues from the newest complete training state (iteration 3) to the end."""
+    options = sr_options('killed', *paired_data, total_iter=10, save_freq=1)
+    result = run([sys.executable, '-c', KILL_WHILE_SAVING, str(kill_at), entry_script(run_root, 'train')], run_root,
+                 options, check=False)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    experiment = run_root / 'experiments' / 'killed'
+    written = os.listdir(experiment / 'models') + os.listdir(experiment / 'training_states')
+    assert [name for name in written if name.startswith(f'{what}.tmp')], written  # the save was cut off
+    states = [f for f in os.listdir(experiment / 'training_states') if f.endswith('.state')]
     for name in states:
-        assert torch.load(osp.join(state_dir, name), weights_only=True)['iter'] == int(name[:-6])
-    last = max(int(name[:-6]) for name in states)
-    options['train']['total_iter'] = last + 2
-    result = run([sys.executable, TRAIN, '--auto_resume'], tmp_path, options)
-    assert 'Resuming training from epoch' in result.stderr and f'iter: {last}.' in result.stderr
-    assert osp.isfile(osp.join(project_root(), 'experiments', experiment_name, 'models', f'net_g_{last + 2}.pth'))
+        assert torch.load(experiment / 'training_states' / name, weights_only=True)['iter'] == int(name[:-6])
+    assert compat.latest_resume_state(str(experiment / 'training_states'))[1]['iter'] == 3
+
+    options['train']['total_iter'] = 5
+    result = run([sys.executable, entry_script(run_root, 'train'), '--auto_resume'], run_root, options)
+    assert re.search(r'Resuming training from epoch: \d+, iter: 3\.', result.stderr)
+    assert (experiment / 'models' / 'net_g_5.pth').is_file()

@@ -1,0 +1,1 @@
+"""Helpers shared by srddgan's modules: image filtering, weight files, training states."""
