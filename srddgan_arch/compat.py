@@ -102,8 +102,8 @@ def parse_options(root_path, is_train=True):
     - accepts ``--local-rank=N``;
     - the pytorch launcher honours ``dist_params.backend`` and defaults to gloo on CPU-only machines;
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py);
-    - ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and SRDDGAN option files are
-      checked (``check_run_options``) before anything is built.
+    - then srddgan's ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of
+      processes, and the data folders of SRDDGAN option files are checked before BasicSR builds the data sets.
     """
     from basicsr.utils import options as basicsr_options
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
@@ -116,11 +116,10 @@ def parse_options(root_path, is_train=True):
         basicsr_options.init_dist = original_init_dist
     if opt.get('val') is not None:
         opt['val'].setdefault('suffix', None)
-    # srddgan's option semantics, before BasicSR builds data sets and networks: a mistake stops the run at once
-    from srddgan_arch.models.options_check import check_run_options, resolve_total_batch
-    resolve_total_batch(opt)
-    if opt.get('model_type') == 'SRDDGANModel':
-        check_run_options(opt)
+    # not a fix: srddgan's run options (train.total_batch, data folders) must be read here, the one moment between
+    # parsing and BasicSR building the data sets
+    from srddgan_arch.options import prepare_run_options
+    prepare_run_options(opt)
     return opt, args
 
 

@@ -33,6 +33,37 @@ def write_paired_images(root, num_images=8, hr_size=32, scale=4, seed=0):
     return hr_dir, lr_dir
 
 
+def tiny_srddgan_options(tmp_path, is_train=True):
+    """SRDDGANModel options as BasicSR's parse_options returns them, with 8-channel networks for 32x32 HR / 8x8 LR
+    images; data folders and output paths in ``tmp_path``."""
+    opt = {
+        'name': 'tiny', 'model_type': 'SRDDGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
+        'is_train': is_train, 'dist': False, 'rank': 0, 'world_size': 1,
+        'diffusion': {'num_timesteps': 2},
+        'datasets': {'train': {'name': 'train', 'type': 'PairedImageDataset', 'gt_size': 32,
+                               'dataroot_gt': str(tmp_path), 'dataroot_lq': str(tmp_path),
+                               'io_backend': {'type': 'disk'}}},
+        'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
+                      'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
+                      'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
+        'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None,
+                 'models': str(tmp_path / 'models'), 'training_states': str(tmp_path / 'states'),
+                 'visualization': str(tmp_path / 'visualization')},
+        'train': {'ema_decay': 0.9, 'total_iter': 10,
+                  'optim_g': {'type': 'AdamW', 'lr': 1.0e-4, 'betas': [0.5, 0.9]},
+                  'optim_d': {'type': 'AdamW', 'lr': 1.6e-4, 'betas': [0.5, 0.9]},
+                  'gan_weight': 1.0, 'r1_gamma': 1.0, 'lazy_reg': 1, 'max_nonfinite_steps': 3,
+                  'content_style_opt': {'type': 'ContentStyleLoss', 'pretrained': False,
+                                        'layer_weights': {'relu1_2': 1.0, 'relu2_2': 1.0}},
+                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
+        'val': {'num_samples': 2, 'seed': 3, 'save_img': True,
+                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
+                            'spread': {'type': 'calculate_sample_spread'}}},
+    }
+    return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d')}
+
+
 @pytest.fixture
 def paired_data(tmp_path):
     """Eight 32x32 HR / 8x8 LR PNG pairs: (hr_dir, lr_dir)."""

@@ -1,18 +1,17 @@
-"""SRDDGANModel (Algorithm 1 step, sampling, validation, checkpoints, non-finite steps) and its option checks."""
+"""SRDDGANModel: Algorithm 1 step, sampling, validation, checkpoints, non-finite steps (option checks: test_options)."""
 import copy
-import glob
+import dataclasses
 import math
-from os import path as osp
 
 import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
 from basicsr.models import build_model
 from basicsr.utils.registry import METRIC_REGISTRY
+from conftest import tiny_srddgan_options as tiny_opt
 
-from srddgan_arch.models.options_check import OptionError, check_options, check_run_options, resolve_total_batch
+from srddgan_arch.options import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
@@ -22,36 +21,6 @@ LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_
 def calculate_sample_spread(samples, img2, **kwargs):
     """Test set metric: mean absolute difference between the first two samples."""
     return float(np.abs(samples[0].astype(float) - samples[-1].astype(float)).mean())
-
-
-def tiny_opt(tmp_path, is_train=True):
-    """Options as BasicSR's parse_options returns them, with 8-channel networks for 32x32 HR / 8x8 LR images."""
-    opt = {
-        'name': 'tiny', 'model_type': 'SRDDGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
-        'is_train': is_train, 'dist': False, 'rank': 0, 'world_size': 1,
-        'diffusion': {'num_timesteps': 2},
-        'datasets': {'train': {'name': 'train', 'type': 'PairedImageDataset', 'gt_size': 32,
-                               'dataroot_gt': str(tmp_path), 'dataroot_lq': str(tmp_path),
-                               'io_backend': {'type': 'disk'}}},
-        'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
-                      'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
-                      'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
-        'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None,
-                 'models': str(tmp_path / 'models'), 'training_states': str(tmp_path / 'states'),
-                 'visualization': str(tmp_path / 'visualization')},
-        'train': {'ema_decay': 0.9, 'total_iter': 10,
-                  'optim_g': {'type': 'AdamW', 'lr': 1.0e-4, 'betas': [0.5, 0.9]},
-                  'optim_d': {'type': 'AdamW', 'lr': 1.6e-4, 'betas': [0.5, 0.9]},
-                  'gan_weight': 1.0, 'r1_gamma': 1.0, 'lazy_reg': 1, 'max_nonfinite_steps': 3,
-                  'content_style_opt': {'type': 'ContentStyleLoss', 'pretrained': False,
-                                        'layer_weights': {'relu1_2': 1.0, 'relu2_2': 1.0}},
-                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
-        'val': {'num_samples': 2, 'seed': 3, 'save_img': True,
-                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
-                            'spread': {'type': 'calculate_sample_spread'}}},
-    }
-    return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d')}
 
 
 def random_batch(batch=2, seed=0):
@@ -152,7 +121,7 @@ def test_test_is_deterministic_for_a_seed(tmp_path):
     assert len(first) == 2 and first[0].shape == (1, 3, 32, 32)
     assert all(torch.equal(a, b) for a, b in zip(first, model.samples, strict=True))
     assert not torch.equal(first[0], first[1])
-    model.opt['val']['seed'] = 4
+    model.val_settings = dataclasses.replace(model.val_settings, seed=4)
     model.test()
     assert not torch.equal(first[0], model.samples[0])
     assert 0 <= float(model.output.min()) and float(model.output.max()) <= 1
@@ -193,116 +162,6 @@ def test_save_stores_g_ema_d_and_training_state(tmp_path):
     assert state['iter'] == 5 and len(state['optimizers']) == 2
 
 
-@pytest.fixture
-def lpips_backbone_in_cache(tmp_path, monkeypatch):
-    """An (empty) AlexNet file in a temporary torchvision cache: the checks only look for the file."""
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    checkpoints = tmp_path / 'torch' / 'hub' / 'checkpoints'
-    checkpoints.mkdir(parents=True)
-    (checkpoints / 'alexnet-owt-7be5be79.pth').write_bytes(b'')
-
-
-def test_paper_option_files_pass_the_checks(lpips_backbone_in_cache):
-    """Every option file in options/ names known keys (data folders aside, which do not exist here)."""
-    paths = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', 'options', '*SRDDGAN*.yml')))
-    assert len(paths) >= 7
-    for path in paths:
-        with open(path) as f:
-            opt = yaml.safe_load(f)
-        opt['is_train'] = 'train' in opt and 'network_d' in opt
-        opt['datasets'] = {k: {**v, 'dataroot_gt': None, 'dataroot_lq': None, 'meta_info_file': None}
-                           for k, v in opt['datasets'].items()}
-        check_options(opt)
-
-
-def _set(opt, dotted, value):
-    *parents, last = dotted.split('.')
-    for key in parents:
-        opt = opt[key]
-    opt[last] = value
-
-
-@pytest.mark.parametrize('dotted, value, message', [
-    ('network_g.num_feats', 8, r'network_g\.num_feats .*Did you mean .num_feat.'),
-    ('network_d.lr_cnd', True, r'network_d\.lr_cnd'),
-    ('network_g.type', 'SRDDGANUnet', r'network_g\.type.*Did you mean .SRDDGANUNet.'),
-    ('network_g.num_res_blocks', '2', r'network_g\.num_res_blocks must be like its default'),
-    ('diffusion.num_timestep', 4, r'diffusion\.num_timestep .*Did you mean .num_timesteps.'),
-    ('diffusion.num_timesteps', 0, r'diffusion\.num_timesteps must be an int >= 1'),
-    ('train.ema_decy', 0.999, r'Unknown option train\.ema_decy\. Did you mean .ema_decay.'),
-    ('train.optim_g.lr', '1e-4', r'train\.optim_g\.lr must be a number.*1\.0e-4'),
-    ('train.optim_d.beta', [0.5, 0.9], r'train\.optim_d\.beta .*Did you mean .betas.'),
-    ('train.lazy_reg', 0, r'train\.lazy_reg must be a positive int'),
-    ('train.use_amp', 'yes', r'train\.use_amp must be true or false'),
-    ('train.pixel_opt.loss_weigth', 1.0, r'train\.pixel_opt\.loss_weigth'),
-    ('network_g.ch_mult', [1] * 7, r'datasets\.train\.gt_size = 32 must be divisible by 64'),
-    ('datasets.train.gt_size', 30, r'datasets\.train\.gt_size = 30 is not divisible by scale 4'),
-    ('scale', 2, r'scale is 2 but network_g\.scale is 4'),
-    ('datasets.train.dataroot_gt', '/no/such/folder', r'datasets\.train\.dataroot_gt: data folder /no/such/folder'),
-    ('val.num_sample', 2, r'Unknown option val\.num_sample\. Did you mean .num_samples.'),
-    ('val.metrics.psnr.type', 'calculate_psnrr', r'val\.metrics\.psnr\.type'),
-    ('train.lazy_reg', None, r'train\.lazy_reg must be a positive int, got null'),
-    ('val.metrics.lpips', {'type': 'calculate_lpips', 'backbone_path': '/no/alexnet.pth'},
-     r'val\.metrics\.lpips: .*alexnet.pth'),
-    ('network_g.freeze_encoder', True, r'network_g\.freeze_encoder is true but no weights reach the encoder'),
-])
-def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message):
-    """Each misspelt key, wrong type or inconsistent size raises an OptionError (a ValueError) naming the key."""
-    opt = tiny_opt(tmp_path)
-    _set(opt, dotted, value)
-    with pytest.raises(ValueError, match=message):
-        check_options(opt)
-
-
-def test_diversity_needs_several_samples(tmp_path):
-    """Diversity of a single sample is always 0: the check asks for val.num_samples >= 2."""
-    opt = tiny_opt(tmp_path)
-    opt['val']['num_samples'] = 1
-    opt['val']['metrics']['diversity'] = {'type': 'calculate_diversity', 'backbone_path': __file__}
-    with pytest.raises(OptionError, match=r'val\.metrics\.diversity: diversity needs val\.num_samples >= 2'):
-        check_options(opt)
-
-
-def test_test_run_needs_the_trained_generator(tmp_path):
-    """test.py options without path.pretrain_network_g are refused: they would sample from random weights."""
-    opt = tiny_opt(tmp_path, is_train=False)
-    opt['path']['pretrain_network_g'] = None
-    with pytest.raises(OptionError, match=r'path\.pretrain_network_g is missing'):
-        check_run_options(opt)
-
-
-@pytest.mark.parametrize('world_size, per_gpu, expected', [(1, None, 48), (4, None, 12), (8, None, 6), (4, 12, 12)])
-def test_total_batch_sets_the_batch_per_process(world_size, per_gpu, expected):
-    """train.total_batch gives the paper's batch on any number of processes."""
-    opt = {'world_size': world_size, 'train': {'total_batch': 48},
-           'datasets': {'train': {} if per_gpu is None else {'batch_size_per_gpu': per_gpu}}}
-    resolve_total_batch(opt)
-    assert opt['datasets']['train']['batch_size_per_gpu'] == expected
-
-
-@pytest.mark.parametrize('world_size, per_gpu, message', [(5, None, 'not divisible by the 5 processes'),
-                                                          (8, 12, r'12 x 8 processes is not train\.total_batch')])
-def test_total_batch_contradictions_are_errors(world_size, per_gpu, message):
-    """A total batch that cannot be split, or a batch_size_per_gpu that contradicts it, is an error."""
-    opt = {'world_size': world_size, 'train': {'total_batch': 48},
-           'datasets': {'train': {} if per_gpu is None else {'batch_size_per_gpu': per_gpu}}}
-    with pytest.raises(OptionError, match=message):
-        resolve_total_batch(opt)
-
-
-def test_lmdb_without_meta_info_is_reported(tmp_path):
-    """An LMDB data root without meta_info.txt names the key and the missing file."""
-    opt = tiny_opt(tmp_path)
-    lmdb_dir = tmp_path / 'HR.lmdb'
-    lmdb_dir.mkdir()
-    opt['datasets']['train'].update(io_backend={'type': 'lmdb'}, dataroot_gt=str(lmdb_dir))
-    with pytest.raises(OptionError, match=r'datasets\.train\.dataroot_gt: LMDB .*meta_info\.txt'):
-        check_options(opt)
-    (lmdb_dir / 'meta_info.txt').write_text('')
-    opt['datasets']['train']['dataroot_lq'] = str(lmdb_dir)
-    check_options(opt)
-
-
 def test_model_construction_runs_the_checks(tmp_path):
     """build_model refuses bad options before building any network."""
     opt = tiny_opt(tmp_path)
@@ -324,25 +183,3 @@ def test_lr_made_on_the_device_when_the_data_set_leaves_it_to_the_model(tmp_path
     assert not torch.allclose(model.lq, torch.nn.functional.avg_pool2d(gt, 4), atol=1e-3)
 
 
-@pytest.mark.parametrize('config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size', [
-    ('DIV2K_x4', 1e-4, 1.6e-4, 300000, 48, 64, [1, 1, 2, 2, 4, 4], 4, 128),
-    ('FFHQ_x8', 1e-4, 1.6e-4, 240000, 48, 64, [1, 1, 2, 2, 4, 4], 8, 128),
-    ('CIFAR10_x2', 1.5e-4, 1.2e-4, 280000, 128, 128, [1, 2, 2, 2], 2, 32),
-])
-@pytest.mark.parametrize('variant', ['', '_degraded'])
-def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size,
-                                    variant):
-    """The paper option files carry the paper's Table 1 values (DESIGN.md section 3)."""
-    with open(osp.join(osp.dirname(__file__), '..', 'options', f'train_SRDDGAN_{config}{variant}.yml')) as f:
-        opt = yaml.safe_load(f)
-    train, net_g = opt['train'], opt['network_g']
-    assert (train['optim_g']['type'], train['optim_d']['type']) == ('AdamW', 'AdamW')
-    assert (float(train['optim_g']['lr']), float(train['optim_d']['lr'])) == (lr_g, lr_d)
-    assert train['optim_g']['betas'] == train['optim_d']['betas'] == [0.5, 0.9]
-    assert (train['ema_decay'], train['total_iter'], train['total_batch']) == (0.999, total_iter, total_batch)
-    losses = train['content_style_opt']
-    assert (train['gan_weight'], losses['content_weight'], losses['style_weight']) == (1.0, 0.8, 0.2)
-    assert list(losses['layer_weights']) == ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_1']
-    assert opt['diffusion']['num_timesteps'] == 4 and net_g['z_dim'] == 256 and net_g['attn_resolutions'] == [16]
-    assert (net_g['num_feat'], net_g['ch_mult'], net_g['scale'], opt['scale']) == (num_feat, ch_mult, scale, scale)
-    assert opt['datasets']['train']['gt_size'] == gt_size and net_g['lr_encoder'] and net_g['lr_concat']

@@ -16,7 +16,7 @@ import yaml
 from basicsr.train import train_pipeline
 from conftest import write_paired_images
 
-from srddgan_arch.models.options_check import OptionError
+from srddgan_arch.options import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')

@@ -1,4 +1,5 @@
 """SRDDGAN training and sampling as a BasicSR model (paper Algorithms 1 and 2)."""
+import dataclasses
 import inspect
 import math
 from collections import OrderedDict
@@ -16,30 +17,26 @@ from basicsr.utils.registry import METRIC_REGISTRY, MODEL_REGISTRY
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
 from srddgan_arch.diffusion import DiffusionSchedule, sample
-from srddgan_arch.models.options_check import AMP_DTYPES, check_options
+from srddgan_arch.options import parse_model_options
 
 
 @MODEL_REGISTRY.register()
 class SRDDGANModel(SRModel):
     """Super-resolution with a denoising diffusion GAN: G predicts y0 from (y_t, LR, t, z), D judges (y_{t-1}, y_t, t).
 
-    Option keys read here (besides BasicSR's ``network_g``, ``path``, ``val.metrics``...):
-
-    - ``diffusion``: ``num_timesteps`` (T), ``beta_min``, ``beta_max`` of :class:`DiffusionSchedule`.
-    - ``network_d``: the discriminator; ``path.pretrain_network_d`` / ``param_key_d`` / ``strict_load_d``.
-    - ``train``: ``optim_g``, ``optim_d``, ``scheduler`` (optional), ``ema_decay``, ``gan_weight`` (alpha),
-      ``content_style_opt`` (beta, eta), ``pixel_opt``, ``r1_gamma``, ``lazy_reg``, ``d_steps_per_g_step``,
-      ``grad_clip``, ``use_amp``, ``amp_dtype``, ``max_nonfinite_steps``.
-    - ``val``: ``num_samples`` per LR image and ``seed`` for the sampling noise.
+    Its ``diffusion``, ``train`` and ``val`` sections are read through ``srddgan_arch.options`` (``DiffusionOptions``,
+    ``TrainOptions``, ``ValOptions``: every key with its type, default and meaning), checked once, here; besides them
+    BasicSR's ``network_g``, ``network_d`` (with ``path.pretrain_network_d`` / ``param_key_d`` / ``strict_load_d``)
+    and ``path``.
 
     Args:
         opt (dict): The parsed BasicSR options.
     """
 
     def __init__(self, opt):
-        check_options(opt)
-        diffusion_opt = opt.get('diffusion') or {}
-        self.schedule = DiffusionSchedule(**diffusion_opt)
+        settings = parse_model_options(opt)
+        self.train_settings, self.val_settings = settings.train, settings.val
+        self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
         self.batch_degradation = self._batch_degradation()
@@ -66,9 +63,9 @@ class SRDDGANModel(SRModel):
 
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
-        train_opt = deepcopy(self.opt['train'])
+        train = self.train_settings
         self.net_g.train()
-        self._init_ema(train_opt.get('ema_decay', 0))
+        self._init_ema(train.ema_decay)
         self.net_d = self.model_to_device(build_network(deepcopy(self.opt['network_d'])))
         self.print_network(self.net_d)
         load_path = self.opt['path'].get('pretrain_network_d')
@@ -77,21 +74,21 @@ class SRDDGANModel(SRModel):
                               self.opt['path'].get('param_key_d', 'params'))
         self.net_d.train()
 
-        self.gan_weight = train_opt.get('gan_weight', 1.0)
-        self.cri_content_style = self._build_loss(train_opt.get('content_style_opt'))
-        self.cri_pix = self._build_loss(train_opt.get('pixel_opt'))
-        self.r1_gamma = train_opt.get('r1_gamma', 0.0)
-        self.lazy_reg = train_opt.get('lazy_reg', 1)
-        self.d_steps_per_g_step = train_opt.get('d_steps_per_g_step', 1)
-        self.grad_clip = train_opt.get('grad_clip')
-        self.max_nonfinite_steps = train_opt.get('max_nonfinite_steps', 10)
+        self.gan_weight = train.gan_weight
+        self.cri_content_style = self._build_loss(train.content_style_opt)
+        self.cri_pix = self._build_loss(train.pixel_opt)
+        self.r1_gamma = train.r1_gamma
+        self.lazy_reg = train.lazy_reg
+        self.d_steps_per_g_step = train.d_steps_per_g_step
+        self.grad_clip = train.grad_clip
+        self.max_nonfinite_steps = train.max_nonfinite_steps
         self.nonfinite_skipped = 0
         self._nonfinite_streak = 0
-        self._init_amp(train_opt.get('use_amp', False), train_opt.get('amp_dtype', 'bfloat16'))
+        self._init_amp(train.use_amp, train.amp_dtype)
         self.log_dict = OrderedDict()
 
         self.setup_optimizers()
-        if train_opt.get('scheduler') is not None:
+        if train.scheduler is not None:
             self.setup_schedulers()
 
     def _init_ema(self, ema_decay):
@@ -117,15 +114,15 @@ class SRDDGANModel(SRModel):
         self.use_amp = bool(use_amp) and self.device.type == 'cuda'
         if use_amp and not self.use_amp:
             get_root_logger().warning('train.use_amp is ignored on CPU: training runs in float32.')
-        self.amp_dtype = AMP_DTYPES[amp_dtype]
+        self.amp_dtype = getattr(torch, amp_dtype)
         use_scaler = self.use_amp and self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
 
     def setup_optimizers(self):
         """``optim_g`` for G's trainable parameters (a frozen LR encoder is left out) and ``optim_d`` for D."""
-        train_opt = deepcopy(self.opt['train'])
-        for name, net, optim_opt in (('g', self.net_g, train_opt['optim_g']), ('d', self.net_d, train_opt['optim_d'])):
+        for name, net in (('g', self.net_g), ('d', self.net_d)):
+            optim_opt = deepcopy(getattr(self.train_settings, f'optim_{name}'))
             params = [p for p in net.parameters() if p.requires_grad]
             optimizer = self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
             setattr(self, f'optimizer_{name}', optimizer)
@@ -279,14 +276,13 @@ class SRDDGANModel(SRModel):
         ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images.
         Sets ``self.samples`` (list of tensors in [0, 1]) and ``self.output`` (the first sample).
         """
-        val_opt = self.opt.get('val') or {}
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         noise_generator = None
-        if val_opt.get('seed') is not None:
-            noise_generator = torch.Generator(device=self.device).manual_seed(val_opt['seed'])
+        if self.val_settings.seed is not None:
+            noise_generator = torch.Generator(device=self.device).manual_seed(self.val_settings.seed)
         was_training = net.training
         net.eval()
-        num_samples = val_opt.get('num_samples', 1)
+        num_samples = self.val_settings.num_samples
         sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples)
         self.samples = list(((sr + 1) / 2).chunk(num_samples))
         net.train(was_training)
@@ -297,7 +293,7 @@ class SRDDGANModel(SRModel):
         metrics such as ``calculate_diversity`` (they take ``samples``), once over the samples; average over images.
         """
         dataset_name = dataloader.dataset.opt['name']
-        metrics_opt = self.opt['val'].get('metrics') or {}
+        metrics_opt = self.val_settings.metrics or {}
         if metrics_opt:
             self._initialize_best_metric_results(dataset_name)
         self.metric_results = {name: 0.0 for name in metrics_opt}
@@ -339,7 +335,7 @@ class SRDDGANModel(SRModel):
         if self.opt['is_train']:
             folder, stem = osp.join(self.opt['path']['visualization'], img_name), f'{img_name}_{current_iter}'
         else:
-            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            suffix = self.val_settings.suffix or self.opt['name']
             folder, stem = osp.join(self.opt['path']['visualization'], dataset_name), f'{img_name}_{suffix}'
         for k, sr_img in enumerate(sr_imgs):
             imwrite(sr_img, osp.join(folder, f'{stem}_s{k}.png' if len(sr_imgs) > 1 else f'{stem}.png'))
