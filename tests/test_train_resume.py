@@ -1,7 +1,8 @@
 """End-to-end BasicSR runs through srddgan's entry points: torchrun on CPU, --auto_resume, exact continuation, test.py.
 
-They use a tiny RRDBNet, so they test the plugin foundation independently of SRDDGAN. Every run happens in an
-experiment root under pytest's tmp_path (see ``conftest.link_package``).
+They train a tiny RRDBNet with SRBaselineModel (BasicSR's SRModel with srddgan's checkpoints and exact resume), so
+they test the plugin foundation independently of SRDDGAN. Every run happens in an experiment root under pytest's
+tmp_path (see ``conftest.link_package``).
 """
 import os
 import re
@@ -14,7 +15,7 @@ import torch
 import yaml
 from conftest import link_package, write_paired_images
 
-from srddgan_arch import compat
+from srddgan_arch.utils.training_state import latest_resume_state
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,7 @@ torch.save = save_then_die
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''
+METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 4}, 'lr_psnr': {'type': 'calculate_lr_psnr'}}
 
 
 def entry_script(root, name):
@@ -46,9 +48,9 @@ def entry_script(root, name):
 
 
 def sr_options(name, hr_dir, lr_dir, total_iter, save_freq):
-    """A tiny SRModel/RRDBNet training configuration on CPU."""
+    """A tiny SRBaselineModel/RRDBNet training configuration on CPU."""
     return {
-        'name': name, 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 10,
+        'name': name, 'model_type': 'SRBaselineModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 10,
         'datasets': {'train': {
             'name': 'tiny', 'type': 'PairedImageDataset', 'dataroot_gt': hr_dir, 'dataroot_lq': lr_dir,
             'io_backend': {'type': 'disk'}, 'gt_size': 16, 'use_hflip': True, 'use_rot': True,
@@ -123,24 +125,26 @@ def test_resume_continues_exactly(full_run):
     assert resumed == {i: uninterrupted[i] for i in (4, 5, 6)}
 
 
-def test_test_py_without_val_suffix(full_run):
-    """test.py runs a BasicSR test config without val.suffix, writes the SR images and scores LR-PSNR (needs lq)."""
+@pytest.mark.parametrize('model_type, metrics', [('SRModel', ['psnr']), ('SRBaselineModel', ['psnr', 'lr_psnr'])])
+def test_test_py_without_val_suffix(full_run, model_type, metrics):
+    """test.py runs a test config without val.suffix (BasicSR's SRModel needs the compat fix) and writes the SR
+    images; SRBaselineModel also scores LR-PSNR (it needs the LR image)."""
     train_options, root, _ = full_run
     model_path = root / 'experiments' / train_options['name'] / 'models' / 'net_g_latest.pth'
     data = train_options['datasets']['train']
     test_options = {
-        'name': train_options['name'], 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
+        'name': f'{train_options["name"]}_{model_type}', 'model_type': model_type, 'scale': 4, 'num_gpu': 0,
+        'manual_seed': 0,
         'datasets': {'test_1': {'name': 'tiny', 'type': 'PairedImageDataset', 'dataroot_gt': data['dataroot_gt'],
                                 'dataroot_lq': data['dataroot_lq'], 'io_backend': {'type': 'disk'}}},
         'network_g': train_options['network_g'],
         'path': {'pretrain_network_g': str(model_path), 'strict_load_g': True},
-        'val': {'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4},
-                                              'lr_psnr': {'type': 'calculate_lr_psnr'}}},
+        'val': {'save_img': True, 'metrics': {name: METRICS[name] for name in metrics}},
     }
     result = run([sys.executable, entry_script(root, 'test')], root, test_options)
     output = result.stdout + result.stderr
-    assert re.search(r'# psnr: \d+\.\d+', output) and re.search(r'# lr_psnr: \d+\.\d+', output)
-    assert len(os.listdir(root / 'results' / train_options['name'] / 'visualization' / 'tiny')) == 8
+    assert all(re.search(rf'# {name}: \d+\.\d+', output) for name in metrics)
+    assert len(os.listdir(root / 'results' / test_options['name'] / 'visualization' / 'tiny')) == 8
 
 
 def test_checkpoints_load_with_weights_only(full_run):
@@ -167,7 +171,7 @@ def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, wh
     states = [f for f in os.listdir(experiment / 'training_states') if f.endswith('.state')]
     for name in states:
         assert torch.load(experiment / 'training_states' / name, weights_only=True)['iter'] == int(name[:-6])
-    assert compat.latest_resume_state(str(experiment / 'training_states'))[1]['iter'] == 3
+    assert latest_resume_state(str(experiment / 'training_states'))[1]['iter'] == 3
 
     options['train']['total_iter'] = 5
     result = run([sys.executable, entry_script(run_root, 'train'), '--auto_resume'], run_root, options)

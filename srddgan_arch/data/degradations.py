@@ -27,8 +27,8 @@ from basicsr.data.degradations import (
 from basicsr.utils import DiffJPEG
 from torch.nn import functional as F
 
-from srddgan_arch.compat import filter2D
 from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.utils.img_process_util import filter2D
 
 STAGES = ('blur', 'resize', 'noise', 'jpeg')
 KERNEL_TYPES = ('iso', 'aniso')

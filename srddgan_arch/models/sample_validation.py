@@ -1,0 +1,74 @@
+"""Validation over several SR samples per LR image, with the LR image given to every metric."""
+import inspect
+from os import path as osp
+
+from basicsr.metrics import calculate_metric
+from basicsr.utils import imwrite, tensor2img
+from basicsr.utils.registry import METRIC_REGISTRY
+from tqdm import tqdm
+
+
+class SampleValidationMixin:
+    """``nondist_validation`` for BasicSR models whose ``test()`` sets ``self.samples`` (SR tensors in [0, 1]) and
+    that have ``val_settings`` (``srddgan_arch.options.ValOptions``); list it before the BasicSR model class.
+
+    Unlike ``SRModel``'s, the metrics also receive the LR image as ``lq`` (uint8, like ``img``): LR-PSNR works.
+    """
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Sample every LR image, compute each configured metric per sample (mean over the samples) or, for set
+        metrics such as ``calculate_diversity`` (they take ``samples``), once over the samples; average over images.
+
+        Args:
+            dataloader (DataLoader): Validation data.
+            current_iter (int): Current iteration (names the saved images of a training run).
+            tb_logger (SummaryWriter | None): Tensorboard logger.
+            save_img (bool): Save the SR images.
+        """
+        dataset_name = dataloader.dataset.opt['name']
+        metrics_opt = self.val_settings.metrics or {}
+        if metrics_opt:
+            self._initialize_best_metric_results(dataset_name)
+        self.metric_results = {name: 0.0 for name in metrics_opt}
+        num_images = 0
+        for val_data in tqdm(dataloader, unit='image', disable=not self.val_settings.pbar):
+            num_images += 1
+            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            self.feed_data(val_data)
+            self.test()
+            sr_imgs = [tensor2img(s.detach().cpu()) for s in self.samples]
+            gt_img = tensor2img(self.gt.detach().cpu()) if hasattr(self, 'gt') else None
+            lq_img = tensor2img(self.lq.detach().cpu())
+            for name, value in self._image_metrics(metrics_opt, sr_imgs, gt_img, lq_img).items():
+                self.metric_results[name] += value
+            if save_img:
+                self._save_samples(sr_imgs, img_name, dataset_name, current_iter)
+            for name in ('lq', 'gt', 'output', 'samples'):
+                self.__dict__.pop(name, None)
+        for name in self.metric_results:
+            self.metric_results[name] /= max(num_images, 1)
+            self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
+        if metrics_opt:
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    @staticmethod
+    def _image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):
+        """Every metric of one LR image: per-sample metrics averaged over the samples, set metrics once."""
+        results = {}
+        for name, metric_opt in metrics_opt.items():
+            if 'samples' in inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters:
+                results[name] = calculate_metric(dict(samples=sr_imgs, img2=gt_img, lq=lq_img), metric_opt)
+            else:
+                values = [calculate_metric(dict(img=sr, img2=gt_img, lq=lq_img), metric_opt) for sr in sr_imgs]
+                results[name] = float(sum(values) / len(values))
+        return results
+
+    def _save_samples(self, sr_imgs, img_name, dataset_name, current_iter):
+        """Save the samples as SRModel names its outputs, with ``_s{k}`` appended when there are several."""
+        if self.opt['is_train']:
+            folder, stem = osp.join(self.opt['path']['visualization'], img_name), f'{img_name}_{current_iter}'
+        else:
+            suffix = self.val_settings.suffix or self.opt['name']
+            folder, stem = osp.join(self.opt['path']['visualization'], dataset_name), f'{img_name}_{suffix}'
+        for k, sr_img in enumerate(sr_imgs):
+            imwrite(sr_img, osp.join(folder, f'{stem}_s{k}.png' if len(sr_imgs) > 1 else f'{stem}.png'))

@@ -1,0 +1,82 @@
+"""What srddgan's models change in BasicSR's ``BaseModel`` for training: optimisers, checkpoints and exact resume."""
+from os import path as osp
+
+import torch
+
+from srddgan_arch.utils.training_state import ResumableSampler, ResumePosition, atomic_torch_save, get_rng_states
+
+
+class TrainingMixin:
+    """Overrides of BasicSR's ``BaseModel`` methods; list it before the BasicSR model class.
+
+    - ``get_optimizer``: any ``torch.optim`` optimiser by name (BasicSR 1.4.2 knows only Adam);
+    - ``save_network`` / ``save_training_state``: written atomically (a run killed while saving leaves the previous
+      files complete); training states carry the python, numpy and torch random states;
+    - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and continues with its
+      random states, so the iterations after a resume equal those of an uninterrupted run.
+    """
+
+    def get_optimizer(self, optim_type, params, lr, **kwargs):
+        """A ``torch.optim`` optimiser by class name.
+
+        Args:
+            optim_type (str): E.g. 'Adam', 'AdamW', 'SGD'.
+            params (list): The parameters.
+            lr (float): Learning rate.
+            kwargs: The optimiser's other arguments.
+
+        Returns:
+            torch.optim.Optimizer: The optimiser.
+        """
+        optimizer_class = getattr(torch.optim, optim_type, None)
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+            raise NotImplementedError(f'optimizer {optim_type!r} is not a torch.optim optimiser (e.g. Adam, AdamW, '
+                                      'SGD).')
+        return optimizer_class(params, lr, **kwargs)
+
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """BasicSR's ``save_network``, written atomically.
+
+        Args:
+            net (nn.Module | list[nn.Module]): Network(s) to save.
+            net_label (str): File name prefix, e.g. 'net_g'.
+            current_iter (int): Iteration; -1 saves as 'latest'.
+            param_key (str | list[str]): Key(s) of the state dicts in the file. Default: 'params'.
+        """
+        nets = net if isinstance(net, list) else [net]
+        param_keys = param_key if isinstance(param_key, list) else [param_key]
+        save_dict = {}
+        for net_, key in zip(nets, param_keys, strict=True):
+            state_dict = self.get_bare_model(net_).state_dict()
+            save_dict[key] = {name.removeprefix('module.'): value.cpu() for name, value in state_dict.items()}
+        label = 'latest' if current_iter == -1 else current_iter
+        atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+
+    def save_training_state(self, epoch, current_iter):
+        """BasicSR's ``save_training_state``, written atomically, with the random states.
+
+        Args:
+            epoch (int): Current epoch.
+            current_iter (int): Current iteration; -1 saves nothing.
+        """
+        if current_iter == -1 or self.opt['rank'] != 0:
+            return
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+            'rng': get_rng_states(),
+        }
+        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def resume_training(self, resume_state):
+        """BasicSR's ``resume_training`` (optimisers, schedulers), then the train sampler continues the saved epoch.
+
+        Args:
+            resume_state (dict): A training state.
+        """
+        super().resume_training(resume_state)
+        batch_size = self.opt['datasets']['train']['batch_size_per_gpu']
+        ResumableSampler.resume_from(ResumePosition(resume_state['epoch'], resume_state['iter'], batch_size,
+                                                    resume_state.get('rng')))

@@ -1,0 +1,161 @@
+"""Training states that survive a kill and continue exactly: atomic files, random states, the resumed position.
+
+BasicSR writes checkpoints in place, and a resumed run restarts its epoch from the first batch with new random
+streams. srddgan's models (``models/training_mixin.py``) write through :func:`atomic_torch_save`, store
+:func:`get_rng_states` in the training state and, when resumed, hand their position to :class:`ResumableSampler`.
+"""
+import os
+import random
+from os import path as osp
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from basicsr.data.data_sampler import EnlargedSampler
+
+from srddgan_arch.utils.checkpoint import load_checkpoint
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename: ``path`` is complete or absent.
+
+    Args:
+        obj: What to save.
+        path (str): The file.
+    """
+    tmp_path = f'{path}.tmp{os.getpid()}'
+    try:
+        with open(tmp_path, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def load_training_state(path, map_location='cpu'):
+    """The training state at ``path``, or None when it is missing or unreadable (e.g. cut off by a kill).
+
+    Args:
+        path (str): A ``<iter>.state`` file.
+        map_location (str | torch.device): Where its tensors go. Default: 'cpu'.
+
+    Returns:
+        dict | None: The state.
+    """
+    try:
+        return load_checkpoint(path, map_location)
+    except Exception:  # a truncated or foreign file: the caller falls back to an older one
+        return None
+
+
+def latest_resume_state(state_dir, map_location='cpu'):
+    """The newest training state in ``state_dir`` that loads, as (path, state); (None, None) when there is none.
+
+    Newest first; an unreadable state (e.g. written by a non-atomic saver and cut off) is skipped with a warning.
+
+    Args:
+        state_dir (str): An experiment's ``training_states`` folder.
+        map_location (str | torch.device): Where the tensors go. Default: 'cpu'.
+
+    Returns:
+        tuple[str | None, dict | None]: The file and the state.
+    """
+    from basicsr.utils import get_root_logger
+    if not osp.isdir(state_dir):
+        return None, None
+    iters = sorted((int(name[:-len('.state')]) for name in os.listdir(state_dir)
+                    if name.endswith('.state') and name[:-len('.state')].isdigit()), reverse=True)
+    for current_iter in iters:
+        path = osp.join(state_dir, f'{current_iter}.state')
+        state = load_training_state(path, map_location)
+        if state is not None:
+            return path, state
+        get_root_logger().warning(f'Skipping unreadable training state {path}.')
+    return None, None
+
+
+def get_rng_states():
+    """The python, numpy and torch (CPU and CUDA) random states, as tensors and ints (loadable with weights_only).
+
+    Returns:
+        dict: The states, for :func:`set_rng_states`.
+    """
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        'python': random.getstate(),
+        'numpy': [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian],
+        'torch': torch.get_rng_state(),
+        'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_states(states):
+    """Restore what :func:`get_rng_states` returned.
+
+    Args:
+        states (dict): The states.
+    """
+    random.setstate(states['python'])
+    kind, keys, pos, has_gauss, cached_gaussian = states['numpy']
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
+    torch.set_rng_state(states['torch'].cpu())
+    if states['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
+
+
+class ResumePosition(NamedTuple):
+    """Where a resumed run stopped.
+
+    Args:
+        epoch (int): Its epoch.
+        iter (int): Its last iteration.
+        batch_size (int): Batch per process.
+        rng (dict | None): Its random states (:func:`get_rng_states`), None for states saved without them.
+    """
+
+    epoch: int
+    iter: int
+    batch_size: int
+    rng: dict | None
+
+
+class ResumableSampler(EnlargedSampler):
+    """BasicSR's ``EnlargedSampler`` whose first epoch after a resume continues where the saved run stopped.
+
+    BasicSR's train loop draws the batches and gives the model no access to its sampler: a resuming model hands
+    its position over with :meth:`resume_from` (a class attribute, used once). The iteration then skips the
+    samples the saved run had consumed in that epoch and restores its random states.
+    """
+
+    pending = None
+
+    @classmethod
+    def resume_from(cls, position):
+        """Make the next iteration of a train sampler continue at ``position``.
+
+        Args:
+            position (ResumePosition): Where the resumed run stopped.
+        """
+        cls.pending = position
+
+    def __iter__(self):
+        # a generator: this runs at the first batch, after the DataLoader drew its base seed from torch's generator,
+        # so the restored random states draw the saved run's next batch
+        indices = list(super().__iter__())
+        position, ResumableSampler.pending = ResumableSampler.pending, None
+        if position is not None:
+            consumed = position.iter - position.epoch * (self.num_samples // position.batch_size)
+            indices = indices[min(max(consumed, 0) * position.batch_size, len(indices)):]
+            if position.rng is not None:
+                set_rng_states(position.rng)
+        yield from indices
+
+
+def use_resumable_sampler():
+    """Make BasicSR's train pipeline build its sampler as :class:`ResumableSampler` (the only change exact resume
+    needs in BasicSR: the resumed epoch's batches are drawn in its loop). Without a resume it samples as before."""
+    import basicsr.train
+    basicsr.train.EnlargedSampler = ResumableSampler

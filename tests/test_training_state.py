@@ -1,0 +1,88 @@
+"""Training states (srddgan_arch.utils.training_state) and what srddgan's models add to BasicSR's: any optimiser,
+atomic checkpoints, the resumed epoch's position, the baseline model whose metrics see the LR image."""
+import os
+import random
+from os import path as osp
+
+import numpy as np
+import pytest
+import torch
+from basicsr.models import build_model
+
+from srddgan_arch.models.training_mixin import TrainingMixin
+from srddgan_arch.utils import training_state
+from srddgan_arch.utils.training_state import ResumableSampler, ResumePosition
+
+
+@pytest.mark.parametrize('name, expected', [('AdamW', torch.optim.AdamW), ('SGD', torch.optim.SGD),
+                                            ('Adam', torch.optim.Adam)])
+def test_any_torch_optimiser_by_name(name, expected):
+    """``optim_g: {type: AdamW}`` works in srddgan's models (BasicSR 1.4.2 only knows Adam)."""
+    optimizer = TrainingMixin.get_optimizer(None, name, [torch.nn.Parameter(torch.zeros(1))], 1e-3)
+    assert type(optimizer) is expected
+
+
+def test_unknown_optimiser_is_named():
+    """A misspelt optimiser name is reported with the name."""
+    with pytest.raises(NotImplementedError, match="'AdamX'"):
+        TrainingMixin.get_optimizer(None, 'AdamX', [torch.nn.Parameter(torch.zeros(1))], 1e-3)
+
+
+def test_auto_resume_skips_truncated_state(tmp_path):
+    """A truncated newest state (a run killed while a non-atomic saver wrote it) is skipped for the previous one."""
+    training_state.atomic_torch_save({'iter': 5}, tmp_path / '5.state')
+    training_state.atomic_torch_save({'iter': 10, 'payload': torch.zeros(1000)}, tmp_path / '10.state')
+    with open(tmp_path / '10.state', 'r+b') as f:
+        f.truncate(100)
+    path, state = training_state.latest_resume_state(str(tmp_path))
+    assert osp.basename(path) == '5.state' and state['iter'] == 5
+
+
+def test_atomic_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    """A save that fails midway leaves neither the target nor a temporary file behind."""
+    def failing_save(obj, f):
+        f.write(b'partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(torch, 'save', failing_save)
+    with pytest.raises(OSError, match='disk full'):
+        training_state.atomic_torch_save({'a': 1}, str(tmp_path / 'net_g_1.pth'))
+    assert os.listdir(tmp_path) == []
+
+
+def test_rng_states_round_trip():
+    """Saved random states restore python, numpy and torch streams exactly."""
+    states = training_state.get_rng_states()
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    training_state.set_rng_states(states)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_resumed_epoch_skips_consumed_batches_once(monkeypatch):
+    """After a resume at iteration 4, in epoch 1 (3 batches of 2 per epoch), the sampler's next epoch starts at its
+    second batch with the saved random states; the epoch after that is whole."""
+    monkeypatch.setattr(ResumableSampler, 'pending', None)
+    sampler = ResumableSampler(list(range(6)), num_replicas=1, rank=0)
+    sampler.set_epoch(1)
+    whole = list(sampler)
+    states = training_state.get_rng_states()
+    expected = torch.rand(1)
+    ResumableSampler.resume_from(ResumePosition(epoch=1, iter=4, batch_size=2, rng=states))
+    assert list(sampler) == whole[2:] and torch.equal(torch.rand(1), expected)
+    assert list(sampler) == whole
+
+
+def test_baseline_model_scores_lr_psnr(tmp_path):
+    """SRBaselineModel (SRModel for RRDB/ESRGAN) passes the LR image to its metrics: LR-PSNR through validation."""
+    opt = {'name': 'baseline', 'model_type': 'SRBaselineModel', 'scale': 4, 'num_gpu': 0, 'is_train': False,
+           'dist': False, 'rank': 0, 'world_size': 1,
+           'network_g': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 4, 'num_block': 1,
+                         'num_grow_ch': 4},
+           'path': {'pretrain_network_g': None, 'visualization': str(tmp_path / 'visualization')},
+           'val': {'metrics': {'lr_psnr': {'type': 'calculate_lr_psnr'}}}}
+    model = build_model(opt)
+    loader = [{'lq': torch.rand(1, 3, 8, 8), 'gt': torch.rand(1, 3, 32, 32), 'lq_path': ['a.png']}]
+    loader = type('Loader', (list, ), {'dataset': type('Dataset', (), {'opt': {'name': 'tiny'}})()})(loader)
+    model.validation(loader, current_iter=0, tb_logger=None, save_img=True)
+    assert np.isfinite(model.metric_results['lr_psnr'])
+    assert os.listdir(tmp_path / 'visualization' / 'tiny') == ['a_baseline.png']
