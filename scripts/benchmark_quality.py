@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, read_image, to_uint8  # noqa: E402
+from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
-from srddgan_arch.inference import build_upsampler  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 
 RRDBNET = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
 STOCHASTIC = {'srddgan'}
@@ -37,16 +37,16 @@ NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
     """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT."""
     from basicsr.utils.matlab_functions import imresize
-    names = sorted(n for n in os.listdir(gt_dir) if n.lower().endswith(IMAGE_EXTENSIONS))
     pairs = []
-    for name in names[:max_images]:
-        gt = to_uint8(read_image(osp.join(gt_dir, name)))
+    for gt_path in list_images(gt_dir)[:max_images]:
+        name = osp.basename(gt_path)
+        gt = to_uint8(read_image(gt_path).img)
         if lq_dir:
             stem, ext = osp.splitext(name)
             lq_path = osp.join(lq_dir, filename_tmpl.format(stem) + ext)
             if not osp.isfile(lq_path):
                 raise FileNotFoundError(f'--lq: no LR image {lq_path} for the GT {name} (see --filename_tmpl).')
-            lq = to_uint8(read_image(lq_path))
+            lq = to_uint8(read_image(lq_path).img)
         else:
             gt = gt[:gt.shape[0] // scale * scale, :gt.shape[1] // scale * scale]
             lq = to_uint8(imresize(gt / 255., 1 / scale))

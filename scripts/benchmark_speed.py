@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from srddgan_arch.inference import build_upsampler  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}

@@ -12,7 +12,9 @@ from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from srddgan_arch.inference import build_upsampler, content_fusion, read_image, write_image  # noqa: E402
+from srddgan_arch.data.image_io import read_image, write_image  # noqa: E402
+from srddgan_arch.inference.fusion import content_fusion  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,4 +1,5 @@
-"""SRDDGAN inference on image files or folders (``srddgan-infer``): see ``--help`` and docs/inference_notes.md.
+"""SRDDGAN inference on image files or folders (``srddgan-infer``): see ``--help`` and the README
+("Inference on your own images").
 
     python scripts/inference_srddgan.py -i inputs -o results -opt options/test_SRDDGAN_DIV2K_x4.yml \
         --model_path experiments/pretrained_models/SRDDGAN_x4.pth --tile 64 --num_samples 4
@@ -8,7 +9,7 @@ from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from srddgan_arch.inference import main  # noqa: E402
+from srddgan_arch.inference.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -3,13 +3,12 @@
 The Inception weights are never downloaded here: they come from a given path or torch-fidelity's cache file in
 torch.hub's checkpoint folder (where ``torch_fidelity.calculate_metrics`` stores them after its first online run).
 """
-import os
 from os import path as osp
 
 import numpy as np
 import torch
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, read_image, to_uint8
+from srddgan_arch.data.image_io import list_images, read_image, to_uint8
 
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'
 FID_FEATURE, IS_FEATURE = '2048', 'logits_unbiased'
@@ -51,10 +50,10 @@ def build_inception(path=None, device='cpu'):
 
 def read_images(folder):
     """All images of a folder (sorted) as uint8 RGB arrays (H, W, 3), decoded by ``image_io.read_image``."""
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
+    paths = list_images(folder)
+    if not paths:
         raise FileNotFoundError(f'No images in {folder}.')
-    return [np.ascontiguousarray(to_uint8(read_image(osp.join(folder, n)))[:, :, ::-1]) for n in names]
+    return [np.ascontiguousarray(to_uint8(read_image(path).img)[:, :, ::-1]) for path in paths]
 
 
 @torch.no_grad()

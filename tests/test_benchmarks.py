@@ -10,7 +10,7 @@ import torchvision
 import yaml
 
 from srddgan_arch.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
-from srddgan_arch.inference import build_network
+from srddgan_arch.inference.upsampler import build_network
 
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,

@@ -1,4 +1,5 @@
-"""Inputs as they come: image decoding, conversions, bad files, and the paired data set that reports or skips them."""
+"""Image files in and out: decoding, conversions, writing in the same mode, bad files, and the paired data set that
+reports or skips them."""
 import logging
 import os
 
@@ -10,7 +11,7 @@ from basicsr.data import build_dataset
 from basicsr.utils import get_root_logger
 
 from srddgan_arch.data import image_io
-from srddgan_arch.data.image_io import BadImageError, decode_image, read_image
+from srddgan_arch.data.image_io import BadImageError, decode_image, read_image, write_image
 
 
 class RecordList(logging.Handler):
@@ -51,21 +52,35 @@ def encode(img):
 ])
 def test_decode_converts_to_bgr_float(raw, conversion):
     """Every supported PNG kind decodes to (h, w, 3) float32 with value 0.2 (51/255 = 13107/65535)."""
-    img, kind = decode_image(encode(raw), 'x.png')
-    assert kind == conversion
+    img, alpha, kind = decode_image(encode(raw), 'x.png')
+    assert kind == conversion and (alpha is None) == (conversion != 'RGBA')
     assert img.shape == (4, 6, 3) and img.dtype == np.float32
     np.testing.assert_allclose(img, 0.2, atol=1e-6)
 
 
-def test_decode_keeps_alpha_on_request():
-    """With keep_alpha, the alpha channel of an RGBA image comes back apart (None for images without one)."""
+def test_decode_returns_alpha_apart():
+    """The alpha channel of an RGBA image comes back apart (None for images without one)."""
     raw = np.full((4, 6, 4), 51, np.uint8)
     raw[..., 3] = 255
-    img, kind, alpha = decode_image(encode(raw), 'x.png', keep_alpha=True)
+    img, alpha, kind = decode_image(encode(raw), 'x.png')
     assert kind == 'RGBA' and img.shape == (4, 6, 3) and alpha.shape == (4, 6)
     np.testing.assert_allclose(alpha, 1.0)
-    assert decode_image(encode(raw[..., :3]), 'x.png', keep_alpha=True)[2] is None
+    assert decode_image(encode(raw[..., :3]), 'x.png').alpha is None
 
+
+@pytest.mark.parametrize('shape,dtype', [((20, 24), np.uint8), ((20, 24, 4), np.uint8), ((20, 24, 3), np.uint16),
+                                         ((20, 24), np.uint16), ((20, 24, 4), np.uint16)])
+def test_image_modes_round_trip(tmp_path, shape, dtype):
+    """Gray, RGBA and 16-bit files read and write back bit-exactly in the same mode."""
+    raw = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    if len(shape) == 2:  # a gray image is stored as equal channels
+        raw = cv2.cvtColor(cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR), cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / 'in.png'), raw)
+    image = read_image(str(tmp_path / 'in.png'))
+    assert image.img.shape == (20, 24, 3) and image.gray == (len(shape) == 2)
+    write_image(str(tmp_path / 'out.png'), *image)
+    back = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == dtype and np.array_equal(back, raw)
 
 @pytest.mark.parametrize('content, reason', [(b'', 'empty'), (b'not an image at all', 'cannot be decoded')])
 def test_bad_bytes_name_the_file(tmp_path, content, reason):
@@ -87,7 +102,7 @@ def test_conversion_is_noted_once_per_kind(tmp_path, basicsr_log):
     for name, img in (('g1', np.zeros((4, 4), np.uint8)), ('g2', np.zeros((4, 4), np.uint8)),
                       ('a1', np.zeros((4, 4, 4), np.uint8))):
         cv2.imwrite(str(tmp_path / f'{name}.png'), img)
-        read_image(str(tmp_path / f'{name}.png'))
+        image_io.note_conversion(read_image(str(tmp_path / f'{name}.png')).conversion, f'{name}.png')
     notes = [r.getMessage() for r in basicsr_log.records if 'Converted' in r.getMessage()]
     assert len(notes) == 2
     assert 'grayscale' in notes[0] and 'g1.png' in notes[0] and 'RGBA' in notes[1]

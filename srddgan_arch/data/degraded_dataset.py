@@ -1,6 +1,5 @@
 """HR-only data set whose LR is made on the fly by the complex degradation (paper "Diverse forms of degradation")."""
 import copy
-import os
 import random
 from os import path as osp
 
@@ -11,7 +10,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_image, rng_scope
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, list_images
 from srddgan_arch.data.paired_dataset import RobustImageReading
 
 
@@ -35,10 +34,10 @@ def hr_paths(dataroot_gt, io_backend, meta_info_file=None):
     if meta_info_file is not None:
         with open(meta_info_file) as f:
             return [osp.join(dataroot_gt, line.split()[0]) for line in f if line.strip()]
-    names = sorted(n for n in os.listdir(dataroot_gt) if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
+    paths = list_images(dataroot_gt)
+    if not paths:
         raise FileNotFoundError(f'dataroot_gt {dataroot_gt} holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
-    return [osp.join(dataroot_gt, n) for n in names]
+    return paths
 
 
 @DATASET_REGISTRY.register()
@@ -94,7 +93,7 @@ class SRDDGANDegradedDataset(RobustImageReading, data.Dataset):
 
     def _make_sample(self, index):
         gt_path = self.paths[index]
-        img_gt = self.read_image(gt_path, 'gt')
+        img_gt = self.read_client_image(gt_path, 'gt')
         if self.opt['phase'] == 'train':
             img_gt = self._random_crop(img_gt, gt_path)
             img_gt = augment(img_gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))

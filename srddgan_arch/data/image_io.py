@@ -1,12 +1,17 @@
-"""The one image-decoding function of srddgan, shared by the preparation scripts and the datasets.
+"""Image files in and out, for every part of srddgan: datasets, preparation scripts, inference, benchmarks.
 
-Images arrive as they come: grayscale, RGBA, 16-bit. They are all turned into BGR float32 in [0, 1] (BasicSR's
-convention) and every conversion kind is noted once per process. Empty, corrupt or unreadable files raise
-``BadImageError`` naming the file.
+Images arrive as they come: grayscale, RGBA, 16-bit. ``decode_image`` turns them into BGR float32 in [0, 1]
+(BasicSR's convention) and says what it converted, so that ``write_image`` can write a result in the same mode and
+datasets can note each conversion kind once per process (``note_conversion``). Empty, corrupt or unreadable files
+raise ``BadImageError`` naming the file.
 """
+import os
+from os import path as osp
+from typing import NamedTuple
+
 import cv2
 import numpy as np
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, scandir
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 
@@ -30,21 +35,43 @@ class BadImageError(ValueError):
         return f'Bad image {self.path}: {self.reason}.'
 
 
-def decode_image(content, path, keep_alpha=False):
-    """Decode image bytes to BGR float32 in [0, 1], shape (h, w, 3).
+class DecodedImage(NamedTuple):
+    """An image as :func:`decode_image` returns it.
 
-    Grayscale images are replicated to three channels, the alpha channel of RGBA images is dropped
-    (as BasicSR's ``imfrombytes`` does) or returned apart, 16-bit images are scaled by 1/65535 (not 1/255).
+    Args:
+        img (ndarray): Colour image, BGR float32 (h, w, 3) in [0, 1].
+        alpha (ndarray | None): Alpha channel of an RGBA file, float32 (h, w) in [0, 1], or None.
+        conversion (str | None): What was converted: 'grayscale', 'RGBA', '16-bit', joined with '+' (e.g.
+            '16-bit+grayscale'); None for an 8-bit BGR file.
+    """
+
+    img: np.ndarray
+    alpha: np.ndarray | None
+    conversion: str | None
+
+    @property
+    def gray(self):
+        """The file was single-channel."""
+        return 'grayscale' in (self.conversion or '').split('+')
+
+    @property
+    def max_value(self):
+        """65535 for a 16-bit file, else 255."""
+        return 65535 if '16-bit' in (self.conversion or '').split('+') else 255
+
+
+def decode_image(content, path):
+    """Decode image bytes to BGR float32 in [0, 1], shape (h, w, 3), the alpha channel apart.
+
+    Grayscale images are replicated to three channels, the alpha channel of RGBA images is returned apart (the colour
+    image is what BasicSR's ``imfrombytes`` gives), 16-bit images are scaled by 1/65535 (not 1/255).
 
     Args:
         content (bytes | None): The encoded image (file content or LMDB value); None or empty counts as bad.
         path (str): Where the bytes come from, for error messages.
-        keep_alpha (bool): Also return the alpha channel. Default: False.
 
     Returns:
-        tuple[ndarray, str | None]: The image and the conversion applied ('grayscale', 'RGBA', '16-bit', combined
-            with '+', e.g. '16-bit+grayscale'), or None when the image was 8-bit BGR already. With ``keep_alpha``
-            a third item: the alpha channel, float32 (h, w) in [0, 1], or None.
+        DecodedImage: The image, its alpha channel and the conversion applied.
     """
     if not content:
         raise BadImageError(path, 'the file is empty (zero bytes)' if content is not None else 'no data found')
@@ -69,8 +96,7 @@ def decode_image(content, path, keep_alpha=False):
         img, alpha = img[..., :3], np.ascontiguousarray(img[..., 3])
     elif img.shape[2] != 3:
         raise BadImageError(path, f'{img.shape[2]} channels; expected 1 (gray), 3 (colour) or 4 (RGBA)')
-    decoded = np.ascontiguousarray(img), '+'.join(conversions) or None
-    return (*decoded, alpha) if keep_alpha else decoded
+    return DecodedImage(np.ascontiguousarray(img), alpha, '+'.join(conversions) or None)
 
 
 def note_conversion(conversion, path):
@@ -104,17 +130,54 @@ def read_bytes(path):
 
 
 def read_image(path):
-    """Read an image file as BGR float32 in [0, 1], shape (h, w, 3), noting conversions once.
+    """Read an 8- or 16-bit grayscale, BGR or BGRA image file.
 
     Args:
         path (str): The file.
 
     Returns:
-        ndarray: The image.
+        DecodedImage: The colour image in [0, 1] and what is needed to write a result in the same mode.
     """
-    img, conversion = decode_image(read_bytes(path), path)
-    note_conversion(conversion, path)
-    return img
+    return decode_image(read_bytes(path), path)
+
+
+def write_image(path, img, alpha=None, conversion=None):
+    """Write a float image in the mode of a :class:`DecodedImage` (``write_image(path, *decoded)``), making the
+    folder.
+
+    Args:
+        path (str): Output file. 16-bit and alpha need a format that stores them (png, tif).
+        img (ndarray): Colour image, float (h, w, 3), BGR, in [0, 1].
+        alpha (ndarray | None): Alpha channel (h, w) in [0, 1]. Default: None.
+        conversion (str | None): The conversion of the file read: 'grayscale' writes one channel, '16-bit' writes
+            uint16. Default: None (8-bit BGR).
+    """
+    mode = DecodedImage(img, alpha, conversion)
+    if mode.gray:
+        img = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_BGR2GRAY)
+    if alpha is not None:
+        img = np.concatenate([img, alpha[:, :, None]], axis=2)
+    dtype = np.uint16 if mode.max_value == 65535 else np.uint8
+    out = (np.clip(img, 0, 1) * mode.max_value).round().astype(dtype)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, out):
+        raise OSError(f'Cannot write {path}: the format may not support {dtype.__name__} or {out.shape} images.')
+
+
+def list_images(folder, recursive=False):
+    """The image files (``IMAGE_EXTENSIONS``, any case) of a folder, sorted; hidden files are left out.
+
+    Args:
+        folder (str): The folder.
+        recursive (bool): Also list its sub-folders. Default: False.
+
+    Returns:
+        list[str]: Paths of the image files.
+    """
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'Folder {folder} does not exist.')
+    return sorted(path for path in scandir(folder, recursive=recursive, full_path=True)
+                  if path.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def to_uint8(img):

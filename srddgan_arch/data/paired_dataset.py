@@ -21,7 +21,7 @@ class RobustImageReading:
 
     file_client = None
 
-    def read_image(self, path, client_key):
+    def read_client_image(self, path, client_key):
         """Read one image through the file client as BGR float32 in [0, 1], (h, w, 3).
 
         Args:
@@ -42,9 +42,9 @@ class RobustImageReading:
             content = self.file_client.get(path, client_key)
         except OSError as error:
             raise BadImageError(location, f'cannot be read ({error.strerror or error})') from error
-        img, conversion = decode_image(content, location)
-        note_conversion(conversion, location)
-        return img
+        image = decode_image(content, location)
+        note_conversion(image.conversion, location)
+        return image.img
 
     def load_skipping_bad(self, index):
         """``load(index)``; a bad image raises ``BadImageError`` naming it, or with ``skip_bad_images`` is logged and
@@ -120,8 +120,8 @@ class SRDDGANPairedDataset(RobustImageReading, PairedImageDataset):
         ``gt_path``."""
         scale = self.opt['scale']
         gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
-        img_lq = self.read_image(lq_path, 'lq')
-        img_gt = match_gt_to_lq(self.read_image(gt_path, 'gt'), img_lq, scale, gt_path, lq_path)
+        img_lq = self.read_client_image(lq_path, 'lq')
+        img_gt = match_gt_to_lq(self.read_client_image(gt_path, 'gt'), img_lq, scale, gt_path, lq_path)
         if self.opt['phase'] == 'train':
             img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.opt['gt_size'], scale, gt_path)
             img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])

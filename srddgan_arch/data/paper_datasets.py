@@ -1,4 +1,4 @@
-"""Preparation of the paper's three benchmark data sets (paper "Datasets"; DESIGN.md section 3).
+"""Preparation of the paper's three benchmark data sets (paper "Datasets" and Table 1).
 
 - DIV2K + Flickr2K: HR sub-images (128 px crops) and bicubic x2/x4 LR;
 - FFHQ / CelebA-HQ: HR resized to 128, LR 16 (x8);
@@ -22,7 +22,7 @@ from srddgan_arch.data.image_io import decode_image, read_bytes
 from srddgan_arch.data.prepare import (
     check_output_free,
     finish_split,
-    list_images,
+    list_input_images,
     report,
     run_tasks,
     save_hr_lr,
@@ -35,16 +35,16 @@ CIFAR_CHUNK = 1000
 
 def _div2k_task(path, output, scales, crop_size, step, thresh_size):
     """Sub-images (or the whole mod-cropped image when ``crop_size`` is 0) of one HR image and their LR."""
-    img, conversion = decode_image(read_bytes(path), path)
-    img = mod_crop(img, math.lcm(*scales))
+    image = decode_image(read_bytes(path), path)
+    img = mod_crop(image.img, math.lcm(*scales))
     stem = osp.splitext(osp.basename(path))[0]
     if crop_size == 0:
         save_hr_lr(img, stem, output, scales)
-        return path, conversion
+        return path, image.conversion
     corners = sub_image_corners(*img.shape[:2], crop_size, step, thresh_size)
     for index, (top, left) in enumerate(corners, start=1):
         save_hr_lr(img[top:top + crop_size, left:left + crop_size], f'{stem}_s{index:03d}', output, scales)
-    return path, conversion
+    return path, image.conversion
 
 
 def prepare_div2k(inputs, output, scales=(2, 4), crop_size=128, step=64, thresh_size=0, lmdb=False, workers=1):
@@ -68,7 +68,7 @@ def prepare_div2k(inputs, output, scales=(2, 4), crop_size=128, step=64, thresh_
         raise ValueError(f'--crop-size {crop_size} must be divisible by every scale {list(scales)}.')
     if crop_size and step <= 0:
         raise ValueError(f'--step must be positive, got {step}.')
-    paths = list_images(inputs)
+    paths = list_input_images(inputs)
     check_output_free([output], lmdb, scales)
     task = partial(_div2k_task, output=output, scales=scales, crop_size=crop_size, step=step, thresh_size=thresh_size)
     conversions = run_tasks(task, paths, workers, 'HR sub-images + LR')
@@ -92,9 +92,9 @@ def _square_resize(img, size):
 
 def _faces_task(path, output, hr_size, scale):
     """HR face resized to ``hr_size`` and its bicubic LR."""
-    img, conversion = decode_image(read_bytes(path), path)
-    save_hr_lr(_square_resize(img, hr_size), osp.splitext(osp.basename(path))[0], output, [scale])
-    return path, conversion
+    image = decode_image(read_bytes(path), path)
+    save_hr_lr(_square_resize(image.img, hr_size), osp.splitext(osp.basename(path))[0], output, [scale])
+    return path, image.conversion
 
 
 def prepare_faces(inputs, output, hr_size=128, scale=8, lmdb=False, workers=1):
@@ -114,7 +114,7 @@ def prepare_faces(inputs, output, hr_size=128, scale=8, lmdb=False, workers=1):
     start = time.time()
     if hr_size % scale:
         raise ValueError(f'--hr-size {hr_size} must be divisible by --scale {scale}.')
-    paths = list_images(inputs)
+    paths = list_input_images(inputs)
     check_output_free([output], lmdb, [scale])
     conversions = run_tasks(partial(_faces_task, output=output, hr_size=hr_size, scale=scale), paths, workers,
                             'faces HR + LR')

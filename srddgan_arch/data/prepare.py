@@ -20,7 +20,7 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, note_conversion, read_image, to_uint8
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, note_conversion, read_image, to_uint8
 
 HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'
@@ -52,7 +52,7 @@ def build_parser(description, needs_input=True, default_output=None):
     return parser
 
 
-def list_images(folders):
+def list_input_images(folders):
     """Image files under ``folders`` (recursively), sorted, with unique file stems.
 
     Args:
@@ -65,15 +65,12 @@ def list_images(folders):
     for folder in folders:
         if not osp.isdir(folder):
             raise FileNotFoundError(f'--input: folder {folder} does not exist.')
-        for root, _, files in os.walk(folder):
-            for file_name in sorted(files):
-                if not file_name.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                stem, path = osp.splitext(file_name)[0], osp.join(root, file_name)
-                if stem in paths:
-                    raise ValueError(f'--input: two images named {stem!r}: {paths[stem]} and {path}; '
-                                     'output names must be unique.')
-                paths[stem] = path
+        for path in list_images(folder, recursive=True):
+            stem = osp.splitext(osp.basename(path))[0]
+            if stem in paths:
+                raise ValueError(f'--input: two images named {stem!r}: {paths[stem]} and {path}; '
+                                 'output names must be unique.')
+            paths[stem] = path
     if not paths:
         raise FileNotFoundError(f'--input: no images ({", ".join(IMAGE_EXTENSIONS)}) found in {", ".join(folders)}.')
     return sorted(paths.values())
@@ -190,11 +187,10 @@ def sub_image_corners(h, w, crop_size, step, thresh_size=0):
 
 def write_meta_info(split_dir):
     """Write ``meta_info.txt`` (``name.png (h,w,c)`` per HR image, BasicSR's format) and return the HR names."""
-    hr_dir = osp.join(split_dir, HR_FOLDER)
-    names = sorted(f for f in os.listdir(hr_dir) if f.endswith('.png'))
+    names = [osp.basename(path) for path in list_images(osp.join(split_dir, HR_FOLDER))]
     with open(osp.join(split_dir, META_INFO_FILE), 'w') as f:
         for name in names:
-            h, w, c = read_image(osp.join(hr_dir, name)).shape
+            h, w, c = read_image(osp.join(split_dir, HR_FOLDER, name)).img.shape
             f.write(f'{name} ({h},{w},{c})\n')
     return names
 

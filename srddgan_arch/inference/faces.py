@@ -1,0 +1,82 @@
+"""Face mode: facexlib aligns the faces of a photo, a face model restores each crop, the crops are pasted back."""
+from os import path as osp
+
+import numpy as np
+import torch
+
+from srddgan_arch.data.image_io import to_uint8
+
+# file names facexlib's FaceRestoreHelper loads at construction (the parser is loaded even when it is not used)
+FACE_DETECTOR_FILES = {
+    'retinaface_resnet50': 'detection_Resnet50_Final.pth',
+    'retinaface_mobile0.25': 'detection_mobilenet0.25_Final.pth',
+}
+FACE_PARSER_FILE = 'parsing_parsenet.pth'
+
+
+def facexlib_weights_dir():
+    """Folder where facexlib caches its detection and parsing weights (``<facexlib package>/weights``)."""
+    import facexlib
+    return osp.join(osp.dirname(osp.abspath(facexlib.__file__)), 'weights')
+
+
+def build_face_helper(upscale_factor, face_size=128, det_model='retinaface_resnet50', model_rootpath=None,
+                      device='cpu'):
+    """facexlib's ``FaceRestoreHelper`` after checking that its weights exist (it would download them otherwise).
+
+    Args:
+        upscale_factor (float): Scale of the output relative to the input photo.
+        face_size (int): Size of the aligned face crop (the face model's HR size). Default: 128.
+        det_model (str): 'retinaface_resnet50' or 'retinaface_mobile0.25'. Default: 'retinaface_resnet50'.
+        model_rootpath (str | None): Folder with the detection and parsing weights. Default: None (facexlib's).
+        device (str): Device of the detector. Default: 'cpu'.
+
+    Returns:
+        FaceRestoreHelper: The helper.
+    """
+    from facexlib.utils.face_restoration_helper import FaceRestoreHelper
+    if det_model not in FACE_DETECTOR_FILES:
+        raise ValueError(f'face det_model must be one of {sorted(FACE_DETECTOR_FILES)}, got {det_model!r}.')
+    root = model_rootpath or facexlib_weights_dir()
+    needed = (FACE_DETECTOR_FILES[det_model], FACE_PARSER_FILE)
+    missing = [name for name in needed if not osp.isfile(osp.join(root, name))]
+    if missing:
+        raise FileNotFoundError(
+            f'Face mode needs facexlib weights {", ".join(missing)} in {root}: copy them there from facexlib\'s '
+            'release page (v0.1.0 detection, v0.2.2 parsing) or pass their folder with --face_weights_dir.')
+    return FaceRestoreHelper(upscale_factor, face_size=face_size, crop_ratio=(1, 1), det_model=det_model,
+                             save_ext='png', use_parse=False, device=torch.device(device), model_rootpath=root)
+
+
+def restore_faces(face_upsampler, helper, img, background=None, landmarks=None, seed=None):
+    """Face mode: align each face, super-resolve its downscaled crop with the face model, paste it back.
+
+    The aligned crop (``helper.face_size``) is downscaled by the face model's scale with MATLAB bicubic (the training
+    degradation), super-resolved back to the crop size and pasted with facexlib's soft mask on the background.
+
+    Args:
+        face_upsampler (srddgan_arch.inference.upsampler.SRDDGANer): The face model (e.g. x8, 16 -> 128).
+        helper (FaceRestoreHelper): From :func:`build_face_helper`.
+        img (ndarray): Input photo, uint8 BGR (H, W, 3).
+        background (ndarray | None): Upscaled background, uint8 BGR at the output size. Default: None (Lanczos).
+        landmarks (list | None): Five (x, y) landmarks per face (eyes, nose, mouth corners); None runs the detector.
+            Default: None.
+        seed (int | None): Sampling seed. Default: None.
+
+    Returns:
+        tuple[ndarray, int]: The restored photo (uint8 BGR) and the number of faces.
+    """
+    from basicsr.utils.matlab_functions import imresize
+    helper.clean_all()
+    helper.read_image(img)
+    if landmarks is None:
+        helper.get_face_landmarks_5(only_center_face=False, eye_dist_threshold=5)
+    else:
+        helper.all_landmarks_5 = [np.asarray(points, dtype=np.float32).reshape(5, 2) for points in landmarks]
+    helper.align_warp_face()
+    for face in helper.cropped_faces:
+        lq = imresize(face.astype(np.float32) / 255, 1 / face_upsampler.scale)
+        restored = face_upsampler.enhance(np.clip(lq, 0, 1), seed=seed)
+        helper.add_restored_face(to_uint8(restored))
+    helper.get_inverse_affine()
+    return helper.paste_faces_to_input_image(upsample_img=background), len(helper.cropped_faces)

@@ -1,0 +1,228 @@
+"""The ``SRDDGANer`` upsampler and how to build it from an option file and a checkpoint.
+
+``SRDDGANer`` follows Real-ESRGAN's ``RealESRGANer``: it wraps a BasicSR network (SRDDGAN, whose output is sampled
+with ``srddgan_arch.diffusion.sample``, or any plain SR network such as RRDBNet) and upsamples large images in
+overlapping tiles (``tiling.py``), so that neither memory nor seams depend on the image size.
+"""
+import contextlib
+import dataclasses
+import math
+from os import path as osp
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from srddgan_arch.data.image_io import DecodedImage
+from srddgan_arch.device import default_device
+from srddgan_arch.diffusion import DiffusionSchedule, sample
+from srddgan_arch.inference.tiling import tile_upsample
+from srddgan_arch.options import DiffusionOptions
+from srddgan_arch.utils.checkpoint import load_checkpoint
+
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def load_option_file(path):
+    """Read a BasicSR option file and return its ``network_g`` and ``diffusion`` sections.
+
+    Args:
+        path (str): YAML option file with a ``network_g`` section (``type`` and the network's keyword arguments) and,
+            for SRDDGAN, an optional ``diffusion`` section (``num_timesteps``, ``beta_min``, ``beta_max``).
+
+    Returns:
+        tuple[dict, DiffusionOptions]: (network_g, diffusion settings; the defaults when the file has none).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Option file {path} does not exist.')
+    with open(path) as f:
+        opt = yaml.safe_load(f) or {}
+    if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
+        raise KeyError(f'{path}: expected a network_g section with a type key (the network definition).')
+    return dict(opt['network_g']), DiffusionOptions.from_dict(opt.get('diffusion'))
+
+
+def build_network(network_opt, model_path=None, param_key='params_ema'):
+    """Build a registered network from its option dict and load a BasicSR checkpoint.
+
+    Args:
+        network_opt (dict): ``type`` plus the network's keyword arguments (the ``network_g`` YAML section).
+        model_path (str | None): BasicSR checkpoint (``.pth``). None keeps random weights (speed tests only).
+            Default: None.
+        param_key (str): Key of the weights in the checkpoint; falls back to ``params`` and to a bare state dict.
+            Default: 'params_ema'.
+
+    Returns:
+        nn.Module: The network in eval mode, on the CPU.
+    """
+    from basicsr.archs import build_network as basicsr_build_network
+    from basicsr.utils import get_root_logger
+
+    net = basicsr_build_network(dict(network_opt))
+    if model_path is not None:
+        checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
+        for key in (param_key, 'params_ema', 'params'):
+            if isinstance(checkpoint, dict) and key in checkpoint:
+                if key != param_key:
+                    get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
+                checkpoint = checkpoint[key]
+                break
+        net.load_state_dict(checkpoint, strict=True)
+    return net.eval()
+
+
+def is_diffusion_network(net):
+    """True for SRDDGAN-style generators (sampled by the diffusion), False for one-shot SR networks."""
+    return hasattr(net, 'encode_lr') and hasattr(net, 'z_dim')
+
+
+class SRDDGANer:
+    """Upsampler for SRDDGAN and plain BasicSR SR networks, with tiling, precision and memory-format options.
+
+    A diffusion generator is sampled with :func:`srddgan_arch.diffusion.sample` (LR encoder once per tile, T generator
+    calls); its latent z is drawn once per image and shared by all tiles. A plain network maps LR [0, 1] to SR [0, 1].
+
+    Args:
+        net (nn.Module): The network (e.g. from :func:`build_network`).
+        scale (int | None): Network scale. Default: None (the network's ``scale`` attribute).
+        schedule (DiffusionSchedule | None): Diffusion schedule for diffusion generators. Default: None (T = 4).
+        tile (int): Tile size in LR pixels, 0 for no tiling. Default: 0.
+        tile_pad (int): LR pixels of overlap context on each inner side of a tile. Default: 10.
+        precision (str): 'fp32', 'bf16' or 'fp16' (autocast). Default: 'fp32'.
+        device (str | torch.device | None): Device. Default: None (cuda, mps or cpu).
+        channels_last (bool): Run the network in channels-last memory format. Default: False.
+        compile (bool): Wrap the network with ``torch.compile``. Default: False.
+        lr_multiple (int | None): LR inputs are padded (replicate) to a multiple of this, for U-Nets that
+            downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
+    """
+
+    def __init__(self, net, scale=None, schedule=None, tile=0, tile_pad=10, precision='fp32', device=None,
+                 channels_last=False, compile=False, lr_multiple=None):
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}.')
+        self.scale = scale or getattr(net, 'scale', None)
+        if not isinstance(self.scale, int):
+            raise ValueError('scale is needed: the network has no int "scale" attribute.')
+        self.device = torch.device(device or default_device())
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = net.eval().to(self.device, memory_format=self.memory_format)
+        self.diffusion = is_diffusion_network(net)
+        self.schedule = (schedule or DiffusionSchedule()).to(self.device) if self.diffusion else None
+        self.tile, self.tile_pad, self.precision = tile, tile_pad, precision
+        divisor = getattr(net, 'divisor', 1)
+        self.lr_multiple = lr_multiple or divisor // math.gcd(divisor, self.scale)
+        self.model = torch.compile(self.net) if compile else self.net
+        if self.diffusion and compile:
+            for attribute in ('encode_lr', 'z_dim', 'scale', 'out_channels'):
+                setattr(self.model, attribute, getattr(self.net, attribute))
+
+    def _autocast(self):
+        dtype = PRECISIONS[self.precision]
+        return torch.autocast(self.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+    def _run(self, lq, z, rng):
+        """Upsample one LR tensor (B, C, h, w) in [0, 1] to [0, 1], padding it to ``lr_multiple``."""
+        height, width = lq.shape[2:]
+        pad_h, pad_w = (-height) % self.lr_multiple, (-width) % self.lr_multiple
+        lq = lq.to(self.device)
+        if pad_h or pad_w:
+            lq = torch.nn.functional.pad(lq, (0, pad_w, 0, pad_h), mode='replicate')
+        lq = lq.contiguous(memory_format=self.memory_format)
+        with torch.no_grad(), self._autocast():
+            if self.diffusion:
+                out = (sample(self.model, lq * 2 - 1, self.schedule, z=z, noise_generator=rng).float() + 1) / 2
+            else:
+                out = self.model(lq).float()
+        return out[:, :, :height * self.scale, :width * self.scale].clamp(0, 1)
+
+    def upsample_tensor(self, lq, seed=None, progress=False):
+        """Super-resolve LR images (B, C, H, W) in [0, 1]; z is drawn once per image and shared by its tiles.
+
+        Args:
+            lq (Tensor): LR images in [0, 1].
+            seed (int | None): Seed of z, y_T and the posterior noise (same seed, same image). Default: None.
+            progress (bool): Progress bar over the tiles. Default: False.
+
+        Returns:
+            Tensor: SR images (B, C, H * scale, W * scale) in [0, 1], float32, on the CPU.
+        """
+        rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        z = None
+        if self.diffusion:
+            z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
+        return tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
+                             progress=progress).cpu()
+
+    def enhance(self, img, seed=None, progress=False):
+        """Super-resolve a float BGR image (H, W, 3) in [0, 1]; returns the BGR SR image in [0, 1], float32.
+
+        Args:
+            img (ndarray): LR image, BGR, float in [0, 1].
+            seed (int | None): Sampling seed. Default: None.
+            progress (bool): Progress bar over the tiles. Default: False.
+        """
+        lq = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).float()[None]
+        out = self.upsample_tensor(lq, seed=seed, progress=progress)[0]
+        return np.ascontiguousarray(out.numpy().transpose(1, 2, 0)[:, :, ::-1])
+
+
+def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
+    """Super-resolve a :class:`DecodedImage`: colour by the upsampler, alpha by bicubic, resized to ``outscale``.
+
+    Args:
+        upsampler (SRDDGANer): The upsampler.
+        image (DecodedImage): Image from ``image_io.read_image``.
+        outscale (float | None): Final scale; differs from the network's by a Lanczos resize. Default: None.
+        seed (int | None): Sampling seed. Default: None.
+        progress (bool): Progress bar over the tiles. Default: False.
+
+    Returns:
+        DecodedImage: The SR image in the same mode (gray, alpha, bit depth).
+    """
+    out = upsampler.enhance(image.img, seed=seed, progress=progress)
+    height, width = image.img.shape[:2]
+    if outscale is not None and outscale != upsampler.scale:
+        size = (round(width * outscale), round(height * outscale))
+        out = np.clip(cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
+    return in_mode_of(image, out)
+
+
+def in_mode_of(image, out):
+    """The upscaled colour image ``out`` with the mode of ``image``: its alpha upscaled by bicubic, its conversion.
+
+    Args:
+        image (DecodedImage): The input image.
+        out (ndarray): Its upscaled colour image, float BGR (H, W, 3) in [0, 1].
+
+    Returns:
+        DecodedImage: ``out`` ready for ``image_io.write_image``.
+    """
+    alpha = None
+    if image.alpha is not None:
+        alpha = np.clip(cv2.resize(image.alpha, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
+    return DecodedImage(out, alpha, image.conversion)
+
+
+def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, tile=0, tile_pad=10, precision='fp32',
+                    device=None, channels_last=False, compile=False):
+    """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
+
+    Args:
+        opt (str | dict): Option file with ``network_g`` (and ``diffusion``) sections, or a ``network_g`` dict
+            (default diffusion schedule).
+        model_path (str | None): BasicSR checkpoint; None keeps random weights (speed tests). Default: None.
+        param_key (str): Key of the weights in the checkpoint. Default: 'params_ema'.
+        steps (int | None): Diffusion steps T. Default: None (the option file's value).
+        tile, tile_pad, precision, device, channels_last, compile: As in :class:`SRDDGANer`.
+
+    Returns:
+        SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
+    """
+    network_opt, diffusion = load_option_file(opt) if isinstance(opt, str) else (dict(opt), DiffusionOptions())
+    net = build_network(network_opt, model_path, param_key)
+    if steps is not None:
+        diffusion = DiffusionOptions.from_dict(dict(dataclasses.asdict(diffusion), num_timesteps=steps))
+    schedule = DiffusionSchedule(**dataclasses.asdict(diffusion)) if is_diffusion_network(net) else None
+    return SRDDGANer(net, schedule=schedule, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
+                     channels_last=channels_last, compile=compile)
