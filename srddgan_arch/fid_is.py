@@ -3,48 +3,32 @@
 The Inception weights are never downloaded here: they come from a given path or torch-fidelity's cache file in
 torch.hub's checkpoint folder (where ``torch_fidelity.calculate_metrics`` stores them after its first online run).
 """
-from os import path as osp
 
 import numpy as np
 import torch
 
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8
+from srddgan_arch.utils.checkpoint import locate_weights
 
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'
 FID_FEATURE, IS_FEATURE = '2048', 'logits_unbiased'
-
-
-def inception_weights_path(path=None):
-    """The InceptionV3 weights file: ``path``, else torch-fidelity's cache file; a clear error when it is missing.
-
-    Args:
-        path (str | None): Weights file (torch-fidelity's converted TF-Inception, ``INCEPTION_FILE``). Default: None.
-
-    Returns:
-        str: An existing file.
-    """
-    cached = osp.join(torch.hub.get_dir(), 'checkpoints', INCEPTION_FILE)
-    candidate = path or cached
-    if not osp.isfile(candidate):
-        raise FileNotFoundError(
-            f'FID/IS need the InceptionV3 weights {INCEPTION_FILE} (torch-fidelity, release v0.2.0): not found at '
-            f'{candidate}. Put the file at {cached} or pass its path (--inception_path).')
-    return candidate
 
 
 def build_inception(path=None, device='cpu'):
     """torch-fidelity's InceptionV3 feature extractor returning (2048-d pool features, unbiased logits).
 
     Args:
-        path (str | None): Weights file, see :func:`inception_weights_path`. Default: None.
+        path (str | None): Weights file (``INCEPTION_FILE``). Default: None (torch.hub's checkpoint folder).
         device (str): Device. Default: 'cpu'.
 
     Returns:
         nn.Module: Maps uint8 RGB images (B, 3, H, W) to a tuple (features (B, 2048), logits (B, 1008)).
     """
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    weights_path = locate_weights(INCEPTION_FILE, path, what='FID/IS (InceptionV3)',
+                                  source="torch-fidelity's release v0.2.0", option='--inception_path')
     extractor = FeatureExtractorInceptionV3('inception-v3-compat', [FID_FEATURE, IS_FEATURE],
-                                            feature_extractor_weights_path=inception_weights_path(path))
+                                            feature_extractor_weights_path=weights_path)
     return extractor.to(device)
 
 
@@ -94,7 +78,8 @@ def calculate_fid_is(samples, reference, extractor=None, inception_path=None, ba
         samples (str | list[ndarray]): Folder or list of uint8 RGB generated images.
         reference (str | list[ndarray]): Folder or list of uint8 RGB real images (e.g. the CIFAR-10 train set).
         extractor (callable | None): Feature extractor as in :func:`extract_features`. Default: None (InceptionV3).
-        inception_path (str | None): InceptionV3 weights, see :func:`inception_weights_path`. Default: None.
+        inception_path (str | None): InceptionV3 weights (``INCEPTION_FILE``). Default: None (torch.hub's checkpoint
+            folder).
         batch_size (int): Images per batch. Default: 64.
         device (str): Device. Default: 'cpu'.
         isc_splits (int): Splits of the Inception Score. Default: 10.

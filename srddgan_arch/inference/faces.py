@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.utils.checkpoint import locate_weights
 
 # file names facexlib's FaceRestoreHelper loads at construction (the parser is loaded even when it is not used)
 FACE_DETECTOR_FILES = {
@@ -39,11 +40,10 @@ def build_face_helper(upscale_factor, face_size=128, det_model='retinaface_resne
         raise ValueError(f'face det_model must be one of {sorted(FACE_DETECTOR_FILES)}, got {det_model!r}.')
     root = model_rootpath or facexlib_weights_dir()
     needed = (FACE_DETECTOR_FILES[det_model], FACE_PARSER_FILE)
-    missing = [name for name in needed if not osp.isfile(osp.join(root, name))]
-    if missing:
-        raise FileNotFoundError(
-            f'Face mode needs facexlib weights {", ".join(missing)} in {root}: copy them there from facexlib\'s '
-            'release page (v0.1.0 detection, v0.2.2 parsing) or pass their folder with --face_weights_dir.')
+    for name in needed:
+        locate_weights(name, folder=root, what=f'Face mode (facexlib weights {" and ".join(needed)})',
+                       source="facexlib's release page: v0.1.0 detection, v0.2.2 parsing",
+                       option='--face_weights_dir (its folder)')
     return FaceRestoreHelper(upscale_factor, face_size=face_size, crop_ratio=(1, 1), det_model=det_model,
                              save_ext='png', use_parse=False, device=torch.device(device), model_rootpath=root)
 

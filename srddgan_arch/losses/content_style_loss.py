@@ -6,7 +6,8 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
-from srddgan_arch.losses.vgg_features import VGG_WEIGHT_FILES, VGGFeatures, locate_weights
+from srddgan_arch.losses.vgg_features import TORCHVISION_WEIGHTS_URL, VGG_WEIGHT_FILES, VGGFeatures
+from srddgan_arch.utils.checkpoint import locate_weights
 
 GRAM_NORMS = ('none', 'hw', 'chw')
 REDUCTIONS = ('mean', 'sum', 'none')
@@ -94,7 +95,9 @@ class ContentStyleLoss(nn.Module):
         if vgg_type not in VGG_WEIGHT_FILES:
             raise ValueError(f'vgg_type {vgg_type!r} is not supported; expected one of {sorted(VGG_WEIGHT_FILES)}.')
         if pretrained:
-            weights_path = locate_weights(VGG_WEIGHT_FILES[vgg_type], pretrained_path, what='ContentStyleLoss')
+            file_name = VGG_WEIGHT_FILES[vgg_type]
+            weights_path = locate_weights(file_name, pretrained_path, what='ContentStyleLoss',
+                                          source=TORCHVISION_WEIGHTS_URL.format(file_name))
         else:
             weights_path = None
             get_root_logger().warning('ContentStyleLoss: pretrained is false, the VGG weights are random; '

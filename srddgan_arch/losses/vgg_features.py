@@ -1,62 +1,24 @@
 """Frozen torchvision VGG feature extractor for the content and style losses, loaded offline.
 
-BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction and reads a path relative to the working
-directory (DESIGN.md §6.5); this one reads a given file or torchvision's cache and never downloads.
+BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction (offline it raises URLError) and reads
+``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one reads a given file
+or torchvision's cache and never downloads.
 """
-from os import path as osp
-
 import torch
 from basicsr.archs.vgg_arch import NAMES
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
+from srddgan_arch.utils.checkpoint import load_checkpoint
+
 # torchvision's file names for the ImageNet weights (the names its downloader caches them under)
+TORCHVISION_WEIGHTS_URL = 'https://download.pytorch.org/models/{}'
 VGG_WEIGHT_FILES = {'vgg16': 'vgg16-397923af.pth', 'vgg19': 'vgg19-dcbb9e9d.pth'}
 # torchvision's layer configurations: make_layers(cfgs[...]) is ``vgg*(weights=None).features`` without building
 # the 120M-parameter classifier
 VGG_CFGS = {'vgg16': 'D', 'vgg19': 'E'}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def torchvision_cache_path(file_name):
-    """Where torchvision caches a downloaded weight file: ``torch.hub.get_dir()/checkpoints/<file_name>``.
-
-    Args:
-        file_name (str): File name, e.g. ``vgg19-dcbb9e9d.pth``.
-
-    Returns:
-        str: The path (it may not exist).
-    """
-    return osp.join(torch.hub.get_dir(), 'checkpoints', file_name)
-
-
-def locate_weights(file_name, pretrained_path=None, what='weights'):
-    """Find a torchvision weight file offline: ``pretrained_path`` if given, else torchvision's cache.
-
-    Args:
-        file_name (str): torchvision's file name, e.g. ``vgg19-dcbb9e9d.pth``.
-        pretrained_path (str | None): Explicit path (the YAML key). Default: None.
-        what (str): What the file is for, used in the error message. Default: 'weights'.
-
-    Returns:
-        str: An existing file path.
-
-    Raises:
-        FileNotFoundError: Neither file exists; the message names both locations and how to get the file.
-    """
-    if pretrained_path is not None:
-        if not osp.isfile(pretrained_path):
-            raise FileNotFoundError(f'{what}: pretrained_path {pretrained_path!r} does not exist; expected '
-                                    f'torchvision\'s {file_name}.')
-        return pretrained_path
-    cache_path = torchvision_cache_path(file_name)
-    if not osp.isfile(cache_path):
-        raise FileNotFoundError(
-            f'{what}: no weights found. Put torchvision\'s {file_name} at {cache_path} (torchvision\'s cache, '
-            f'$TORCH_HOME/hub/checkpoints) or give its path with pretrained_path. Get it on a machine with internet '
-            f'from https://download.pytorch.org/models/{file_name} and copy it there; nothing is downloaded here.')
-    return cache_path
 
 
 def torchvision_features_key(key):
@@ -75,7 +37,7 @@ def load_features_state(module, path, source_key=torchvision_features_key):
     Raises:
         KeyError: The file lacks some of the tensors ``module`` needs.
     """
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    state = load_checkpoint(path)
     keys = module.state_dict().keys()
     missing = [source_key(key) for key in keys if source_key(key) not in state]
     if missing:

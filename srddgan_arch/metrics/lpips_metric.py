@@ -12,7 +12,8 @@ import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
 from srddgan_arch.device import default_device
-from srddgan_arch.losses.vgg_features import load_features_state, locate_weights
+from srddgan_arch.losses.vgg_features import TORCHVISION_WEIGHTS_URL, load_features_state
+from srddgan_arch.utils.checkpoint import locate_weights
 
 # torchvision's backbone files for the nets of the lpips package
 LPIPS_BACKBONE_FILES = {
@@ -32,7 +33,9 @@ def locate_backbone(net, backbone_path=None):
     """The backbone file of an LPIPS net: ``backbone_path`` or torchvision's cache file (see ``locate_weights``)."""
     if net not in LPIPS_BACKBONE_FILES:
         raise ValueError(f'LPIPS net {net!r} is not supported; expected one of {sorted(LPIPS_BACKBONE_FILES)}.')
-    return locate_weights(LPIPS_BACKBONE_FILES[net], backbone_path, what=f'LPIPS ({net} backbone)')
+    file_name = LPIPS_BACKBONE_FILES[net]
+    return locate_weights(file_name, backbone_path, what=f'LPIPS ({net} backbone)',
+                          source=TORCHVISION_WEIGHTS_URL.format(file_name), option='backbone_path')
 
 
 def build_lpips(net='alex', spatial=False, backbone_path=None):

@@ -1,7 +1,44 @@
-"""Checkpoint files, loaded without running code (``load_checkpoint``)."""
+"""Weight and checkpoint files: found offline (``locate_weights``), loaded without running code (``load_checkpoint``).
+
+Nothing is downloaded while training, testing or running inference: a missing file is an error that names it, where
+it was looked for and where to get it.
+"""
 from os import path as osp
 
 import torch
+
+
+def torch_hub_checkpoints():
+    """torch.hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where torchvision caches its weights."""
+    return osp.join(torch.hub.get_dir(), 'checkpoints')
+
+
+def locate_weights(file_name, path=None, folder=None, what='weights', source='', option='pretrained_path'):
+    """Find a pretrained weight file offline: ``path`` when given, else ``file_name`` in ``folder``.
+
+    Args:
+        file_name (str): The file's usual name, e.g. torchvision's ``vgg19-dcbb9e9d.pth``.
+        path (str | None): Explicit path (a YAML key or command-line option). Default: None.
+        folder (str | None): Where the file is looked for without ``path``. Default: None (torch.hub's checkpoint
+            folder, torchvision's cache).
+        what (str): What needs the file, the start of the error message. Default: 'weights'.
+        source (str): Where to get the file, for the error message. Default: ''.
+        option (str): The key or option that gives ``path``, for the error message. Default: 'pretrained_path'.
+
+    Returns:
+        str: An existing file.
+    """
+    origin = f' (from {source})' if source else ''
+    if path is not None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what}: {option} {path!r} does not exist; expected {file_name}{origin}.')
+        return path
+    folder = folder or torch_hub_checkpoints()
+    candidate = osp.join(folder, file_name)
+    if not osp.isfile(candidate):
+        raise FileNotFoundError(f'{what}: {file_name} not found in {folder}. Copy it there{origin} or give its path '
+                                f'with {option}; nothing is downloaded here.')
+    return candidate
 
 
 def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
