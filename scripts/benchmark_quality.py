@@ -20,14 +20,16 @@ from os import path as osp
 import cv2
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 
-RRDBNET = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
+# the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
+RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
 STOCHASTIC = {'srddgan'}
 COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
            ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('seconds', 's/image', 3)]
@@ -73,8 +75,8 @@ def build_methods(args):
         elif name in ('rrdb', 'esrgan'):
             model_path = getattr(args, f'{name}_model')
             if not model_path:
-                raise ValueError(f'method {name} needs --{name}_model (BasicSR RRDBNet weights, 23 blocks, 64 feat).')
-            opt = args.rrdb_opt or dict(RRDBNET, scale=args.scale)
+                raise ValueError(f'method {name} needs --{name}_model (BasicSR RRDBNet weights, see --rrdb_opt).')
+            opt = dict(load_option_file(args.rrdb_opt or RRDB_OPT)[0], scale=args.scale)
         else:
             raise ValueError(f'--methods: unknown method {name!r}; expected srddgan, bicubic, rrdb or esrgan.')
         upsampler = build_upsampler(opt, model_path, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
@@ -183,7 +185,8 @@ def parse_args(argv=None):
     parser.add_argument('--srddgan_model', help='SRDDGAN weights.')
     parser.add_argument('--rrdb_model', help='RRDB (PSNR-oriented RRDBNet) weights.')
     parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')
-    parser.add_argument('--rrdb_opt', help='Option file overriding the RRDBNet definition of rrdb/esrgan.')
+    parser.add_argument('--rrdb_opt', help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
+                        'options/test_RRDB_baseline_x4.yml.')
     parser.add_argument('--num_samples', type=int, default=10, help='Samples for diversity. Default: 10.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
     parser.add_argument('--crop_border', type=int, default=0, help='PSNR/SSIM/NIQE border. Default: 0 (paper).')

@@ -14,13 +14,15 @@ from os import path as osp
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
-ESRGAN = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
+# ESRGAN's RRDBNet as the baseline option file defines it
+ESRGAN_OPT = osp.join(ROOT, 'options', 'test_ESRGAN_baseline_x4.yml')
 
 
 def bf16_supported(device):
@@ -100,9 +102,9 @@ def parse_args(argv=None):
     parser.add_argument('--reps', type=int, default=2, help='Timed calls per setting. Default: 2.')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads. Default: torch default.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the networks.')
-    parser.add_argument('--esrgan_num_block', type=int, default=23, help='ESRGAN RRDB blocks. Default: 23.')
-    parser.add_argument('--esrgan_num_feat', type=int, default=64, help='ESRGAN features. Default: 64.')
-    parser.add_argument('--esrgan_num_grow_ch', type=int, default=32, help='ESRGAN growth channels. Default: 32.')
+    for key, meaning in (('num_block', 'RRDB blocks'), ('num_feat', 'features'), ('num_grow_ch', 'growth channels')):
+        parser.add_argument(f'--esrgan_{key}', type=int,
+                            help=f'ESRGAN {meaning}. Default: {osp.relpath(ESRGAN_OPT, ROOT)}\'s value.')
     return parser.parse_args(argv)
 
 
@@ -114,8 +116,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     scale = build_upsampler(args.opt, device='cpu').scale
-    esrgan = dict(ESRGAN, scale=scale, num_feat=args.esrgan_num_feat, num_block=args.esrgan_num_block,
-                  num_grow_ch=args.esrgan_num_grow_ch)
+    esrgan = dict(load_option_file(ESRGAN_OPT)[0], scale=scale)
+    esrgan.update({key: getattr(args, f'esrgan_{key}') for key in ('num_block', 'num_feat', 'num_grow_ch')
+                   if getattr(args, f'esrgan_{key}') is not None})
     settings = [s for s in args.settings.split(',') if s != 'bf16' or bf16_supported(args.device)]
     unknown = set(settings) - set(SETTINGS)
     if unknown:

@@ -1,24 +1,25 @@
-"""Print the parameter counts (millions) of the SRDDGAN networks for the paper's three configurations (Table 1).
+"""Print the parameter counts (millions) of the SRDDGAN networks of the paper's three configurations (Table 1).
 
-Usage: ``python scripts/count_params.py``. One line per configuration:
-``<config> generator=<M> encoder=<M> discriminator=<M> g+e=<M>``; "generator" excludes the LR encoder.
-The paper reports 39.14M parameters for the face model (generator + encoder).
+Usage: ``python scripts/count_params.py [-opt X.yml ...]`` (default: the paper's train option files in options/).
+One line per configuration: ``<config> generator=<M> encoder=<M> discriminator=<M> g+e=<M>``; "generator" excludes
+the LR encoder. The paper reports 39.14M parameters for the face model (generator + encoder).
 """
-import srddgan_arch  # noqa: F401  (BasicSR compatibility fixes before any basicsr import)
-from srddgan_arch.archs.srddgan_discriminator_arch import SRDDGANDiscriminator
-from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet
+import argparse
+import sys
+from os import path as osp
 
-_UNET_128 = dict(image_size=128, num_feat=64, ch_mult=(1, 1, 2, 2, 4, 4), num_res_blocks=2, attn_resolutions=(16, ),
-                 z_dim=256, num_mapping_layers=4, lr_concat=True, lr_encoder=True, encoder_num_feat=32,
-                 encoder_num_block=8, encoder_num_grow_ch=16)
+import yaml
 
-# network_g / network_d keyword arguments of the paper configurations (same keys as the YAML options)
-PAPER_CONFIGS = {
-    'div2k_x4': dict(network_g=dict(_UNET_128, scale=4), network_d=dict(image_size=128, num_feat=64, t_emb_dim=128)),
-    'faces_x8': dict(network_g=dict(_UNET_128, scale=8), network_d=dict(image_size=128, num_feat=64, t_emb_dim=128)),
-    'cifar10_x2': dict(
-        network_g=dict(_UNET_128, scale=2, image_size=32, num_feat=128, ch_mult=(1, 2, 2, 2)),
-        network_d=dict(image_size=32, num_feat=64, t_emb_dim=128)),
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import srddgan_arch  # noqa: E402,F401  (BasicSR compatibility fixes and registration, before any basicsr import)
+
+# configuration label -> its option file: the networks are built from the files' network_g and network_d
+PAPER_OPTIONS = {
+    'div2k_x4': 'options/train_SRDDGAN_DIV2K_x4.yml',
+    'faces_x8': 'options/train_SRDDGAN_FFHQ_x8.yml',
+    'cifar10_x2': 'options/train_SRDDGAN_CIFAR10_x2.yml',
 }
 
 
@@ -27,12 +28,27 @@ def count(module):
     return sum(p.numel() for p in module.parameters()) / 1e6
 
 
-def main():
-    for name, config in PAPER_CONFIGS.items():
-        net_g = SRDDGANUNet(**config['network_g'])
-        net_d = SRDDGANDiscriminator(**config['network_d'])
-        total, encoder = count(net_g), count(net_g.encoder) if net_g.encoder is not None else 0.0
-        print(f'{name} generator={total - encoder:.2f} encoder={encoder:.2f} discriminator={count(net_d):.2f} '
+def network_sizes(opt_path):
+    """(generator without encoder, encoder, discriminator, generator with encoder) in millions of an option file."""
+    from basicsr.archs import build_network
+
+    with open(opt_path) as f:
+        opt = yaml.safe_load(f)
+    net_g, net_d = build_network(opt['network_g']), build_network(opt['network_d'])
+    total, encoder = count(net_g), count(net_g.encoder) if net_g.encoder is not None else 0.0
+    return total - encoder, encoder, count(net_d), total
+
+
+def main(argv=None):
+    """Print one line of sizes per option file."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', nargs='+', help='Train option files. Default: the paper configurations.')
+    args = parser.parse_args(argv)
+    configs = {osp.splitext(osp.basename(p))[0]: p for p in args.opt} if args.opt else {
+        label: osp.join(ROOT, path) for label, path in PAPER_OPTIONS.items()}
+    for label, opt_path in configs.items():
+        generator, encoder, discriminator, total = network_sizes(opt_path)
+        print(f'{label} generator={generator:.2f} encoder={encoder:.2f} discriminator={discriminator:.2f} '
               f'g+e={total:.2f}')
 
 

@@ -3,11 +3,12 @@
 Example: python scripts/estimate_gpu_hours.py -opt options/train_SRDDGAN_DIV2K_x4.yml
 
 Builds SRDDGANModel from the option file on the CPU (random weights: FLOPs do not depend on them), counts the FLOPs
-of ``optimize_parameters`` on one random training pair with ``torch.utils.flop_counter.FlopCounterMode`` (the D step
-and the G step with the content/style loss), and prints
+of one ``optimize_parameters`` call (one training iteration: a D step and a G step with the content/style loss) on
+one random training pair with ``torch.utils.flop_counter.FlopCounterMode``, and prints
 
-    FLOPs per training image = D step + G step,
-    total = FLOPs per image x total_batch x total_iter,
+    FLOPs per training image = those of the iteration on one pair,
+    total = FLOPs per image x batch x total_iter (batch: train.total_batch, else datasets.train.batch_size_per_gpu,
+            the batch of one process),
     GPU-hours = total / sustained FLOP/s, for the sustained rates given with --tflops.
 
 The lazy R1 penalty is left out (FlopCounterMode cannot follow its double backward): it adds about one D forward
@@ -31,20 +32,26 @@ import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, b
 DEFAULT_TFLOPS = {'TITAN V (fp32)': 6.0, 'RTX 3090 (fp32)': 14.0, 'A100 (TF32)': 60.0}
 
 
-def model_for_counting(opt_path):
-    """SRDDGANModel of a train option file on the CPU, with an untrained VGG and no data sets."""
+def training_batch(opt):
+    """The batch of one training iteration: ``train.total_batch``, else ``datasets.train.batch_size_per_gpu``."""
+    per_process = ((opt.get('datasets') or {}).get('train') or {}).get('batch_size_per_gpu', 1)
+    return opt['train'].get('total_batch') or per_process
+
+
+def model_for_counting(opt):
+    """SRDDGANModel of train options on the CPU, with an untrained VGG, no data sets and no R1 penalty (every G step
+    follows one D step, each iteration counts both)."""
     from basicsr.models import build_model
 
-    with open(opt_path) as f:
-        opt = yaml.safe_load(f)
     opt = deepcopy(opt)
     opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0, auto_resume=False)
     opt['datasets'] = {}
     opt['val'] = None
     opt['path'] = {'pretrain_network_g': None, 'resume_state': None}
+    opt['train'].update(r1_gamma=0.0, d_steps_per_g_step=1)
     if opt['train'].get('content_style_opt'):
         opt['train']['content_style_opt'].update(pretrained=False, pretrained_path=None)
-    return build_model(opt), opt
+    return build_model(opt)
 
 
 def count_gflops(function):
@@ -62,19 +69,16 @@ def main(argv=None):
                         'paper\'s cards and an A100 at about 40 %% of peak).')
     args = parser.parse_args(argv)
 
-    model, opt = model_for_counting(args.opt)
+    with open(args.opt) as f:
+        opt = yaml.safe_load(f)
+    model = model_for_counting(opt)
     scale, size = opt['scale'], opt['network_g']['image_size']
     model.feed_data({'gt': torch.rand(1, 3, size, size), 'lq': torch.rand(1, 3, size // scale, size // scale)})
-    y0, x = model.gt * 2 - 1, model.lq * 2 - 1
-    d_step = count_gflops(lambda: model._d_step(y0, x, apply_r1=False))
-    g_step = count_gflops(lambda: model._g_step(y0, x))
-    per_image = d_step + g_step
-    train = opt['train']
-    total_batch = train.get('total_batch') or opt['datasets'].get('train', {}).get('batch_size_per_gpu', 1)
-    total = per_image * 1e9 * total_batch * train['total_iter']
-    print(f'{osp.basename(args.opt)}: D step {d_step:.4g} + G step {g_step:.4g} = {per_image:.4g} GFLOPs per '
-          f'training image; '
-          f'{total_batch} x {train["total_iter"]} iterations = {total / 1e15:.0f} PFLOPs')
+    per_image = count_gflops(lambda: model.optimize_parameters(1))
+    batch, total_iter = training_batch(opt), opt['train']['total_iter']
+    total = per_image * 1e9 * batch * total_iter
+    print(f'{osp.basename(args.opt)}: D step + G step = {per_image:.4g} GFLOPs per training image; '
+          f'{batch} x {total_iter} iterations = {total / 1e15:.0f} PFLOPs')
     rates = {f'{t:g} TFLOP/s': t for t in args.tflops} if args.tflops else DEFAULT_TFLOPS
     for name, tflops in rates.items():
         print(f'  at {name:>18} sustained ({tflops:g} TFLOP/s): {total / (tflops * 1e12) / 3600:,.0f} GPU-hours')

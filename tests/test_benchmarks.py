@@ -115,21 +115,37 @@ def test_fid_is_with_stand_in_features():
     assert same['is_mean'] == pytest.approx(1.0)
 
 
-def test_gpu_hours_estimate(tmp_path, capsys):
-    """estimate_gpu_hours counts the D and G step FLOPs of a tiny config and converts them to GPU-hours."""
+@pytest.mark.parametrize('batch_options, batch', [({'train': {'total_batch': 8}}, 8),
+                                                  ({'datasets': {'train': {'batch_size_per_gpu': 4}}}, 4)])
+def test_gpu_hours_estimate(tmp_path, capsys, batch_options, batch):
+    """estimate_gpu_hours counts the FLOPs of one training iteration (D and G step) of a tiny config and converts them
+    to GPU-hours for its batch: train.total_batch, else datasets.train.batch_size_per_gpu."""
     opt = {'name': 'tiny', 'model_type': 'SRDDGANModel', 'scale': 4, 'diffusion': {'num_timesteps': 2},
            'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
                          'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'encoder_num_feat': 8,
                          'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
            'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
-           'train': {'total_iter': 1000, 'total_batch': 8, 'r1_gamma': 1.0, 'lazy_reg': 10,
+           'train': {'total_iter': 1000, 'r1_gamma': 1.0, 'lazy_reg': 10,
                      'optim_g': {'type': 'AdamW', 'lr': 1.0e-4}, 'optim_d': {'type': 'AdamW', 'lr': 1.0e-4},
                      'content_style_opt': {'type': 'ContentStyleLoss', 'layer_weights': {'relu1_2': 1.0}}}}
+    opt['train'].update(batch_options.get('train', {}))
+    opt['datasets'] = batch_options.get('datasets', {})
     opt_path = tmp_path / 'tiny.yml'
     opt_path.write_text(yaml.safe_dump(opt))
     load_script('estimate_gpu_hours').main(['-opt', str(opt_path), '--tflops', '1e-6'])
     first, rate = capsys.readouterr().out.strip().splitlines()[-2:]
     per_image = float(first.split(' = ')[1].split(' GFLOPs')[0])
-    assert per_image > 0 and '8 x 1000 iterations' in first
+    assert per_image > 0 and f'{batch} x 1000 iterations' in first
     hours = float(rate.split(': ')[1].split(' GPU-hours')[0].replace(',', ''))
-    assert hours > 100 and hours == pytest.approx(per_image * 1e9 * 8 * 1000 / 1e6 / 3600, rel=1e-3)
+    assert hours > 100 and hours == pytest.approx(per_image * 1e9 * batch * 1000 / 1e6 / 3600, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_count_params_of_the_paper_option_files(capsys):
+    """count_params builds the networks of the paper option files: the sizes the README quotes (face model 41.78M
+    generator + encoder; the paper reports 39.14M)."""
+    load_script('count_params').main([])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ['div2k_x4 generator=39.15 encoder=1.45 discriminator=22.23 g+e=40.60',
+                     'faces_x8 generator=40.33 encoder=1.45 discriminator=22.23 g+e=41.78',
+                     'cifar10_x2 generator=48.25 encoder=1.45 discriminator=12.46 g+e=49.70']
