@@ -1,4 +1,4 @@
-"""Tests of the few-step diffusion: schedule numbers (DESIGN.md oracle), forward chain, posterior and sampler."""
+"""Tests of the few-step diffusion: schedule numbers (a hand-computed oracle), forward chain, posterior and sampler."""
 import pytest
 import torch
 from torch import nn
@@ -36,8 +36,15 @@ def _steps(batch, t):
     (4, [0.4783, 0.8492, 0.9564, 0.9874], [0.7223, 0.2805, 0.0586, 0.0066]),
     (2, [0.9213, 0.9995], None),
 ])
-def test_schedule_matches_design_numbers(num_timesteps, betas, sqrt_abar):
-    """betas and sqrt(abar) equal DESIGN.md's reference values; index 0 is the clean image; stored as float32."""
+def test_schedule_matches_reference_numbers(num_timesteps, betas, sqrt_abar):
+    """betas and sqrt(abar) equal the reference values of DDGAN's variance-preserving schedule; index 0 is the clean
+    image; stored as float32.
+
+    The reference, computed by hand: for k = 0..T, u_k = k / T * (1 - 1e-3) + 1e-3,
+    log_mean_k = -0.25 u_k^2 (beta_max - beta_min) - 0.5 u_k beta_min, abar_k = exp(2 log_mean_k),
+    beta_k = 1 - abar_k / abar_{k-1}, with beta_min = 0.1, beta_max = 20. T = 4 gives beta_1..4 = 0.4783, 0.8492,
+    0.9564, 0.9874 and sqrt(abar_1..4) = 0.7223, 0.2805, 0.0586, 0.0066; T = 2 gives beta = 0.9213, 0.9995.
+    """
     schedule = DiffusionSchedule(num_timesteps, beta_min=0.1, beta_max=20.0)
     assert schedule.betas.dtype == torch.float32 and schedule.betas.shape == (num_timesteps + 1, )
     assert schedule.betas[0] == 0 and schedule.alphas_cumprod[0] == 1
