@@ -83,6 +83,21 @@ def link_package(root):
     return root
 
 
+@pytest.fixture(autouse=True, scope='session')
+def single_thread():
+    """One thread per process, here and in the runs the tests start: tiny tensors gain nothing from intra-op threads,
+    and on a busy shared CPU the threads wait for each other (tiny steps become 10-100x slower)."""
+    threads, omp = torch.get_num_threads(), os.environ.get('OMP_NUM_THREADS')
+    torch.set_num_threads(1)
+    os.environ['OMP_NUM_THREADS'] = '1'
+    yield
+    torch.set_num_threads(threads)
+    if omp is None:
+        del os.environ['OMP_NUM_THREADS']
+    else:
+        os.environ['OMP_NUM_THREADS'] = omp
+
+
 @pytest.fixture
 def run_root(tmp_path):
     """An experiment root under ``tmp_path`` with the package linked into it (see ``link_package``)."""

@@ -18,15 +18,6 @@ PAPER_SHAPES = {
 }
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """Tiny tensors gain nothing from intra-op threads, and busy shared CPUs make them much slower: use one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_unet(**kwargs):
     """A small generator: 32 px, two levels, attention at 16 px, every block type present."""
     options = dict(scale=2, image_size=32, num_feat=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16, ),

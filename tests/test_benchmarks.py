@@ -39,7 +39,6 @@ def tiny_models(tmp_path):
     return paths
 
 
-@pytest.mark.slow
 def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
     """The speed benchmark times ESRGAN and SRDDGAN for each T and setting and ends with the T=4 ratio line."""
     rows, ratio = load_script('benchmark_speed').main([

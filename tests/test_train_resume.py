@@ -72,7 +72,7 @@ def run(args, root, options, check=True):
     directory."""
     option_file = root / f'{options["name"]}_{len(list(root.glob("*.yml")))}.yml'
     option_file.write_text(yaml.safe_dump(options))
-    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
     result = subprocess.run([*args, '-opt', str(option_file)], cwd=root, env=env, capture_output=True,
                             text=True, timeout=300)
     if check and result.returncode != 0:
