@@ -105,6 +105,13 @@ def parse_options(root_path, is_train=True):
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py);
     - then srddgan's ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of
       processes, and the data folders of SRDDGAN option files are checked before BasicSR builds the data sets.
+
+    Args:
+        root_path (str): The experiment root.
+        is_train (bool): Options of a training run. Default: True.
+
+    Returns:
+        tuple[dict, Namespace]: The options and the command-line arguments.
     """
     from basicsr.utils import options as basicsr_options
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
