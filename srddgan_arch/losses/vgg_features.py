@@ -11,8 +11,9 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
-# torchvision's file names for the ImageNet weights (the names its downloader caches them under)
+# where torchvision downloads its weight files from (a file name completes the address)
 TORCHVISION_WEIGHTS_URL = 'https://download.pytorch.org/models/{}'
+# torchvision's file names for the ImageNet weights (the names its downloader caches them under)
 VGG_WEIGHT_FILES = {'vgg16': 'vgg16-397923af.pth', 'vgg19': 'vgg19-dcbb9e9d.pth'}
 # torchvision's layer configurations: make_layers(cfgs[...]) is ``vgg*(weights=None).features`` without building
 # the 120M-parameter classifier
