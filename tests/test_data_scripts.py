@@ -145,6 +145,27 @@ def test_prepare_cifar10_bad_batch(tmp_path):
         script('prepare_cifar10').main(['--input', batches, '--output', str(tmp_path / 'o'), '--workers', '1'])
 
 
+class RunsCommand:
+    """An object whose unpickling calls ``os.system(command)``, as a crafted CIFAR-10 batch would."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_prepare_cifar10_runs_no_code_from_a_batch_file(tmp_path):
+    """A batch file whose pickle reduces to ``os.system('touch PWNED')`` is refused, and the command never runs."""
+    batches = write_cifar(tmp_path / 'cifar-10-batches-py', per_batch=1)
+    marker = tmp_path / 'PWNED'
+    with open(tmp_path / 'cifar-10-batches-py' / 'data_batch_1', 'wb') as f:
+        pickle.dump({b'data': RunsCommand(f'touch {marker}')}, f)
+    with pytest.raises(ValueError, match=r'data_batch_1.*refusing posix\.system'):
+        script('prepare_cifar10').main(['--input', batches, '--output', str(tmp_path / 'o'), '--workers', '1'])
+    assert not marker.exists()
+
+
 def test_prepare_demo_data(tmp_path):
     """The demo set has the fixed layout, loads from disk and LMDB, is small, and a second run is skipped."""
     out = str(tmp_path / 'demo')

@@ -31,6 +31,13 @@ from srddgan_arch.data.prepare import (
 
 CIFAR_SPLITS = {'train': [f'data_batch_{i}' for i in range(1, 6)], 'test': ['test_batch']}
 CIFAR_CHUNK = 1000
+# the only globals a CIFAR-10 batch refers to: numpy array reconstruction (numpy 1 and 2 names, pickle protocols 2-5)
+# and bytes in protocol-2 pickles; pickle calls whatever a file names, so anything else is refused
+CIFAR_PICKLE_GLOBALS = frozenset([
+    ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer'),
+    ('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode'),
+])
 
 
 def _div2k_task(path, output, scales, crop_size, step, thresh_size):
@@ -123,6 +130,16 @@ def prepare_faces(inputs, output, hr_size=128, scale=8, lmdb=False, workers=1):
                   conversions, start)
 
 
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickler that builds dicts, lists, bytes, numbers and numpy arrays, and nothing else: a crafted batch file
+    naming any other function (e.g. ``os.system``) raises ``pickle.UnpicklingError`` instead of running it."""
+
+    def find_class(self, module, name):
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f'refusing {module}.{name}: a CIFAR-10 batch holds only numpy arrays')
+        return super().find_class(module, name)
+
+
 def load_cifar_batch(path):
     """Images of one official CIFAR-10 python batch.
 
@@ -137,7 +154,7 @@ def load_cifar_batch(path):
                                 f'cifar-10-batches-py with {", ".join(sum(CIFAR_SPLITS.values(), []))}.')
     try:
         with open(path, 'rb') as f:
-            batch = pickle.load(f, encoding='bytes')
+            batch = CifarUnpickler(f, encoding='bytes').load()
         data = np.asarray(batch[b'data'], dtype=np.uint8)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f'{path} is not a CIFAR-10 python batch (a pickled dict with b"data"): {error!r}') from error
