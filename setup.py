@@ -21,8 +21,10 @@ setup(
     packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*']),
     install_requires=[
         'basicsr==1.4.2',
-        'torch>=2.1',
-        'torchvision>=0.16',
+        # torch >= 2.6 loads with weights_only=True by default: BasicSR's load_network, lpips and facexlib call
+        # torch.load without it, and a checkpoint must not run code
+        'torch>=2.6',
+        'torchvision>=0.21',
         'numpy>=1.24',
         'opencv-python>=4.8',
         'scikit-image>=0.21',

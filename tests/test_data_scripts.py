@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from basicsr.data.paired_image_dataset import PairedImageDataset
+from conftest import RunsCommand
 
 from srddgan_arch.data.image_io import BadImageError
 from srddgan_arch.data.prepare import sub_image_corners
@@ -143,16 +144,6 @@ def test_prepare_cifar10_bad_batch(tmp_path):
     os.remove(tmp_path / 'cifar-10-batches-py' / 'data_batch_3')
     with pytest.raises(FileNotFoundError, match='data_batch_3'):
         script('prepare_cifar10').main(['--input', batches, '--output', str(tmp_path / 'o'), '--workers', '1'])
-
-
-class RunsCommand:
-    """An object whose unpickling calls ``os.system(command)``, as a crafted CIFAR-10 batch would."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command,)
 
 
 def test_prepare_cifar10_runs_no_code_from_a_batch_file(tmp_path):

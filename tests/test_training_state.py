@@ -1,13 +1,18 @@
 """Training states (srddgan_arch.utils.training_state) and what srddgan's models add to BasicSR's: any optimiser,
 atomic checkpoints, the resumed epoch's position, the baseline model whose metrics see the LR image."""
+import ast
 import os
 import random
 from os import path as osp
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from basicsr.models import build_model
+from basicsr.models.base_model import BaseModel
+from conftest import RunsCommand
+from packaging.requirements import Requirement
 
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.utils import training_state
@@ -86,3 +91,27 @@ def test_baseline_model_scores_lr_psnr(tmp_path):
     model.validation(loader, current_iter=0, tb_logger=None, save_img=True)
     assert np.isfinite(model.metric_results['lr_psnr'])
     assert os.listdir(tmp_path / 'visualization' / 'tiny') == ['a_baseline.png']
+
+
+def install_requires():
+    """The ``install_requires`` of setup.py, read without running it."""
+    setup_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'setup.py')
+    with open(setup_py) as f:
+        tree = ast.parse(f.read())
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
+                'setup')
+    keyword = next(k for k in call.keywords if k.arg == 'install_requires')
+    return {Requirement(line).name: Requirement(line) for line in ast.literal_eval(keyword.value)}
+
+
+def test_basicsr_load_network_runs_no_code_from_a_checkpoint(tmp_path):
+    """BasicSR's ``load_network`` calls ``torch.load`` without ``weights_only``: setup.py requires torch >= 2.6,
+    where that loads weights only, and a checkpoint reducing to ``os.system`` is refused without running it."""
+    torch_requirement = install_requires()['torch']
+    assert not torch_requirement.specifier.contains('2.5.1') and torch_requirement.specifier.contains('2.6.0')
+    marker = tmp_path / 'PWNED'
+    torch.save({'params': RunsCommand(f'touch {marker}')}, tmp_path / 'net_g.pth')
+    with pytest.raises(Exception, match='Weights only load failed'):
+        BaseModel.load_network(SimpleNamespace(get_bare_model=lambda net: net), torch.nn.Linear(1, 1),
+                               str(tmp_path / 'net_g.pth'))
+    assert not marker.exists()
