@@ -1,5 +1,6 @@
 """Image files in and out: decoding, conversions, writing in the same mode, bad files, and the paired data set that
 reports or skips them."""
+import io
 import logging
 import os
 
@@ -9,9 +10,10 @@ import pytest
 import torch
 from basicsr.data import build_dataset
 from basicsr.utils import get_root_logger
+from PIL import Image
 
 from srddgan_arch.data import image_io
-from srddgan_arch.data.image_io import BadImageError, decode_image, read_image, write_image
+from srddgan_arch.data.image_io import BadImageError, decode_image, read_header, read_image, write_image
 
 
 class RecordList(logging.Handler):
@@ -81,6 +83,64 @@ def test_image_modes_round_trip(tmp_path, shape, dtype):
     write_image(str(tmp_path / 'out.png'), *image)
     back = cv2.imread(str(tmp_path / 'out.png'), cv2.IMREAD_UNCHANGED)
     assert back.dtype == dtype and np.array_equal(back, raw)
+
+def write_png(path, raw):
+    """``raw`` as a PNG at ``path``; returns the path as a string."""
+    cv2.imwrite(str(path), raw)
+    return str(path)
+
+
+@pytest.mark.parametrize('ext', ['jpg', 'bmp', 'webp'])
+def test_16_bit_results_in_8_bit_formats_keep_their_values(tmp_path, basicsr_log, ext):
+    """A 16-bit image written as jpg, bmp or webp (8 bits) is scaled to 8 bits, not saturated to white, with a note."""
+    image = read_image(write_png(tmp_path / 'deep.png', np.full((8, 8, 3), 13107, np.uint16)))
+    write_image(str(tmp_path / f'out.{ext}'), *image)
+    back = cv2.imread(str(tmp_path / f'out.{ext}'), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint8 and np.abs(back.astype(int) - 51).max() <= 1
+    assert any('8 bits per channel' in r.getMessage() for r in basicsr_log.records)
+
+
+def test_alpha_is_left_out_of_formats_without_it(tmp_path, basicsr_log):
+    """An RGBA result written as jpg keeps its colours and says that the alpha channel was left out."""
+    raw = np.full((8, 8, 4), 51, np.uint8)
+    write_image(str(tmp_path / 'out.jpg'), *read_image(write_png(tmp_path / 'rgba.png', raw)))
+    back = cv2.imread(str(tmp_path / 'out.jpg'), cv2.IMREAD_UNCHANGED)
+    assert back.shape == (8, 8, 3) and np.abs(back.astype(int) - 51).max() <= 1
+    assert any('no alpha channel' in r.getMessage() for r in basicsr_log.records)
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_exif_orientation_is_applied(orientation):
+    """A JPEG with an EXIF orientation decodes upright, exactly as OpenCV's IMREAD_COLOR (and viewers) show it;
+    its header gives the upright size without decoding."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    Image.fromarray(stored).save(buffer, 'JPEG', exif=exif, quality=95)
+    content = buffer.getvalue()
+    upright = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decode_image(content, 'photo.jpg').img, upright.astype(np.float32) / 255)
+    assert read_header(content)[:2] == upright.shape[:2]
+
+
+def test_write_reports_a_full_disk(tmp_path):
+    """Writing to a full device raises the OS error (no space left) naming the file, not a format guess."""
+    if not os.path.exists('/dev/full'):
+        pytest.skip('needs /dev/full')
+    os.symlink('/dev/full', tmp_path / 'out.png')
+    with pytest.raises(OSError, match=r'out\.png: No space left on device'):
+        write_image(str(tmp_path / 'out.png'), np.zeros((8, 8, 3), np.float32))
+
+
+def test_write_reports_a_read_only_folder(tmp_path):
+    """Writing into a read-only folder raises the OS error (permission denied) naming the file."""
+    if os.geteuid() == 0:
+        pytest.skip('root writes into read-only folders')
+    (tmp_path / 'ro').mkdir(mode=0o500)
+    with pytest.raises(PermissionError, match=r'out\.png: Permission denied'):
+        write_image(str(tmp_path / 'ro' / 'out.png'), np.zeros((8, 8, 3), np.float32))
+
 
 @pytest.mark.parametrize('content, reason', [(b'', 'empty'), (b'not an image at all', 'cannot be decoded')])
 def test_bad_bytes_name_the_file(tmp_path, content, reason):

@@ -1,19 +1,29 @@
 """Image files in and out, for every part of srddgan: datasets, preparation scripts, inference, benchmarks.
 
-Images arrive as they come: grayscale, RGBA, 16-bit. ``decode_image`` turns them into BGR float32 in [0, 1]
-(BasicSR's convention) and says what it converted, so that ``write_image`` can write a result in the same mode and
-datasets can note each conversion kind once per process (``note_conversion``). Empty, corrupt or unreadable files
-raise ``BadImageError`` naming the file.
+Images arrive as they come: grayscale, RGBA, 16-bit, rotated by an EXIF orientation tag. ``decode_image`` turns them
+into upright BGR float32 in [0, 1] (BasicSR's convention) and says what it converted, so that ``write_image`` can
+write a result in the same mode (as far as the output format stores it) and datasets can note each conversion kind
+once per process (``note_conversion``). Empty, corrupt or unreadable files raise ``BadImageError`` naming the file.
 """
+import io
 import os
+import warnings
 from os import path as osp
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 from basicsr.utils import get_root_logger, scandir
+from PIL import Image
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+# output formats that store 16 bits per channel, and those that store an alpha channel (OpenCV's encoders)
+DEPTH16_EXTENSIONS = ('.png', '.tif', '.tiff', '.ppm')
+ALPHA_EXTENSIONS = ('.png', '.tif', '.tiff', '.bmp', '.webp')
+EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> what makes the stored pixels upright, as viewers and OpenCV's IMREAD_COLOR show them
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+            6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a)}
 
 _noted_conversions = set()
 
@@ -60,11 +70,47 @@ class DecodedImage(NamedTuple):
         return 65535 if '16-bit' in (self.conversion or '').split('+') else 255
 
 
+class ImageHeader(NamedTuple):
+    """What an image file's header says, read without decoding its pixels.
+
+    Args:
+        height (int): Height as shown (after the EXIF orientation).
+        width (int): Width as shown.
+        orientation (int): EXIF orientation, 1 (upright) to 8.
+    """
+
+    height: int
+    width: int
+    orientation: int
+
+
+def read_header(source):
+    """Size and EXIF orientation from an image's header (Pillow reads no pixels), or None when Pillow cannot parse
+    it or the image is beyond Pillow's decompression-bomb limit (about 179 megapixels).
+
+    Args:
+        source (bytes | str): The encoded image or its file.
+
+    Returns:
+        ImageHeader | None: The header.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                (width, height), orientation = image.size, image.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    orientation = orientation if orientation in _UPRIGHT else 1
+    return ImageHeader(*((width, height) if orientation >= 5 else (height, width)), orientation)
+
+
 def decode_image(content, path):
-    """Decode image bytes to BGR float32 in [0, 1], shape (h, w, 3), the alpha channel apart.
+    """Decode image bytes to upright BGR float32 in [0, 1], shape (h, w, 3), the alpha channel apart.
 
     Grayscale images are replicated to three channels, the alpha channel of RGBA images is returned apart (the colour
-    image is what BasicSR's ``imfrombytes`` gives), 16-bit images are scaled by 1/65535 (not 1/255).
+    image is what BasicSR's ``imfrombytes`` gives), 16-bit images are scaled by 1/65535 (not 1/255), and an EXIF
+    orientation is applied (as BasicSR's ``imfrombytes`` and image viewers do).
 
     Args:
         content (bytes | None): The encoded image (file content or LMDB value); None or empty counts as bad.
@@ -78,6 +124,9 @@ def decode_image(content, path):
     img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise BadImageError(path, 'the data cannot be decoded as an image (corrupt or unsupported format)')
+    header = read_header(content)
+    if header is not None and header.orientation != 1:
+        img = np.ascontiguousarray(_UPRIGHT[header.orientation](img))
     conversions, alpha = [], None
     if img.dtype == np.uint16:
         conversions.append('16-bit')
@@ -99,6 +148,14 @@ def decode_image(content, path):
     return DecodedImage(np.ascontiguousarray(img), alpha, '+'.join(conversions) or None)
 
 
+def _note_once(kind, message):
+    """Log ``message`` as a warning the first time ``kind`` is met in this process."""
+    if kind in _noted_conversions:
+        return
+    _noted_conversions.add(kind)
+    get_root_logger().warning(message)
+
+
 def note_conversion(conversion, path):
     """Log a conversion once per kind and process (the first file of each kind is named).
 
@@ -106,11 +163,9 @@ def note_conversion(conversion, path):
         conversion (str | None): Conversion kind returned by ``decode_image``; None logs nothing.
         path (str): The file that was converted.
     """
-    if conversion is None or conversion in _noted_conversions:
-        return
-    _noted_conversions.add(conversion)
-    get_root_logger().warning(f'Converted {conversion} input to 3-channel BGR in [0, 1], e.g. {path} '
-                              f'(further {conversion} images are converted silently).')
+    if conversion is not None:
+        _note_once(conversion, f'Converted {conversion} input to 3-channel BGR in [0, 1], e.g. {path} '
+                               f'(further {conversion} images are converted silently).')
 
 
 def read_bytes(path):
@@ -143,25 +198,42 @@ def read_image(path):
 
 def write_image(path, img, alpha=None, conversion=None):
     """Write a float image in the mode of a :class:`DecodedImage` (``write_image(path, *decoded)``), making the
-    folder.
+    folder. A format that cannot store the mode gets what it can: 8-bit (jpg, bmp, webp) and no alpha (jpg, ppm),
+    with a warning once per kind.
 
     Args:
-        path (str): Output file. 16-bit and alpha need a format that stores them (png, tif).
+        path (str): Output file; its extension chooses the format.
         img (ndarray): Colour image, float (h, w, 3), BGR, in [0, 1].
         alpha (ndarray | None): Alpha channel (h, w) in [0, 1]. Default: None.
         conversion (str | None): The conversion of the file read: 'grayscale' writes one channel, '16-bit' writes
             uint16. Default: None (8-bit BGR).
     """
+    ext = osp.splitext(path)[1].lower()
+    if not cv2.haveImageWriter(f'x{ext}'):
+        raise ValueError(f'Cannot write {path}: no image format has the extension {ext!r}.')
     mode = DecodedImage(img, alpha, conversion)
-    if mode.gray:
+    if mode.gray and ext != '.ppm':  # ppm stores colour only
         img = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_BGR2GRAY)
-    if alpha is not None:
+    if alpha is not None and ext not in ALPHA_EXTENSIONS:
+        _note_once(f'alpha{ext}', f'{ext} stores no alpha channel: it is left out, e.g. of {path}.')
+    elif alpha is not None:
         img = np.concatenate([img, alpha[:, :, None]], axis=2)
-    dtype = np.uint16 if mode.max_value == 65535 else np.uint8
-    out = (np.clip(img, 0, 1) * mode.max_value).round().astype(dtype)
+    max_value = mode.max_value if ext in DEPTH16_EXTENSIONS else 255
+    if max_value < mode.max_value:
+        _note_once(f'16-bit{ext}', f'{ext} stores 8 bits per channel: 16-bit results are written as 8-bit, e.g. '
+                                   f'{path} (use png or tif to keep 16 bits).')
+    out = (np.clip(img, 0, 1) * max_value).round().astype(np.uint16 if max_value == 65535 else np.uint8)
+    encoded, content = cv2.imencode(ext, out)
+    if not encoded:
+        raise ValueError(f'Cannot write {path}: OpenCV cannot encode a {out.dtype} image of shape {out.shape} as '
+                         f'{ext}.')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    if not cv2.imwrite(path, out):
-        raise OSError(f'Cannot write {path}: the format may not support {dtype.__name__} or {out.shape} images.')
+    # written here, not by cv2.imwrite, which reports a full disk or a read-only folder as a bare False (or not at all)
+    try:
+        with open(path, 'wb') as f:
+            f.write(content)
+    except OSError as error:
+        raise OSError(error.errno, f'Cannot write {path}: {error.strerror}') from error
 
 
 def list_images(folder, recursive=False):
