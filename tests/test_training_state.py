@@ -16,6 +16,7 @@ from packaging.requirements import Requirement
 
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.utils import training_state
+from srddgan_arch.utils.checkpoint import load_checkpoint
 from srddgan_arch.utils.training_state import ResumableSampler, ResumePosition
 
 
@@ -115,3 +116,19 @@ def test_basicsr_load_network_runs_no_code_from_a_checkpoint(tmp_path):
         BaseModel.load_network(SimpleNamespace(get_bare_model=lambda net: net), torch.nn.Linear(1, 1),
                                str(tmp_path / 'net_g.pth'))
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'', r'is empty \(0 bytes\)'),
+    (b'not a checkpoint', r'is not a readable torch checkpoint'),
+    (None, r'is refused: .*GLOBAL posix\.system'),
+])
+def test_unloadable_checkpoints_are_named_with_the_reason(tmp_path, content, message):
+    """A 0-byte, garbled or code-carrying checkpoint raises one ValueError naming the file and what is wrong."""
+    path = tmp_path / 'net_g.pth'
+    if content is None:
+        torch.save({'params': RunsCommand('true')}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=f'Model weights {path} {message}'):
+        load_checkpoint(str(path), what='Model weights')

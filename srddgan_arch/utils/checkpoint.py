@@ -54,4 +54,16 @@ def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} {path} does not exist.')
-    return torch.load(path, map_location=map_location, weights_only=True)
+    if osp.getsize(path) == 0:
+        raise ValueError(f'{what} {path} is empty (0 bytes): a save or a download was cut off; use a complete file.')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch.load raises what its unpickler meets: EOFError, KeyError, RuntimeError, ...
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        # a weights_only failure starts with the same sentence; its reason is the line naming what was found
+        reason = next((line for line in lines[1:] if line.startswith(('Trying', 'Unsupported'))), lines[0])
+        if 'GLOBAL' in reason:
+            raise ValueError(f'{what} {path} is refused: it holds more than tensors and would run code ({reason}); '
+                             'nothing from it was run.') from error
+        raise ValueError(f'{what} {path} is not a readable torch checkpoint ({type(error).__name__}: {reason}); '
+                         'it may be cut off or not a .pth file.') from error
