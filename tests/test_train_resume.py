@@ -160,7 +160,7 @@ def test_checkpoints_load_with_weights_only(full_run):
 def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, what):
     """A run killed with SIGKILL in the middle of writing a checkpoint (each iteration saves net_g, then the
     training state: save number 7 is net_g_4.pth, 8 is 4.state) leaves only complete checkpoints, temporary files
-    aside, and --auto_resume continues from the newest complete training state (iteration 3) to the end."""
+    aside, and --auto_resume removes those, then continues from the newest complete training state (iteration 3)."""
     options = sr_options('killed', *paired_data, total_iter=10, save_freq=1)
     result = run([sys.executable, '-c', KILL_WHILE_SAVING, str(kill_at), entry_script(run_root, 'train')], run_root,
                  options, check=False)
@@ -177,3 +177,5 @@ def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, wh
     result = run([sys.executable, entry_script(run_root, 'train'), '--auto_resume'], run_root, options)
     assert re.search(r'Resuming training from epoch: \d+, iter: 3\.', result.stderr)
     assert (experiment / 'models' / 'net_g_5.pth').is_file()
+    written = os.listdir(experiment / 'models') + os.listdir(experiment / 'training_states')
+    assert not [name for name in written if '.tmp' in name], written  # the resumed run removed what the kill left

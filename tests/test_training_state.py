@@ -3,6 +3,7 @@ atomic checkpoints, the resumed epoch's position, the baseline model whose metri
 import ast
 import os
 import random
+import subprocess
 from os import path as osp
 from types import SimpleNamespace
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 from basicsr.models import build_model
 from basicsr.models.base_model import BaseModel
-from conftest import RunsCommand
+from conftest import RunsCommand, tiny_srddgan_options
 from packaging.requirements import Requirement
 
 from srddgan_arch.models.training_mixin import TrainingMixin
@@ -132,3 +133,20 @@ def test_unloadable_checkpoints_are_named_with_the_reason(tmp_path, content, mes
         path.write_bytes(content)
     with pytest.raises(ValueError, match=f'Model weights {path} {message}'):
         load_checkpoint(str(path), what='Model weights')
+
+
+def test_training_start_removes_stale_temporaries(tmp_path):
+    """A training model deletes the temporaries of a process killed while saving, keeps those of live processes
+    (they may be saving now) and every checkpoint."""
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    opt = tiny_srddgan_options(tmp_path)
+    del opt['val']['metrics']['spread']  # a metric test_model.py registers
+    models, states = tmp_path / 'models', tmp_path / 'states'
+    for folder, name in ((models, f'net_g_4.pth.tmp{dead.pid}'), (states, f'4.state.tmp{dead.pid}'),
+                         (models, f'net_g_5.pth.tmp{os.getpid()}'), (models, 'net_g_3.pth'), (states, '3.state')):
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b'x')
+    build_model(opt)
+    assert sorted(os.listdir(models)) == ['net_g_3.pth', f'net_g_5.pth.tmp{os.getpid()}']
+    assert os.listdir(states) == ['3.state']

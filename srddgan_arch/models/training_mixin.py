@@ -2,8 +2,15 @@
 from os import path as osp
 
 import torch
+from basicsr.utils import get_root_logger
 
-from srddgan_arch.utils.training_state import ResumableSampler, ResumePosition, atomic_torch_save, get_rng_states
+from srddgan_arch.utils.training_state import (
+    ResumableSampler,
+    ResumePosition,
+    atomic_torch_save,
+    get_rng_states,
+    remove_stale_temporaries,
+)
 
 
 class TrainingMixin:
@@ -13,8 +20,20 @@ class TrainingMixin:
     - ``save_network`` / ``save_training_state``: written atomically (a run killed while saving leaves the previous
       files complete); training states carry the python, numpy and torch random states;
     - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and continues with its
-      random states, so the iterations after a resume equal those of an uninterrupted run.
+      random states, so the iterations after a resume equal those of an uninterrupted run;
+    - at the start of a training run, the temporary files of a run killed while saving are deleted.
+
+    Args:
+        opt (dict): The parsed BasicSR options.
     """
+
+    def __init__(self, opt):
+        if opt['is_train'] and opt.get('rank', 0) == 0:
+            path_opt = opt.get('path') or {}
+            folders = [path_opt[key] for key in ('models', 'training_states') if path_opt.get(key)]
+            for path in remove_stale_temporaries(folders):
+                get_root_logger().warning(f'Removed {path}, left by a run killed while saving.')
+        super().__init__(opt)
 
     def get_optimizer(self, optim_type, params, lr, **kwargs):
         """A ``torch.optim`` optimiser by class name.

@@ -6,6 +6,7 @@ streams. srddgan's models (``models/training_mixin.py``) write through :func:`at
 """
 import os
 import random
+import re
 from os import path as osp
 from typing import NamedTuple
 
@@ -14,6 +15,9 @@ import torch
 from basicsr.data.data_sampler import EnlargedSampler
 
 from srddgan_arch.utils.checkpoint import load_checkpoint
+
+# atomic_torch_save's temporary file: '<file>.tmp<pid of the saving process>'
+_TEMPORARY = re.compile(r'.+\.tmp(\d+)$')
 
 
 def atomic_torch_save(obj, path):
@@ -33,6 +37,38 @@ def atomic_torch_save(obj, path):
     finally:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folders):
+    """Delete the temporary files that :func:`atomic_torch_save` leaves when its process is killed while saving
+    (those of processes still running are kept: they may be saving now).
+
+    Args:
+        folders (list[str]): Checkpoint folders; missing ones are skipped.
+
+    Returns:
+        list[str]: The deleted files.
+    """
+    removed = []
+    for folder in folders:
+        if not osp.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            match = _TEMPORARY.fullmatch(name)
+            if match and not _process_alive(int(match.group(1))):
+                os.remove(osp.join(folder, name))
+                removed.append(osp.join(folder, name))
+    return removed
 
 
 def load_training_state(path, map_location='cpu'):
