@@ -93,6 +93,38 @@ def test_prepare_div2k_refuses_existing_output(tmp_path):
         script('prepare_div2k').main(argv)
 
 
+def test_prepare_div2k_reports_images_smaller_than_the_crop(tmp_path, capsys):
+    """An image smaller than the crop is named with its size and counted in the summary; when every image is, the
+    preparation stops saying so (not with a missing HR folder)."""
+    folder = write_images(tmp_path / 'in', [(40, 40, 3), (20, 50, 3)])
+    line = script('prepare_div2k').main(['--input', folder, '--output', str(tmp_path / 'o'), '--crop-size', '32',
+                                         '--workers', '1'])
+    assert 'skipped inputs: 1 (smaller than the 32-px crop)' in line
+    assert f'{folder}/img1.png (20x50)' in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r'every input image was skipped: 2 \(smaller than the 64-px crop\)'):
+        script('prepare_div2k').main(['--input', folder, '--output', str(tmp_path / 'o2'), '--crop-size', '64',
+                                      '--workers', '1'])
+
+
+@pytest.mark.parametrize('output', ['in', 'in/prepared'])
+def test_prepare_refuses_output_inside_input(tmp_path, output):
+    """An output folder equal to or inside the input folder is refused before anything is written."""
+    folder = write_images(tmp_path / 'in', [(32, 32, 3)])
+    for name in ('prepare_div2k', 'prepare_faces'):
+        with pytest.raises(ValueError, match='inside --input'):
+            script(name).main(['--input', folder, '--output', str(tmp_path / output), '--workers', '1'])
+    assert os.listdir(folder) == ['img0.png']
+
+
+def test_prepare_faces_skips_faces_below_the_hr_size(tmp_path, capsys):
+    """A 60x50 face is not upscaled into a 128-px "HR" image: it is skipped and reported."""
+    folder = write_images(tmp_path / 'faces', [(150, 140, 3), (60, 50, 3)])
+    line = script('prepare_faces').main(['--input', folder, '--output', str(tmp_path / 'o'), '--workers', '1'])
+    assert os.listdir(tmp_path / 'o' / 'HR') == ['img0.png']
+    assert 'skipped inputs: 1 (smaller than the 128-px HR size)' in line
+    assert f'{folder}/img1.png (60x50)' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('lmdb', [False, True])
 def test_prepare_faces(tmp_path, lmdb):
     """Face folders with subfolders (RGBA, non-square) -> HR 128 and LR 16 pairs."""

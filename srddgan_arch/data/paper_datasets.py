@@ -20,10 +20,12 @@ from basicsr.utils.matlab_functions import imresize
 
 from srddgan_arch.data.image_io import decode_image, read_bytes
 from srddgan_arch.data.prepare import (
+    ImageResult,
     check_output_free,
     finish_split,
     list_input_images,
     report,
+    report_skipped,
     run_tasks,
     save_hr_lr,
     sub_image_corners,
@@ -41,17 +43,21 @@ CIFAR_PICKLE_GLOBALS = frozenset([
 
 
 def _div2k_task(path, output, scales, crop_size, step, thresh_size):
-    """Sub-images (or the whole mod-cropped image when ``crop_size`` is 0) of one HR image and their LR."""
+    """Sub-images (or the whole mod-cropped image when ``crop_size`` is 0) of one HR image and their LR; an
+    ``ImageResult``."""
     image = decode_image(read_bytes(path), path)
     img = mod_crop(image.img, math.lcm(*scales))
     stem = osp.splitext(osp.basename(path))[0]
+    size = image.img.shape[:2]
+    if min(img.shape[:2]) == 0:
+        return ImageResult(path, image.conversion, f'smaller than the scale {math.lcm(*scales)}', size)
     if crop_size == 0:
         save_hr_lr(img, stem, output, scales)
-        return path, image.conversion
+        return ImageResult(path, image.conversion, None, size)
     corners = sub_image_corners(*img.shape[:2], crop_size, step, thresh_size)
     for index, (top, left) in enumerate(corners, start=1):
         save_hr_lr(img[top:top + crop_size, left:left + crop_size], f'{stem}_s{index:03d}', output, scales)
-    return path, image.conversion
+    return ImageResult(path, image.conversion, None if corners else f'smaller than the {crop_size}-px crop', size)
 
 
 def prepare_div2k(inputs, output, scales=(2, 4), crop_size=128, step=64, thresh_size=0, lmdb=False, workers=1):
@@ -75,13 +81,14 @@ def prepare_div2k(inputs, output, scales=(2, 4), crop_size=128, step=64, thresh_
         raise ValueError(f'--crop-size {crop_size} must be divisible by every scale {list(scales)}.')
     if crop_size and step <= 0:
         raise ValueError(f'--step must be positive, got {step}.')
-    paths = list_input_images(inputs)
+    paths = list_input_images(inputs, output)
     check_output_free([output], lmdb, scales)
     task = partial(_div2k_task, output=output, scales=scales, crop_size=crop_size, step=step, thresh_size=thresh_size)
-    conversions = run_tasks(task, paths, workers, 'HR sub-images + LR')
+    results = run_tasks(task, paths, workers, 'HR sub-images + LR')
+    skipped = report_skipped(results)
     count = finish_split(output, scales, lmdb)
     return report('prepare_div2k', len(paths), {osp.basename(osp.normpath(output)): count}, output, lmdb,
-                  conversions, start)
+                  [r[:2] for r in results], start, skipped)
 
 
 def _square_resize(img, size):
@@ -98,14 +105,19 @@ def _square_resize(img, size):
 
 
 def _faces_task(path, output, hr_size, scale):
-    """HR face resized to ``hr_size`` and its bicubic LR."""
+    """HR face resized to ``hr_size`` and its bicubic LR; faces smaller than ``hr_size`` are skipped (an upscaled
+    face is no HR image). Returns an ``ImageResult``."""
     image = decode_image(read_bytes(path), path)
+    size = image.img.shape[:2]
+    if min(size) < hr_size:
+        return ImageResult(path, image.conversion, f'smaller than the {hr_size}-px HR size', size)
     save_hr_lr(_square_resize(image.img, hr_size), osp.splitext(osp.basename(path))[0], output, [scale])
-    return path, image.conversion
+    return ImageResult(path, image.conversion, None, size)
 
 
 def prepare_faces(inputs, output, hr_size=128, scale=8, lmdb=False, workers=1):
-    """FFHQ / CelebA-HQ image folders -> HR ``hr_size`` (centre square, bicubic) and LR ``hr_size / scale``.
+    """FFHQ / CelebA-HQ image folders -> HR ``hr_size`` (centre square, bicubic) and LR ``hr_size / scale``; images
+    smaller than ``hr_size`` are skipped and reported.
 
     Args:
         inputs (list[str]): Image folders (searched recursively).
@@ -121,13 +133,14 @@ def prepare_faces(inputs, output, hr_size=128, scale=8, lmdb=False, workers=1):
     start = time.time()
     if hr_size % scale:
         raise ValueError(f'--hr-size {hr_size} must be divisible by --scale {scale}.')
-    paths = list_input_images(inputs)
+    paths = list_input_images(inputs, output)
     check_output_free([output], lmdb, [scale])
-    conversions = run_tasks(partial(_faces_task, output=output, hr_size=hr_size, scale=scale), paths, workers,
-                            'faces HR + LR')
+    results = run_tasks(partial(_faces_task, output=output, hr_size=hr_size, scale=scale), paths, workers,
+                        'faces HR + LR')
+    skipped = report_skipped(results)
     count = finish_split(output, [scale], lmdb)
     return report('prepare_faces', len(paths), {osp.basename(osp.normpath(output)): count}, output, lmdb,
-                  conversions, start)
+                  [r[:2] for r in results], start, skipped)
 
 
 class CifarUnpickler(pickle.Unpickler):

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from multiprocessing import Pool
 from os import path as osp
+from typing import NamedTuple
 
 import cv2
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
@@ -52,11 +53,13 @@ def build_parser(description, needs_input=True, default_output=None):
     return parser
 
 
-def list_input_images(folders):
-    """Image files under ``folders`` (recursively), sorted, with unique file stems.
+def list_input_images(folders, output):
+    """Image files under ``folders`` (recursively), sorted, with unique file stems; an output folder inside (or
+    equal to) an input folder is refused: a later run would read the output as input.
 
     Args:
         folders (list[str]): Input folders.
+        output (str): The output folder.
 
     Returns:
         list[str]: Paths of the image files.
@@ -65,6 +68,9 @@ def list_input_images(folders):
     for folder in folders:
         if not osp.isdir(folder):
             raise FileNotFoundError(f'--input: folder {folder} does not exist.')
+        if osp.commonpath([osp.realpath(folder), osp.realpath(output)]) == osp.realpath(folder):
+            raise ValueError(f'--output {output} is inside --input {folder}: a later run would read the prepared '
+                             'images as input; choose an output folder outside the input folders.')
         for path in list_images(folder, recursive=True):
             stem = osp.splitext(osp.basename(path))[0]
             if stem in paths:
@@ -219,7 +225,45 @@ def finish_split(split_dir, scales, lmdb):
     return len(names)
 
 
-def report(script, num_inputs, split_counts, output, lmdb, conversions, start_time):
+class ImageResult(NamedTuple):
+    """What a preparation task did with one input image.
+
+    Args:
+        path (str): The input image.
+        conversion (str | None): Its conversion (``image_io.decode_image``).
+        skipped (str | None): Why no pair was made of it, e.g. 'smaller than the 128-px crop'; None when it was used.
+        size (tuple[int, int]): Its (height, width).
+    """
+
+    path: str
+    conversion: str | None
+    skipped: str | None
+    size: tuple
+
+
+def report_skipped(results):
+    """Print the skipped input images by reason, with their count; refuse a preparation that used no image.
+
+    Args:
+        results (list[ImageResult]): One per input image.
+
+    Returns:
+        str: '<count> (<reason>), ...' for the summary line, 'none' when nothing was skipped.
+    """
+    by_reason = {}
+    for result in results:
+        if result.skipped:
+            by_reason.setdefault(result.skipped, []).append(f'{result.path} ({result.size[0]}x{result.size[1]})')
+    for reason, paths in by_reason.items():
+        shown = ', '.join(paths[:10]) + (f' and {len(paths) - 10} more' if len(paths) > 10 else '')
+        print(f'Skipped {len(paths)} of {len(results)} input images, {reason}: {shown}')
+    summary = ', '.join(f'{len(paths)} ({reason})' for reason, paths in by_reason.items()) or 'none'
+    if results and sum(len(paths) for paths in by_reason.values()) == len(results):
+        raise ValueError(f'--input: every input image was skipped: {summary}; nothing to prepare.')
+    return summary
+
+
+def report(script, num_inputs, split_counts, output, lmdb, conversions, start_time, skipped='none'):
     """Log each kind of input conversion once and print the summary line.
 
     Args:
@@ -230,6 +274,7 @@ def report(script, num_inputs, split_counts, output, lmdb, conversions, start_ti
         lmdb (bool): Whether LMDB copies were written.
         conversions (list[tuple[str, str | None]]): (path, conversion) per input image.
         start_time (float): ``time.time()`` at the start.
+        skipped (str): What :func:`report_skipped` returned. Default: 'none'.
 
     Returns:
         str: The summary line.
@@ -240,6 +285,7 @@ def report(script, num_inputs, split_counts, output, lmdb, conversions, start_ti
     converted = ', '.join(f'{n} {kind}' for kind, n in sorted(counts.items())) or 'none'
     splits = ', '.join(f'{split}: {n}' for split, n in split_counts.items())
     line = (f'{script}: {num_inputs} input images -> {sum(split_counts.values())} HR/LR pairs ({splits}) in {output}'
-            f'{" (+ LMDB)" if lmdb else ""}; converted inputs: {converted}; {time.time() - start_time:.1f} s.')
+            f'{" (+ LMDB)" if lmdb else ""}; converted inputs: {converted}; skipped inputs: {skipped}; '
+            f'{time.time() - start_time:.1f} s.')
     print(line)
     return line
