@@ -2,6 +2,7 @@
 content fusion."""
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -12,9 +13,11 @@ import yaml
 from torch import nn
 
 from srddgan_arch.data.image_io import read_image, write_image
+from srddgan_arch.inference import cli
 from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FACE_PARSER_FILE, build_face_helper, restore_faces
 from srddgan_arch.inference.fusion import content_fusion
+from srddgan_arch.inference.memory import MemoryGuard, PeakMemory
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.inference.upsampler import SRDDGANer, build_network, upsample_image
 
@@ -110,6 +113,26 @@ def test_tiled_diffusion_has_no_seam():
     assert column_jumps[31] <= 1.5 * np.median(column_jumps)  # HR columns 31 | 32 straddle the LR tile border 16
 
 
+def test_peak_memory_counts_the_tensors_alive_at_once():
+    """The tracker adds new tensors, not views or in-place results, and subtracts freed ones."""
+    with PeakMemory() as tracker:
+        a = torch.ones(1000, device='meta')
+        b = a.view(10, 100).add_(1)
+        c = a * 2
+        del a, b, c
+        torch.ones(500, device='meta')
+    assert tracker.peak == 8000 and tracker.live == 0
+
+
+def test_memory_estimate_grows_with_the_block_and_tiles_bound_it():
+    """The network's estimate grows with the LR block (4x pixels, at least 4x bytes); with tiles it is that of one
+    tile with its context, whatever the image size."""
+    guard = MemoryGuard(SRDDGANer(build_network(TINY_RRDB), device='cpu', tile=32, tile_pad=4))
+    small, large = guard.need(32, 32, 0)[0], guard.need(64, 64, 0)[0]
+    assert small > 0 and large >= 4 * small * 0.99
+    assert guard.need(400, 300, 32)[0] == guard.need(40, 40, 0)[0]
+
+
 def test_build_network_loads_params(tmp_path):
     """A BasicSR checkpoint (params_ema, else params) is loaded; a missing file names --model_path."""
     net = build_network(TINY_RRDB)
@@ -144,9 +167,122 @@ def test_cli_folder_modes_and_tiles(tmp_path):
     shapes = {name: cv2.imread(str(tmp_path / 'out' / name), cv2.IMREAD_UNCHANGED) for name in outputs}
     assert shapes['gray_srddgan_0.jpg'].shape == (48, 40)
     assert shapes['deep_srddgan_0.png'].dtype == np.uint16 and shapes['rgba_srddgan_0.png'].shape == (48, 40, 4)
-    with pytest.raises(FileExistsError, match='overwrite'):
-        main(['-i', str(folder), '-o', str(folder), '--suffix', '', '-opt', opt_path, '--model_path', model_path,
-              '--device', 'cpu'])
+
+
+def run_cli(capsys, *argv):
+    """``main(argv)`` -> (exit code, stderr); usage errors exit through SystemExit."""
+    try:
+        code = main(list(argv))
+    except SystemExit as error:
+        code = error.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def model_args(tmp_path):
+    """-opt and --model_path of a tiny RRDBNet, on the CPU."""
+    opt_path, model_path = _write_model(tmp_path)
+    return ['-opt', opt_path, '--model_path', model_path, '--device', 'cpu']
+
+
+@pytest.fixture
+def no_model_built(monkeypatch):
+    """Fail the test if the CLI builds a model: the mistake must be found before."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('a model was built before the mistake was found')
+    monkeypatch.setattr(cli, 'build_upsampler', refuse)
+
+
+def test_cli_never_writes_over_its_inputs(tmp_path, capsys, model_args, no_model_built):
+    """An output that could replace an input (whatever the image turns out to be) is refused before any work."""
+    cv2.imwrite(str(tmp_path / 'a.jpg'), np.full((8, 8, 3), 90, np.uint8))
+    before = (tmp_path / 'a.jpg').read_bytes()
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'a.jpg'), '-o', str(tmp_path), '--suffix', '', *model_args)
+    assert code == 1 and 'Refusing to overwrite the input' in err and (tmp_path / 'a.jpg').read_bytes() == before
+
+
+def test_cli_names_inputs_with_the_same_name_apart(tmp_path, model_args):
+    """a.png (16-bit) and a.jpg give two results, each from its own input, instead of one overwriting the other."""
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'a.png'), np.full((8, 8, 3), 13107, np.uint16))
+    cv2.imwrite(str(folder / 'a.jpg'), np.full((8, 8, 3), 200, np.uint8))
+    assert main(['-i', str(folder), '-o', str(tmp_path / 'out'), '--ext', 'png', *model_args]) == 0
+    assert sorted(os.listdir(tmp_path / 'out')) == ['a_jpg_srddgan.png', 'a_png_srddgan.png']
+    deep = cv2.imread(str(tmp_path / 'out' / 'a_png_srddgan.png'), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and cv2.imread(str(tmp_path / 'out' / 'a_jpg_srddgan.png')).dtype == np.uint8
+
+
+def test_cli_keeps_portrait_photos_upright(tmp_path, model_args):
+    """A JPEG stored landscape with EXIF orientation 6 (a portrait photo) comes out portrait."""
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.full((6, 10, 3), 120, np.uint8)).save(tmp_path / 'portrait.jpg', exif=exif)
+    assert main(['-i', str(tmp_path / 'portrait.jpg'), '-o', str(tmp_path / 'out'), *model_args]) == 0
+    assert cv2.imread(str(tmp_path / 'out' / 'portrait_srddgan.jpg')).shape == (40, 24, 3)
+
+
+def test_cli_skips_a_bad_image_and_fails_at_the_end(tmp_path, capsys, model_args):
+    """A corrupt file is named and skipped, the other images are written, the summary counts them, exit code 1."""
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name in ('a', 'c'):
+        cv2.imwrite(str(folder / f'{name}.png'), np.full((8, 8, 3), 90, np.uint8))
+    (folder / 'b.png').write_bytes(b'not an image')
+    code, err = run_cli(capsys, '-i', str(folder), '-o', str(tmp_path / 'out'), *model_args)
+    assert code == 1 and sorted(os.listdir(tmp_path / 'out')) == ['a_srddgan.png', 'c_srddgan.png']
+    assert f'skipped {folder}/b.png: Bad image' in err and '2 of 3 images written' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('case, args, message', [
+    ('missing input', ['-i', '{tmp}/nothing.png'], r'-i: .*nothing\.png does not exist'),
+    ('output is a file', ['-o', '{tmp}/in.png'], r'-o: .*in\.png is a file; give a folder'),
+    ('no CUDA', ['--device', 'cuda'], r'--device cuda: no usable CUDA device here.*use --device cpu'),
+    ('zero scale', ['-s', '0'], r'-s must be a positive number, got 0\.0'),
+    ('NaN scale', ['-s', 'nan'], r'-s must be a positive number, got nan'),
+    ('unknown format', ['--ext', 'xyz'], r'--ext xyz: not an image format'),
+    ('float seed', ['--seed', '1e23'], r"--seed: invalid int value: '1e23'"),
+    ('huge seed', ['--seed', str(10**23)], r'--seed must be an integer from 0 to'),
+])
+def test_cli_mistakes_are_one_line_before_any_model(tmp_path, capsys, model_args, no_model_built, case, args,
+                                                    message):
+    """Each mistake is one line on stderr naming the option (and what to do), a non-zero exit, no traceback, and
+    is found before a model is built."""
+    if case == 'no CUDA' and torch.cuda.is_available():
+        pytest.skip('this machine has CUDA')
+    cv2.imwrite(str(tmp_path / 'in.png'), np.full((8, 8, 3), 90, np.uint8))
+    argv = ['-i', str(tmp_path / 'in.png'), '-o', str(tmp_path / 'out'), *model_args]
+    code, err = run_cli(capsys, *argv, *[a.format(tmp=tmp_path) for a in args])
+    assert code != 0 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_cli_empty_checkpoint_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, model_args):
+    """A 0-byte --model_path is one line naming the file; with --debug the error propagates with its traceback."""
+    cv2.imwrite(str(tmp_path / 'in.png'), np.full((8, 8, 3), 90, np.uint8))
+    open(model_args[3], 'wb').close()
+    argv = ['-i', str(tmp_path / 'in.png'), '-o', str(tmp_path / 'out'), *model_args]
+    code, err = run_cli(capsys, *argv)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and f'{model_args[3]} is empty (0 bytes)' in err
+    with pytest.raises(ValueError, match='is empty'):
+        main([*argv, '--debug'])
+
+
+def test_cli_refuses_images_too_large_for_memory_before_decoding(tmp_path, capsys, model_args, monkeypatch):
+    """A small PNG of 6000x6000 pixels is refused from its header with the estimate; when tiles would fit the message
+    names --tile, and -s 1e6 asks for a lower -s; nothing large is allocated."""
+    cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
+    assert (tmp_path / 'huge.png').stat().st_size < 100_000
+    monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
+    argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
+    assert code == 1 and re.search(r'huge\.png \(6000x6000\) needs about \d+\.\d GiB.*lower -s', err), err
+    cv2.imwrite(str(tmp_path / 'large.png'), np.zeros((1000, 1000), np.uint8))
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'large.png'), *argv)
+    assert code == 1 and re.search(r'more than the 2\.0 GiB free in all: use --tile \d+', err), err
+    cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8), np.uint8))
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '1e6', *argv)
+    assert code == 1 and 'the result alone does not fit: lower -s' in err, err
 
 
 def test_cli_requires_model():

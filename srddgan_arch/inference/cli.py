@@ -1,18 +1,39 @@
 """``srddgan-infer`` (also ``scripts/inference_srddgan.py``): super-resolve image files or folders.
 
-The command line follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and the README.
+The command line follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and the README. Mistakes are one
+line on stderr and a non-zero exit (the traceback with ``--debug``); an image that fails is named and skipped, and the
+run ends with a summary and exit code 1.
 """
 import argparse
 import json
+import math
+import os
+import sys
+from collections import Counter
 from os import path as osp
 
+import cv2
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_uint8, write_image
+from srddgan_arch.data.image_io import (
+    IMAGE_EXTENSIONS,
+    decode_image,
+    list_images,
+    read_bytes,
+    read_header,
+    to_uint8,
+    write_image,
+)
 from srddgan_arch.device import default_device
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
+from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
+
+PROG = 'srddgan-infer'
+# seeds torch.Generator takes: [0, 2**64)
+MAX_SEED = 2**64 - 1
 
 
 def input_images(path):
@@ -20,24 +41,84 @@ def input_images(path):
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
-        raise FileNotFoundError(f'Input {path} is neither an image file nor a folder.')
-    return list_images(path)
+        raise FileNotFoundError(f'-i: {path} does not exist; give an image file or a folder of images.')
+    images = list_images(path)
+    if not images:
+        raise FileNotFoundError(f'-i: no images ({", ".join(IMAGE_EXTENSIONS)}) in {path}.')
+    return images
 
 
-def output_path(input_path, output_dir, suffix, ext, needs_png, sample_index=None):
-    """Output file name ``<name>_<suffix>[_<i>].<ext>``; png when 16-bit or alpha need it and ext is 'auto'."""
-    name, input_ext = osp.splitext(osp.basename(input_path))
+def output_stems(inputs, suffix):
+    """Output name stem of each input, ``<name>_<suffix>``; inputs that share a name (``a.png``, ``a.jpg``) keep
+    their extension in it (``a_png_<suffix>``, ``a_jpg_<suffix>``), so that no result replaces another.
+
+    Args:
+        inputs (list[str]): The input files.
+        suffix (str): The ``--suffix``.
+
+    Returns:
+        dict[str, str]: Input file -> stem.
+    """
+    names = Counter(osp.splitext(osp.basename(path))[0].lower() for path in inputs)
+    stems, owners = {}, {}
+    for path in inputs:
+        name, ext = osp.splitext(osp.basename(path))
+        stem = f'{name}_{ext[1:]}' if names[name.lower()] > 1 else name
+        stems[path] = f'{stem}_{suffix}' if suffix else stem
+        other = owners.setdefault(stems[path].lower(), path)
+        if other != path:  # e.g. a.png, a.jpg and a_png.jpg
+            raise FileExistsError(f'{other} and {path} would both be written as {stems[path]}.*: rename one.')
+    return stems
+
+
+def output_path(stem, input_path, output_dir, ext, needs_png, sample_index=None):
+    """Output file ``<stem>[_<i>].<ext>``; with ext 'auto' the input's extension, png when 16-bit or alpha need it.
+
+    Args:
+        stem (str): From :func:`output_stems`.
+        input_path (str): The input file.
+        output_dir (str): The ``-o`` folder.
+        ext (str): The ``--ext``.
+        needs_png (bool): The result is 16-bit or has alpha.
+        sample_index (int | None): Sample number when there are several. Default: None.
+
+    Returns:
+        str: The output file.
+    """
     if ext == 'auto':
-        ext = 'png' if needs_png else input_ext[1:]
-    stem = f'{name}_{suffix}' if suffix else name
-    if sample_index is not None:
-        stem = f'{stem}_{sample_index}'
+        ext = 'png' if needs_png else osp.splitext(input_path)[1][1:]
+    stem = stem if sample_index is None else f'{stem}_{sample_index}'
     return osp.join(output_dir, f'{stem}.{ext}')
+
+
+def plan_outputs(args, inputs):
+    """Output stems of the inputs, after refusing an ``-o`` that is a file and any output that could replace an
+    input (whatever the image modes turn out to be): all before a model is built."""
+    if osp.exists(args.output) and not osp.isdir(args.output):
+        raise FileExistsError(f'-o: {args.output} is a file; give a folder (it is made when missing).')
+    stems = output_stems(inputs, args.suffix)
+    input_paths = {osp.realpath(p) for p in inputs}
+    indices = range(args.num_samples) if args.num_samples > 1 else [None]
+    for path, stem in stems.items():
+        for needs_png in (False, True):
+            for index in indices:
+                target = output_path(stem, path, args.output, args.ext, needs_png, index)
+                if osp.realpath(target) in input_paths:
+                    raise FileExistsError(f'Refusing to overwrite the input {target}: choose another -o or '
+                                          '--suffix.')
+    return stems
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (what is wrong, where to read more) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
 
 
 def parse_args(argv=None):
     """Command-line arguments of ``srddgan-infer`` (Real-ESRGAN's ``inference_realesrgan.py`` conventions)."""
-    parser = argparse.ArgumentParser(description='SRDDGAN inference on image files or folders.')
+    parser = OneLineParser(prog=PROG, description='SRDDGAN inference on image files or folders.')
     parser.add_argument('-i', '--input', required=True, help='Input image or folder.')
     parser.add_argument('-o', '--output', default='results', help='Output folder. Default: results.')
     parser.add_argument('-opt', '--opt', help='Option file (YAML) with network_g (and diffusion) sections.')
@@ -68,6 +149,9 @@ def parse_args(argv=None):
     parser.add_argument('--face_weights_dir', help="Face mode: facexlib weights folder. Default: facexlib's cache.")
     parser.add_argument('--face_landmarks', help='Face mode: JSON {image file name: [[5 x [x, y]] per face]} '
                         'instead of the detector.')
+    parser.add_argument('--max_memory', type=float, help='Memory budget in GiB: images estimated to need more are '
+                        'refused with the --tile that fits. Default: the free memory.')
+    parser.add_argument('--debug', action='store_true', help='Stop at the first error with its traceback.')
     args = parser.parse_args(argv)
     error = _argument_error(args)
     if error:
@@ -85,6 +169,27 @@ def _argument_error(args):
         return '-opt and --model_path go together.'
     if args.num_samples < 1:
         return '--num_samples must be >= 1.'
+    if not 0 <= args.seed <= MAX_SEED + 1 - args.num_samples:
+        return f'--seed must be an integer from 0 to {MAX_SEED + 1 - args.num_samples} (sample i uses seed + i).'
+    if args.outscale is not None and not (math.isfinite(args.outscale) and args.outscale > 0):
+        return f'-s must be a positive number, got {args.outscale}.'
+    if args.ext != 'auto' and (f'.{args.ext.lower()}' not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(
+            f'x.{args.ext}')):
+        return f'--ext {args.ext}: not an image format; use auto or one of {", ".join(IMAGE_EXTENSIONS)}.'
+    for name in ('tile', 'tile_pad'):
+        if getattr(args, name) < 0:
+            return f'--{name} must be >= 0.'
+    if args.max_memory is not None and not args.max_memory > 0:
+        return '--max_memory must be a positive number of GiB.'
+    return _device_error(args.device)
+
+
+def _device_error(device):
+    """What is wrong with ``--device`` on this machine, or None."""
+    if device == 'cuda' and not torch.cuda.is_available():
+        return '--device cuda: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
+    if device == 'mps' and not torch.backends.mps.is_available():
+        return '--device mps: Apple MPS is not available here; use --device cpu.'
     return None
 
 
@@ -98,38 +203,81 @@ def _process_face(args, face_upsampler, helper, bg_upsampler, landmarks, path, i
     return in_mode_of(image, restored.astype(np.float32) / 255)
 
 
-def main(argv=None):
-    """``srddgan-infer``: super-resolve an image or a folder; see ``--help``."""
-    args = parse_args(argv)
+def _one_line(error):
+    """An exception as one line: its message (KeyError's without quotes), or its type when it has none."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = ' '.join(message.split()) or type(error).__name__
+    if isinstance(error, (OSError, ValueError, KeyError, MemoryError)):
+        return message
+    return f'{type(error).__name__}: {message}'
+
+
+def _process(args, context, path, stem):
+    """Super-resolve one input into its ``--num_samples`` output files."""
+    content = read_bytes(path)
+    header = read_header(content)
+    if context['guard'] is not None and header is not None:  # before decoding: a small file can hold a huge image
+        context['guard'].check(path, header.height, header.width, args.outscale)
+    image = decode_image(content, path)
+    if context['guard'] is not None and header is None:
+        context['guard'].check(path, *image.img.shape[:2], args.outscale)
+    needs_png = image.max_value == 65535 or image.alpha is not None
+    for index in range(args.num_samples):
+        seed = args.seed + index
+        target = output_path(stem, path, args.output, args.ext, needs_png, index if args.num_samples > 1 else None)
+        if args.face:
+            result = _process_face(args, context['face_upsampler'], context['helper'], context['upsampler'],
+                                   context['landmarks'], path, image, seed)
+        else:
+            upsampler = context['upsampler']
+            result = upsample_image(upsampler, image, args.outscale, seed, progress=upsampler.tile > 0)
+        write_image(target, *result)
+
+
+def run(args):
+    """Everything ``main`` does once the arguments are parsed; returns the exit code."""
     args.device = args.device or default_device()
     inputs = input_images(args.input)
-    if not inputs:
-        raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in {args.input}.')
-    input_paths = {osp.realpath(p) for p in inputs}
+    stems = plan_outputs(args, inputs)
+    os.makedirs(args.output, exist_ok=True)
     runtime = dict(param_key=args.param_key, steps=args.steps, tile=args.tile, tile_pad=args.tile_pad,
                    precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
-    face_upsampler = helper = landmarks = None
+    context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None,
+                   guard=MemoryGuard(upsampler, args.max_memory) if upsampler else None)
     if args.face:
-        face_upsampler = build_upsampler(args.face_opt, args.face_model_path, **runtime)
-        outscale = args.outscale or (upsampler.scale if upsampler else face_upsampler.scale)
+        context['face_upsampler'] = build_upsampler(args.face_opt, args.face_model_path, **runtime)
+        outscale = args.outscale or (upsampler.scale if upsampler else context['face_upsampler'].scale)
         args.outscale = outscale
-        helper = build_face_helper(outscale, args.face_size, args.face_det_model, args.face_weights_dir, args.device)
+        context['helper'] = build_face_helper(outscale, args.face_size, args.face_det_model, args.face_weights_dir,
+                                              args.device)
         if args.face_landmarks:
             with open(args.face_landmarks) as f:
-                landmarks = json.load(f)
+                context['landmarks'] = json.load(f)
+    failures = []
     for path in tqdm(inputs, desc='images', unit='img'):
-        image = read_image(path)
-        needs_png = image.max_value == 65535 or image.alpha is not None
-        for index in range(args.num_samples):
-            seed = args.seed + index
-            target = output_path(path, args.output, args.suffix, args.ext, needs_png,
-                                 index if args.num_samples > 1 else None)
-            if osp.realpath(target) in input_paths:
-                raise FileExistsError(f'Refusing to overwrite the input {target}: choose another -o or --suffix.')
-            if args.face:
-                result = _process_face(args, face_upsampler, helper, upsampler, landmarks, path, image, seed)
-            else:
-                result = upsample_image(upsampler, image, args.outscale, seed, progress=upsampler.tile > 0)
-            write_image(target, *result)
+        try:
+            _process(args, context, path, stems[path])
+        except Exception as error:  # one bad image does not stop the others; --debug stops with the traceback
+            if args.debug:
+                raise
+            failures.append(path)
+            tqdm.write(f'{PROG}: skipped {path}: {_one_line(error)}', file=sys.stderr)
+    if failures:
+        print(f'{PROG}: {len(inputs) - len(failures)} of {len(inputs)} images written to {args.output}; '
+              f'{len(failures)} failed: {", ".join(failures)}.', file=sys.stderr)
+        return 1
     return 0
+
+
+def main(argv=None):
+    """``srddgan-infer``: super-resolve an image or a folder; see ``--help``. Returns the exit code: 0, 1 when
+    something failed (one line on stderr, the traceback with ``--debug``), 2 for a usage error."""
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
+        return 1
