@@ -203,6 +203,20 @@ def _queue_on_device(dequeue_and_enqueue):
     return wrapper
 
 
+def _name_bad_paired_images():
+    """``type: PairedImageDataset`` builds srddgan's subclass ``SRDDGANPairedDataset`` (same options).
+
+    BasicSR's ``__getitem__`` passes an undecodable file on as None: a corrupt training image stops the run with
+    ``'NoneType' object has no attribute 'astype'``, without its path and with no way to skip it. The subclass names
+    the file and honours ``skip_bad_images``; mapping the name fixes every option file that uses BasicSR's data set,
+    ours and the users'.
+    """
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    from srddgan_arch.data.paired_dataset import SRDDGANPairedDataset
+    DATASET_REGISTRY._obj_map['PairedImageDataset'] = SRDDGANPairedDataset
+
+
 def apply():
     """Apply every fix once. Safe to call again."""
     global _applied
@@ -226,4 +240,5 @@ def apply():
     for model_class in (realesrgan_model.RealESRGANModel, realesrnet_model.RealESRNetModel):
         model_class.__init__ = _realesrgan_init
         model_class._dequeue_and_enqueue = _queue_on_device(model_class._dequeue_and_enqueue)
+    _name_bad_paired_images()
     _applied = True

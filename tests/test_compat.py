@@ -8,6 +8,7 @@ import torch
 import yaml
 from basicsr.models import build_model
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+from conftest import write_paired_images
 
 import srddgan_arch
 from srddgan_arch import compat
@@ -132,6 +133,22 @@ def test_explicit_resume_state_must_be_complete(tmp_path):
     opt = {'auto_resume': False, 'root_path': str(tmp_path), 'name': 'x', 'path': {'resume_state': str(bad)}}
     with pytest.raises(ValueError, match='path.resume_state'):
         compat.load_resume_state(opt)
+
+
+def test_paired_image_dataset_names_and_skips_a_corrupt_image(tmp_path):
+    """``type: PairedImageDataset`` (every shipped option file) names a corrupt training image (BasicSR: "'NoneType'
+    object has no attribute 'astype'") and skips it with ``skip_bad_images: true``."""
+    from basicsr.data import build_dataset
+
+    hr_dir, lr_dir = write_paired_images(str(tmp_path), num_images=2)
+    with open(f'{hr_dir}/001.png', 'r+b') as f:
+        f.truncate(40)
+    opt = {'name': 'train', 'type': 'PairedImageDataset', 'dataroot_gt': hr_dir, 'dataroot_lq': lr_dir,
+           'io_backend': {'type': 'disk'}, 'phase': 'train', 'scale': 4, 'gt_size': 32, 'use_hflip': True,
+           'use_rot': True}
+    with pytest.raises(ValueError, match=r'001\.png.*cannot be decoded.*skip_bad_images'):
+        build_dataset(opt)[1]
+    assert build_dataset(dict(opt, skip_bad_images=True))[1]['gt_path'] == f'{hr_dir}/000.png'
 
 
 def test_basicsr_models_keep_their_own_methods():
