@@ -11,6 +11,20 @@ import torch
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
 
 
+def calculate_sample_spread(samples, img2, **kwargs):
+    """Test set metric of ``tiny_srddgan_options``: mean absolute difference between the first and last samples."""
+    return float(np.abs(samples[0].astype(float) - samples[-1].astype(float)).mean())
+
+
+def register_test_metric():
+    """Register ``calculate_sample_spread`` in BasicSR's metric registry (imported after srddgan_arch)."""
+    from basicsr.utils.registry import METRIC_REGISTRY
+    METRIC_REGISTRY.register(calculate_sample_spread)
+
+
+register_test_metric()
+
+
 def write_paired_images(root, num_images=8, hr_size=32, scale=4, seed=0):
     """Write ``num_images`` smooth random HR PNGs and their MATLAB-bicubic LR under ``root/{HR,LR}``.
 

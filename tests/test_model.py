@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 import torch
 from basicsr.models import build_model
-from basicsr.utils.registry import METRIC_REGISTRY
 from conftest import tiny_srddgan_options as tiny_opt
 
 from srddgan_arch.options import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
-
-
-@METRIC_REGISTRY.register()
-def calculate_sample_spread(samples, img2, **kwargs):
-    """Test set metric: mean absolute difference between the first two samples."""
-    return float(np.abs(samples[0].astype(float) - samples[-1].astype(float)).mean())
 
 
 def random_batch(batch=2, seed=0):

@@ -107,45 +107,68 @@ def _rule(field):
 
 
 class Section:
-    """Base of the typed sections: ``name`` is the YAML section, ``rules`` the :class:`Rule` of each key."""
+    """Base of the typed sections: ``section_name`` is the YAML section ('' for the top level), ``rules`` the
+    :class:`Rule` of each key."""
 
-    name: ClassVar[str]
+    section_name: ClassVar[str]
     rules: ClassVar[dict]
 
     @classmethod
-    def from_dict(cls, options):
+    def check_keys(cls, options, section_name=None):
+        """Check the key names of a YAML section, not their values: one :class:`OptionError` for the first unknown
+        (with "did you mean") or missing required key.
+
+        Args:
+            options (dict | None): The section; None is an empty one.
+            section_name (str | None): Its name in messages, e.g. 'datasets.train'. Default: None (``section_name``).
+
+        Returns:
+            dict: The section ({} for None).
+        """
+        name = cls.section_name if section_name is None else section_name
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise OptionError(f'{name or "The option file"} must be a mapping, got {type(options).__name__}.')
+        for key in options:
+            if key not in cls.rules:
+                raise OptionError(f'Unknown option {_key(name, key)}.{suggest(key, cls.rules)} '
+                                  f'Known keys: {", ".join(sorted(cls.rules))}.')
+        for field in dataclasses.fields(cls):
+            if field.default is REQUIRED and field.name not in options:
+                raise OptionError(f'{_key(name, field.name)} is missing.')
+        return options
+
+    @classmethod
+    def from_dict(cls, options, section_name=None):
         """Check a YAML section and return its settings, defaults filled in; one :class:`OptionError` per mistake.
 
         Args:
             options (dict | None): The section; None is an empty one.
+            section_name (str | None): Its name in messages. Default: None (``section_name``).
 
         Returns:
             Section: The settings.
         """
-        options = {} if options is None else options
-        if not isinstance(options, dict):
-            raise OptionError(f'{cls.name} must be a mapping, got {type(options).__name__}.')
-        for key in options:
-            if key not in cls.rules:
-                raise OptionError(f'Unknown option {cls.name}.{key}.{suggest(key, cls.rules)} '
-                                  f'Known keys: {", ".join(sorted(cls.rules))}.')
+        options = cls.check_keys(options, section_name)
         for key, value in options.items():
-            cls.rules[key].check(f'{cls.name}.{key}', value)
-        for field in dataclasses.fields(cls):
-            if field.default is REQUIRED and field.name not in options:
-                raise OptionError(f'{cls.name}.{field.name} is missing.')
+            cls.rules[key].check(_key(cls.section_name if section_name is None else section_name, key), value)
         return cls(**options)
+
+
+def _key(section_name, key):
+    """A key as messages name it: 'train.lazy_reg', or 'scale' at the top level."""
+    return f'{section_name}.{key}' if section_name else key
 
 
 def section(name):
     """Class decorator: a frozen keyword-only dataclass for the YAML section ``name``, its keys in the docstring.
 
     Args:
-        name (str): The section's name in option files and messages, e.g. 'train'.
+        name (str): The section's name in option files and messages, e.g. 'train'; '' for the top level.
     """
     def decorate(cls):
         cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
-        cls.name = name
+        cls.section_name = name
         cls.rules = {field.name: _rule(field) for field in dataclasses.fields(cls)}
         lines = []
         for field in dataclasses.fields(cls):
