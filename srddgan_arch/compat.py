@@ -87,14 +87,13 @@ def init_dist(launcher, backend=None, port=None, **kwargs):
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
-def _read_dist_backend(argv):
-    """``dist_params.backend`` of the option file named by ``-opt`` in ``argv``, or None."""
+def _read_option_file(argv):
+    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags), or {}."""
     import yaml
     if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
-        return None
+        return {}
     with open(argv[argv.index('-opt') + 1]) as f:
-        opt = yaml.safe_load(f) or {}
-    return (opt.get('dist_params') or {}).get('backend')
+        return yaml.safe_load(f) or {}
 
 
 def parse_options(root_path, is_train=True):
@@ -102,9 +101,11 @@ def parse_options(root_path, is_train=True):
 
     - accepts ``--local-rank=N``;
     - the pytorch launcher honours ``dist_params.backend`` and defaults to gloo on CPU-only machines;
-    - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py);
-    - then srddgan's ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of
-      processes, and the data folders of SRDDGAN option files are checked before BasicSR builds the data sets.
+    - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py), and
+      ``val.save_img`` to false (both pipelines read it unguarded);
+    - srddgan's option files: the top-level key names are checked before BasicSR parses the file, then srddgan's
+      ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and
+      every section the run reads is checked before BasicSR builds the data sets.
 
     Args:
         root_path (str): The experiment root.
@@ -114,8 +115,13 @@ def parse_options(root_path, is_train=True):
         tuple[dict, Namespace]: The options and the command-line arguments.
     """
     from basicsr.utils import options as basicsr_options
+
+    from srddgan_arch.options import check_option_keys, prepare_run_options
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
-    backend = _read_dist_backend(sys.argv[1:])
+    raw_opt = _read_option_file(sys.argv[1:])
+    # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
+    check_option_keys(raw_opt)
+    backend = ((raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}).get('backend')
     original_init_dist = basicsr_options.init_dist
     basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{'backend': backend, **kwargs})
     try:
@@ -124,9 +130,9 @@ def parse_options(root_path, is_train=True):
         basicsr_options.init_dist = original_init_dist
     if opt.get('val') is not None:
         opt['val'].setdefault('suffix', None)
-    # not a fix: srddgan's run options (train.total_batch, data folders) must be read here, the one moment between
-    # parsing and BasicSR building the data sets
-    from srddgan_arch.options import prepare_run_options
+        opt['val'].setdefault('save_img', False)
+    # not a fix: srddgan's run options (train.total_batch, every section's checks) must be read here, the one moment
+    # between parsing and BasicSR building the data sets
     prepare_run_options(opt)
     return opt, args
 

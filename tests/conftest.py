@@ -66,7 +66,8 @@ def tiny_srddgan_options(tmp_path, is_train=True):
         'diffusion': {'num_timesteps': 2},
         'datasets': {'train': {'name': 'train', 'type': 'PairedImageDataset', 'gt_size': 32,
                                'dataroot_gt': str(tmp_path), 'dataroot_lq': str(tmp_path),
-                               'io_backend': {'type': 'disk'}}},
+                               'io_backend': {'type': 'disk'}, 'use_hflip': True, 'use_rot': True,
+                               'batch_size_per_gpu': 2, 'num_worker_per_gpu': 0}},
         'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
                       'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
                       'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
@@ -81,11 +82,12 @@ def tiny_srddgan_options(tmp_path, is_train=True):
                   'content_style_opt': {'type': 'ContentStyleLoss', 'pretrained': False,
                                         'layer_weights': {'relu1_2': 1.0, 'relu2_2': 1.0}},
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
-        'val': {'num_samples': 2, 'seed': 3, 'save_img': True,
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': 5, 'use_tb_logger': False},
+        'val': {'val_freq': 5, 'num_samples': 2, 'seed': 3, 'save_img': True,
                 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
                             'spread': {'type': 'calculate_sample_spread'}}},
     }
-    return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d')}
+    return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d', 'logger')}
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from os import path as osp
 
 import pytest
 import yaml
-from conftest import tiny_srddgan_options
+from conftest import tiny_srddgan_options, write_paired_images
 
 from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.options import (
@@ -14,16 +14,29 @@ from srddgan_arch.options import (
     OptionError,
     TrainOptions,
     ValOptions,
+    check_option_keys,
     check_run_options,
     parse_model_options,
     resolve_total_batch,
 )
+from srddgan_arch.options import sections as sections_module
+from srddgan_arch.options.schema import Section
 
 
 def check(opt):
     """Every check of a train.py / test.py run: when the options are parsed, then when the model is built."""
     check_run_options(opt)
     return parse_model_options(opt)
+
+
+def run_options(tmp_path, is_train=True):
+    """``tiny_srddgan_options`` whose data set (train, or test for a test run) has one real 32x32 HR / 8x8 LR pair."""
+    opt = tiny_srddgan_options(tmp_path, is_train)
+    hr_dir, lr_dir = write_paired_images(str(tmp_path / 'data'), num_images=1)
+    opt['datasets']['train'].update(dataroot_gt=hr_dir, dataroot_lq=lr_dir)
+    if not is_train:
+        opt['datasets'] = {'test': opt['datasets']['train']}
+    return opt
 
 
 def test_defaults_fill_in_and_the_diffusion_defaults_are_the_schedule_s():
@@ -37,7 +50,10 @@ def test_defaults_fill_in_and_the_diffusion_defaults_are_the_schedule_s():
 
 def test_section_docstrings_list_every_key():
     """Each key's type, meaning and default are written once, in the section, and shown in its docstring."""
-    for section in (DiffusionOptions, TrainOptions, ValOptions):
+    sections = [value for value in vars(sections_module).values() if isinstance(value, type) and
+                issubclass(value, Section) and value is not Section]
+    assert len(sections) >= 10
+    for section in sections:
         for field in dataclasses.fields(section):
             assert f'{field.name} (' in section.__doc__ and field.metadata['doc'] in section.__doc__
 
@@ -51,17 +67,28 @@ def lpips_backbone_in_cache(tmp_path, monkeypatch):
     (checkpoints / 'alexnet-owt-7be5be79.pth').write_bytes(b'')
 
 
-def test_paper_option_files_pass_the_checks(lpips_backbone_in_cache):
-    """Every SRDDGAN option file in options/ names known keys (data folders aside, which do not exist here)."""
-    paths = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', 'options', '*SRDDGAN*.yml')))
-    assert len(paths) >= 7
+def test_option_files_pass_the_checks(tmp_path, lpips_backbone_in_cache):
+    """Every option file in options/ passes the checks of a parsed run, on one HR/LR pair of the sizes it expects in
+    place of its data folders and an empty file in place of the weights it loads."""
+    paths = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', 'options', '*.yml')))
+    assert len(paths) >= 9
+    (tmp_path / 'net_g.pth').write_bytes(b'')
     for path in paths:
         with open(path) as f:
             opt = yaml.safe_load(f)
-        opt['is_train'] = 'train' in opt and 'network_d' in opt
-        opt['datasets'] = {k: {**v, 'dataroot_gt': None, 'dataroot_lq': None, 'meta_info_file': None}
-                           for k, v in opt['datasets'].items()}
-        check(opt)
+        check_option_keys(opt)
+        # what BasicSR's parse_options adds
+        opt.update(is_train='train' in opt, num_gpu=0, dist=False, rank=0, world_size=1)
+        resolve_total_batch(opt)
+        for phase, dataset in opt['datasets'].items():
+            size = dataset.get('gt_size', 128)
+            data = write_paired_images(str(tmp_path / osp.basename(path) / phase), 1, size, opt['scale'])
+            dataset.update(phase=phase.split('_')[0], scale=opt['scale'], dataroot_gt=data[0])
+            if 'dataroot_lq' in dataset:
+                dataset['dataroot_lq'] = data[1]
+        if opt['path'].get('pretrain_network_g'):
+            opt['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
+        check(opt) if opt['model_type'] == 'SRDDGANModel' else check_run_options(opt)
 
 
 def _set(opt, dotted, value):
@@ -97,7 +124,7 @@ def _set(opt, dotted, value):
 ])
 def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message):
     """Each misspelt key, wrong type or inconsistent size raises an OptionError (a ValueError) naming the key."""
-    opt = tiny_srddgan_options(tmp_path)
+    opt = run_options(tmp_path)
     _set(opt, dotted, value)
     with pytest.raises(ValueError, match=message):
         check(opt)
@@ -105,7 +132,7 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
 
 def test_diversity_needs_several_samples(tmp_path):
     """Diversity of a single sample is always 0: the check asks for val.num_samples >= 2."""
-    opt = tiny_srddgan_options(tmp_path)
+    opt = run_options(tmp_path)
     opt['val']['num_samples'] = 1
     opt['val']['metrics']['diversity'] = {'type': 'calculate_diversity', 'backbone_path': __file__}
     with pytest.raises(OptionError, match=r'val\.metrics\.diversity: diversity needs val\.num_samples >= 2'):
@@ -114,7 +141,7 @@ def test_diversity_needs_several_samples(tmp_path):
 
 def test_test_run_needs_the_trained_generator(tmp_path):
     """test.py options without path.pretrain_network_g are refused: they would sample from random weights."""
-    opt = tiny_srddgan_options(tmp_path, is_train=False)
+    opt = run_options(tmp_path, is_train=False)
     opt['path']['pretrain_network_g'] = None
     with pytest.raises(OptionError, match=r'path\.pretrain_network_g is missing'):
         check_run_options(opt)
@@ -140,16 +167,92 @@ def test_total_batch_contradictions_are_errors(world_size, per_gpu, message):
 
 
 def test_lmdb_without_meta_info_is_reported(tmp_path):
-    """An LMDB data root without meta_info.txt names the key and the missing file."""
-    opt = tiny_srddgan_options(tmp_path)
-    lmdb_dir = tmp_path / 'HR.lmdb'
-    lmdb_dir.mkdir()
-    opt['datasets']['train'].update(io_backend={'type': 'lmdb'}, dataroot_gt=str(lmdb_dir))
+    """An LMDB data root without meta_info.txt names the key and the missing file; one with it is read for the sizes
+    of one pair."""
+    opt = run_options(tmp_path)
+    hr_lmdb, lr_lmdb = tmp_path / 'HR.lmdb', tmp_path / 'LR.lmdb'
+    hr_lmdb.mkdir()
+    opt['datasets']['train'].update(io_backend={'type': 'lmdb'}, dataroot_gt=str(hr_lmdb))
     with pytest.raises(OptionError, match=r'datasets\.train\.dataroot_gt: LMDB .*meta_info\.txt'):
         check(opt)
-    (lmdb_dir / 'meta_info.txt').write_text('')
-    opt['datasets']['train']['dataroot_lq'] = str(lmdb_dir)
+    (hr_lmdb / 'meta_info.txt').write_text('000.png (32,32,3) 1\n')
+    lr_lmdb.mkdir()
+    (lr_lmdb / 'meta_info.txt').write_text('000.png (16,16,3) 1\n')
+    opt['datasets']['train']['dataroot_lq'] = str(lr_lmdb)
+    with pytest.raises(OptionError, match=r'HR .*HR\.lmdb:000 is 32x32 and LR .*LR\.lmdb:000 16x16, a scale of 2'):
+        check(opt)
+    (lr_lmdb / 'meta_info.txt').write_text('000.png (8,8,3) 1\n')
     check(opt)
+
+
+@pytest.mark.parametrize('dotted, value, message', [
+    ('manual_sed', 0, r'Unknown option manual_sed\. Did you mean .manual_seed.'),
+    ('datasets.train.dataset_enlarge_ration', 20, r'Unknown option datasets\.train\.dataset_enlarge_ration\. Did you '
+     r'mean .dataset_enlarge_ratio.'),
+    ('datasets.train.use_hflp', True, r'Unknown option datasets\.train\.use_hflp\. Did you mean .use_hflip.'),
+    ('datasets.train.gt_sise', 32, r'Unknown option datasets\.train\.gt_sise\. Did you mean .gt_size.'),
+    ('datasets.train.type', 'PairedImageDatset', r'datasets\.train\.type.*Did you mean .PairedImageDataset.'),
+    ('datasets.valid', {'name': 'v', 'type': 'PairedImageDataset'}, r'datasets\.valid: a training run builds the '
+     r'phases train, train_\* and val, val_\*'),
+    ('datasets.train.batch_size_per_gpu', 0, r'datasets\.train\.batch_size_per_gpu must be a positive int'),
+    ('datasets.train.prefetch_mode', 'gpu', r'datasets\.train\.prefetch_mode must be one of'),
+    ('val.metrics.psnr.crop_bordr', 0, r'val\.metrics\.psnr\.crop_bordr is not an argument of calculate_psnr\. Did '
+     r'you mean .crop_border.'),
+    ('val.metrics.ssim', {'type': 'calculate_ssim'}, r'val\.metrics\.ssim\.crop_border is missing'),
+    ('val.val_freq', None, r'val\.val_freq must be a number, got null'),
+    ('logger.save_checkpoint_frq', 5, r'Unknown option logger\.save_checkpoint_frq\. Did you mean '
+     r'.save_checkpoint_freq.'),
+    ('logger.wandb', {'project': 'p'}, r'logger\.wandb\.project needs logger\.use_tb_logger: true'),
+    ('path.pretrain_netwrok_g', 'g.pth', r'Unknown option path\.pretrain_netwrok_g\. Did you mean '
+     r'.pretrain_network_g.'),
+    ('path.pretrain_network_g', '/no/net_g.pth', r'path\.pretrain_network_g: /no/net_g\.pth does not exist'),
+    ('dist_params', {'bakend': 'gloo'}, r'Unknown option dist_params\.bakend\. Did you mean .backend.'),
+    ('num_gpu', -1, r'num_gpu must be an int >= 0'),
+])
+def test_every_section_a_run_reads_is_checked(tmp_path, dotted, value, message):
+    """Misspelt or wrong keys of the top level, the data sets, the metrics (against the metric functions'
+    signatures), logger, path and dist_params are errors naming the key when the options are parsed, not a silent
+    default, a bare KeyError after training started, or a crash at the first validation."""
+    opt = run_options(tmp_path)
+    _set(opt, dotted, value)
+    with pytest.raises(OptionError, match=message):
+        check_run_options(opt)
+
+
+@pytest.mark.parametrize('key', ['logger', 'datasets.train.use_hflip', 'datasets.train.num_worker_per_gpu',
+                                 'val.val_freq'])
+def test_keys_training_reads_unguarded_are_required(tmp_path, key):
+    """Keys BasicSR's train loop reads with [] (a KeyError after the data sets were built) must be given."""
+    opt = run_options(tmp_path)
+    *parents, last = key.split('.')
+    section = opt
+    for parent in parents:
+        section = section[parent]
+    del section[last]
+    with pytest.raises(OptionError, match=f'{last}.* missing|{key}.*missing'):
+        check_run_options(opt)
+
+
+def test_raw_top_level_keys_are_checked_before_basicsr_parses():
+    """A misspelt key BasicSR reads unguarded while parsing (path) is named before BasicSR's KeyError."""
+    with pytest.raises(OptionError, match=r'Unknown option paths\. Did you mean .path.'):
+        check_option_keys({'name': 'x', 'model_type': 'SRDDGANModel', 'num_gpu': 0, 'datasets': {}, 'paths': {},
+                           'network_g': {}})
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'scale': 2, 'network_g.scale': 2}, r'HR .*000\.png is 32x32 and LR .*000\.png 8x8, a scale of 4, but scale is 2'),
+    ({'datasets.train.gt_size': 64}, r'datasets\.train\.gt_size = 64 is larger than the HR images \(.*000\.png is '
+     r'32x32\)'),
+])
+def test_data_that_contradicts_the_options_is_found_at_start_up(tmp_path, change, message):
+    """One HR/LR pair per data set is read at start-up: LR data of another scale, and gt_size larger than the HR
+    images, are named with the files (not at the first batch, nor as BasicSR's advice to delete a file)."""
+    opt = run_options(tmp_path)
+    for dotted, value in change.items():
+        _set(opt, dotted, value)
+    with pytest.raises(OptionError, match=message):
+        check_run_options(opt)
 
 
 @pytest.mark.parametrize('config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size', [

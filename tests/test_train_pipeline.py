@@ -3,7 +3,6 @@ import glob
 import io
 import logging
 import re
-import shutil
 import subprocess
 import sys
 from os import path as osp
@@ -120,11 +119,29 @@ def test_trains_validates_saves_and_resumes(tiny_root, alexnet_file, monkeypatch
     assert (tiny_root / 'experiments' / 'tiny_pipeline' / 'training_states' / '6.state').is_file()
 
 
-def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, alexnet_file, monkeypatch):
-    """A missing data folder is reported by the option check, naming the key, before BasicSR builds the data sets."""
-    shutil.rmtree(tiny_root / 'train' / 'HR')
-    with pytest.raises(OptionError, match='datasets.train.dataroot_gt'):
-        run_training(tiny_root, 2, alexnet_file, monkeypatch)
+@pytest.mark.parametrize('section, key, value, message', [
+    ('datasets.train', 'dataroot_gt', 'missing', r'datasets\.train\.dataroot_gt: data folder'),
+    ('network_g', 'num_feats', 8, r'network_g\.num_feats is not an argument'),
+    ('val.metrics.psnr', 'crop_bordr', 0, r'val\.metrics\.psnr\.crop_bordr is not an argument of calculate_psnr'),
+    ('logger', 'save_checkpoint_frq', 2, r'Unknown option logger\.save_checkpoint_frq'),
+    ('datasets.train', 'gt_size', 64, r'datasets\.train\.gt_size = 64 is larger than the HR images'),
+])
+def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, alexnet_file, monkeypatch, section, key,
+                                                                value, message):
+    """Data, model, metric and logger mistakes are reported by the option checks, naming the key, before BasicSR
+    builds the data sets (or anything else)."""
+    import basicsr.train
+    monkeypatch.setattr(basicsr.train, 'build_dataset', lambda opt: pytest.fail('data built before the check'))
+    opt_path = write_options(tiny_root, 2, alexnet_file)
+    opt = yaml.safe_load(opt_path.read_text())
+    target = opt
+    for name in section.split('.'):
+        target = target[name]
+    target[key] = str(tiny_root / value) if value == 'missing' else value
+    opt_path.write_text(yaml.safe_dump(opt))
+    with pytest.raises(OptionError, match=message):
+        run_pipeline(tiny_root, opt_path, monkeypatch)
+    assert not (tiny_root / 'experiments').exists()
 
 
 @pytest.mark.slow

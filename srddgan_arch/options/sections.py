@@ -60,3 +60,130 @@ class ValOptions(Section):
     num_samples: int = option(1, 'SR samples per LR image (one z each), drawn in one batch.', gt=0)
     seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.')
     metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
+
+
+@section('')
+class RunOptions(Section):
+    """The top level of an option file of srddgan's models (``SRDDGANModel``, ``SRBaselineModel``)."""
+
+    name: str = option(REQUIRED, 'Experiment name: experiments/<name>, results/<name>.')
+    model_type: str = option(REQUIRED, 'The registered model, e.g. SRDDGANModel.')
+    scale: int | None = option(None, 'Upscaling factor; BasicSR copies it into every data set.', gt=0)
+    num_gpu: int = option(REQUIRED, 'GPUs per process (auto: all), 0 for the CPU.', ge=0)
+    manual_seed: int | None = option(None, 'Seed of the random generators; null: BasicSR draws one.')
+    find_unused_parameters: bool = option(False, "DistributedDataParallel's find_unused_parameters.")
+    datasets: dict = option(REQUIRED, 'Data sets by phase (train, val*, test*), see DatasetOptions.')
+    network_g: dict = option(REQUIRED, "G's type and its constructor's keyword arguments.")
+    network_d: dict | None = option(None, "D's type and its constructor's keyword arguments (training).")
+    path: dict = option(REQUIRED, 'Weights to load and output folders, see PathOptions.')
+    diffusion: dict | None = option(None, 'The diffusion schedule, see DiffusionOptions.')
+    lr_consistency: dict | None = option(None, 'LR-consistent sampling.')
+    train: dict | None = option(None, 'Training settings, see TrainOptions.')
+    val: dict | None = option(None, 'Validation settings, see ValOptions.')
+    logger: dict | None = option(None, 'Log and checkpoint frequencies (training), see LoggerOptions.')
+    dist_params: dict | None = option(None, 'torch.distributed settings, see DistOptions.')
+    is_train: bool = option(False, 'Set by BasicSR: a training run.')
+    dist: bool = option(False, 'Set by BasicSR: a distributed run.')
+    rank: int = option(0, 'Set by BasicSR: rank of this process.', ge=0)
+    world_size: int = option(1, 'Set by BasicSR: number of processes.', gt=0)
+    auto_resume: bool = option(False, 'Set by BasicSR: --auto_resume.')
+    root_path: str | None = option(None, 'Set by BasicSR: the experiment root.')
+
+
+@section('datasets.<phase>')
+class DatasetOptions(Section):
+    """A data set: its type and the keys of BasicSR's data loader (every data set type)."""
+
+    name: str = option(REQUIRED, 'Name in logs and result folders.')
+    type: str = option(REQUIRED, 'The registered data set, e.g. PairedImageDataset.')
+    phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.')
+    scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', gt=0)
+    io_backend: dict = option(REQUIRED, 'File access: {type: disk} or {type: lmdb}.')
+    batch_size_per_gpu: int | None = option(None, 'Training batch per process (derived from train.total_batch).',
+                                            gt=0)
+    num_worker_per_gpu: int | None = option(None, 'Data loader workers per process (training).', ge=0)
+    dataset_enlarge_ratio: float = option(1, 'Times each training image is drawn per epoch.', gt=0)
+    prefetch_mode: str | None = option(None, 'Prefetching: null, cpu or cuda.', choices=('cpu', 'cuda'))
+    num_prefetch_queue: int = option(1, 'Batches prefetched with prefetch_mode: cpu.', gt=0)
+    pin_memory: bool = option(False, "The data loader's pin_memory (prefetch_mode: cuda needs true).")
+    persistent_workers: bool = option(False, "The data loader's persistent_workers.")
+
+
+@section('datasets.<phase>')
+class PairedDatasetOptions(DatasetOptions):
+    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
+
+    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
+    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
+    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
+    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
+    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
+    use_hflip: bool | None = option(None, 'Random horizontal flips (training).')
+    use_rot: bool | None = option(None, 'Random rotations (training).')
+    color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
+    mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
+    std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
+    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
+
+
+@section('datasets.<phase>')
+class DegradedDatasetOptions(DatasetOptions):
+    """``SRDDGANDegradedDataset``: HR only, the LR made on the fly."""
+
+    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
+    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
+    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
+    use_hflip: bool = option(True, 'Random horizontal flips (training).')
+    use_rot: bool = option(True, 'Random rotations (training).')
+    degradation: dict | None = option(None, 'Probabilities and ranges of the degradation (DegradationOptions).')
+    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
+    degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
+    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
+
+
+@section('path')
+class PathOptions(Section):
+    """Weights to start from and, set by BasicSR, the output folders."""
+
+    pretrain_network_g: str | None = option(None, "G's weights to load (a BasicSR checkpoint).")
+    param_key_g: str = option('params', 'Key of the weights in pretrain_network_g (params_ema: the EMA copy).')
+    strict_load_g: bool = option(True, 'Every weight of G must be in the file.')
+    pretrain_network_d: str | None = option(None, "D's weights to load.")
+    param_key_d: str = option('params', 'Key of the weights in pretrain_network_d.')
+    strict_load_d: bool = option(True, 'Every weight of D must be in the file.')
+    resume_state: str | None = option(None, 'Training state to resume from (--auto_resume finds the newest).')
+    ignore_resume_networks: list | None = option(None, 'Networks (e.g. network_d) a resume does not reload.')
+    experiments_root: str | None = option(None, 'Set by BasicSR: experiments/<name>.')
+    models: str | None = option(None, 'Set by BasicSR: the checkpoint folder.')
+    training_states: str | None = option(None, 'Set by BasicSR: the training state folder.')
+    log: str | None = option(None, 'Set by BasicSR: the log folder.')
+    visualization: str | None = option(None, 'Set by BasicSR: the folder of saved SR images.')
+    results_root: str | None = option(None, 'Set by BasicSR: results/<name> (testing).')
+
+
+@section('logger')
+class LoggerOptions(Section):
+    """Logging and checkpoints of a training run (BasicSR reads the required keys unguarded)."""
+
+    print_freq: float = option(REQUIRED, 'Log every print_freq iterations.', gt=0)
+    save_checkpoint_freq: float = option(REQUIRED, 'Save networks and training state every this many iterations.',
+                                         gt=0)
+    use_tb_logger: bool = option(REQUIRED, 'Write a tensorboard log to tb_logger/<name>.')
+    wandb: dict | None = option(None, 'Weights & Biases: project (null: off) and resume_id; needs use_tb_logger.')
+
+
+@section('dist_params')
+class DistOptions(Section):
+    """torch.distributed settings."""
+
+    backend: str | None = option(None, 'nccl, gloo, mpi or ucc; null: nccl with CUDA, else gloo.',
+                                 choices=('nccl', 'gloo', 'mpi', 'ucc'))
+    port: int | None = option(None, 'Master port for the slurm launcher.', gt=0)
+
+
+@section('logger.wandb')
+class WandbOptions(Section):
+    """Weights & Biases, which syncs the tensorboard log."""
+
+    project: str | None = option(None, 'The wandb project; null: no wandb.')
+    resume_id: str | None = option(None, 'The run to continue.')
