@@ -320,16 +320,6 @@ def _check_datasets(opt):
                 raise OptionError(f'{key}.{error.args[0]}') from None
 
 
-def _check_folder(key, folder, io_backend):
-    if folder is None:
-        return
-    if not osp.isdir(folder):
-        raise OptionError(f'{key}: data folder {folder} does not exist '
-                          f'(relative paths are read from {osp.abspath(".")}).')
-    if io_backend == 'lmdb' and not osp.isfile(osp.join(folder, 'meta_info.txt')):
-        raise OptionError(f'{key}: LMDB {folder} has no meta_info.txt; create it with the data preparation script.')
-
-
 def _lmdb_size(folder, key=None):
     """(LMDB key, (h, w)) of ``key`` (None: the first image) in an LMDB folder's meta_info.txt, or None."""
     with open(osp.join(folder, 'meta_info.txt')) as f:

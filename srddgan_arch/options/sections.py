@@ -110,35 +110,37 @@ class DatasetOptions(Section):
 
 
 @section('datasets.<phase>')
-class PairedDatasetOptions(DatasetOptions):
-    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
+class ImageDatasetOptions(DatasetOptions):
+    """The keys srddgan's data sets share with BasicSR's ``PairedImageDataset``."""
 
     dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
-    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
     meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
-    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
     gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
+    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
+
+
+@section('datasets.<phase>')
+class PairedDatasetOptions(ImageDatasetOptions):
+    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
+
+    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
+    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
     use_hflip: bool | None = option(None, 'Random horizontal flips (training).')
     use_rot: bool | None = option(None, 'Random rotations (training).')
     color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
     mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
     std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
-    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
 
 
 @section('datasets.<phase>')
-class DegradedDatasetOptions(DatasetOptions):
+class DegradedDatasetOptions(ImageDatasetOptions):
     """``SRDDGANDegradedDataset``: HR only, the LR made on the fly."""
 
-    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
-    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
-    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
     use_hflip: bool = option(True, 'Random horizontal flips (training).')
     use_rot: bool = option(True, 'Random rotations (training).')
     degradation: dict | None = option(None, 'Probabilities and ranges of the degradation (DegradationOptions).')
     seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
     degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
-    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
 
 
 @section('path')
