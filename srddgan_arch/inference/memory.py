@@ -25,6 +25,8 @@ HOST_BYTES_PER_HR_PIXEL = 64
 # measured peak RSS growth over the tensors' bytes (allocator, convolution workspaces): 1.8 for the paper generator
 # on an 84x84 LR block, 1.25 for the demo generator on 128x128
 NETWORK_OVERHEAD = 2
+# LR block sizes are estimated in steps of this many pixels (rounded up)
+BLOCK_STEP = 32
 # tile sizes the guard proposes, largest first
 TILE_CHOICES = (512, 384, 256, 192, 128, 96, 64, 48, 32)
 
@@ -140,8 +142,9 @@ class MemoryGuard:
         self._network = {}
 
     def _block_bytes(self, height, width, tile):
-        """Network bytes for an LR image processed with ``tile`` (0: whole), cached per block size."""
-        pad, multiple = self.upsampler.tile_pad, self.upsampler.lr_multiple
+        """Network bytes for an LR image processed with ``tile`` (0: whole), cached per block size (rounded up to
+        ``BLOCK_STEP``: a folder of images of many sizes needs a few estimates, not one each)."""
+        pad, multiple = self.upsampler.tile_pad, math.lcm(self.upsampler.lr_multiple, BLOCK_STEP)
         if tile > 0 and (height > tile or width > tile):
             height, width = min(height, tile + 2 * pad), min(width, tile + 2 * pad)
         block = (math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple)
