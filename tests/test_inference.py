@@ -13,6 +13,7 @@ import yaml
 from torch import nn
 
 from srddgan_arch.data.image_io import read_image, write_image
+from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.inference import cli
 from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FACE_PARSER_FILE, build_face_helper, restore_faces
@@ -20,6 +21,9 @@ from srddgan_arch.inference.fusion import content_fusion
 from srddgan_arch.inference.memory import MemoryGuard, PeakMemory
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.inference.upsampler import SRDDGANer, build_network, upsample_image
+from srddgan_arch.lr_consistency import bicubic_downscale
+from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
+from srddgan_arch.options import LRConsistencyOptions
 
 TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
 
@@ -131,6 +135,26 @@ def test_memory_estimate_grows_with_the_block_and_tiles_bound_it():
     small, large = guard.need(32, 32, 0)[0], guard.need(64, 64, 0)[0]
     assert small > 0 and large >= 4 * small * 0.99
     assert guard.need(400, 300, 32)[0] == guard.need(40, 40, 0)[0]
+
+
+def _photo_like_lq(height=24, width=36, scale=2):
+    """A smooth LR image (1, 3, h, w) in [0.1, 0.9]: the MATLAB bicubic downscale of a smooth HR image."""
+    coarse = torch.rand(1, 3, 3, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    hr = F.interpolate(coarse, size=(height * scale, width * scale), mode='bilinear', align_corners=True)
+    return bicubic_downscale(hr, scale)
+
+
+@pytest.mark.parametrize('net, tile', [(ToyDiffusionNet(), 0), (ToyDiffusionNet(), 10), (BicubicNet(2), 10)])
+def test_lr_consistent_output_untiled_and_tiled(net, tile):
+    """With lr_consistency, the output of a diffusion or a plain network, whole or in blended tiles, downscales to
+    the LR input within 0.5/255; without, it does not."""
+    lq = _photo_like_lq()
+    for downsampler in ('bicubic', 'none'):
+        consistency = LRConsistencyOptions(downsampler=downsampler)
+        upsampler = SRDDGANer(net, schedule=DiffusionSchedule(2), tile=tile, tile_pad=4, device='cpu',
+                              lr_consistency=consistency)
+        error = (bicubic_downscale(upsampler.upsample_tensor(lq, seed=0), 2) - lq).abs().max() * 255
+        assert (error < 0.5) == (downsampler == 'bicubic')
 
 
 def test_build_network_loads_params(tmp_path):
@@ -283,6 +307,23 @@ def test_cli_refuses_images_too_large_for_memory_before_decoding(tmp_path, capsy
     cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '1e6', *argv)
     assert code == 1 and 'the result alone does not fit: lower -s' in err, err
+
+
+@pytest.mark.parametrize('section, flag, consistent', [
+    ({'downsampler': 'bicubic'}, [], True), ({'downsampler': 'bicubic'}, ['--lr_consistency', 'none'], False),
+    ({}, ['--lr_consistency', 'bicubic'], True), ({}, [], False)])
+def test_cli_lr_consistency_from_option_file_or_flag(tmp_path, section, flag, consistent):
+    """The option file's lr_consistency section decides, the flag overrides it: the written uint8 SR image of an
+    untrained RRDBNet then has an LR-PSNR above 45 dB, or not."""
+    opt_path, model_path = _write_model(tmp_path)
+    opt = yaml.safe_load(open(opt_path))
+    yaml.safe_dump(dict(opt, lr_consistency=section), open(opt_path, 'w'))
+    lq = (_photo_like_lq(12, 10, scale=4)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    cv2.imwrite(str(tmp_path / 'lq.png'), lq)
+    main(['-i', str(tmp_path / 'lq.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path, '--model_path', model_path,
+          '--device', 'cpu'] + flag)
+    sr = cv2.imread(str(tmp_path / 'out' / 'lq_srddgan.png'))
+    assert (calculate_lr_psnr(sr, lq) > 45) == consistent
 
 
 def test_cli_requires_model():

@@ -30,6 +30,7 @@ from srddgan_arch.device import default_device
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
+from srddgan_arch.lr_consistency import DOWNSAMPLERS
 
 PROG = 'srddgan-infer'
 # seeds torch.Generator takes: [0, 2**64)
@@ -128,6 +129,10 @@ def parse_args(argv=None):
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0; sample i uses seed + i. Default: 0.')
     parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the option file (trained) value.')
+    parser.add_argument('--lr_consistency', choices=DOWNSAMPLERS,
+                        help="Make the output consistent with the input's MATLAB-bicubic downscale ('bicubic': exact "
+                        "for models trained on bicubic LR, an approximation otherwise) or not ('none'). Default: the "
+                        "option file's lr_consistency section (off without one).")
     parser.add_argument('-t', '--tile', type=int, default=0, help='Tile size in LR pixels, 0: no tiling. Default: 0.')
     parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context in LR pixels. Default: 10.')
     precision = parser.add_mutually_exclusive_group()
@@ -241,7 +246,8 @@ def run(args):
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
     runtime = dict(param_key=args.param_key, steps=args.steps, tile=args.tile, tile_pad=args.tile_pad,
-                   precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile)
+                   precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile,
+                   lr_consistency=args.lr_consistency)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
     context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None,
                    guard=MemoryGuard(upsampler, args.max_memory) if upsampler else None)

@@ -8,6 +8,7 @@ The model then reads it as ``self.val_settings.lr_consistency``; option files ar
 built by a constructor (``network_g``, ``network_d``, losses, optimisers, metrics) are checked against the
 constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
 """
+from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.options.schema import REQUIRED, Section, option, section
 
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
@@ -62,6 +63,18 @@ class ValOptions(Section):
     metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
 
 
+@section('lr_consistency')
+class LRConsistencyOptions(Section):
+    """LR-consistent sampling (srddgan's addition to the paper's sampler, ``srddgan_arch/lr_consistency.py``): every
+    predicted y0 and the final image are projected onto the images whose downscale is the LR input. Validation,
+    ``test.py``, ``srddgan-infer`` and the benchmarks read it from the option file."""
+
+    downsampler: str = option('none', "'bicubic': BasicSR's MATLAB bicubic imresize, exact for the bicubic configs; "
+                              "'none': the paper's sampler.", choices=DOWNSAMPLERS)
+    iterations: int = option(3, 'Projections alternated with clipping to the pixel range (more: closer to both '
+                             'near saturated pixels).', gt=0)
+
+
 @section('')
 class RunOptions(Section):
     """The top level of an option file of srddgan's models (``SRDDGANModel``, ``SRBaselineModel``)."""
@@ -77,7 +90,7 @@ class RunOptions(Section):
     network_d: dict | None = option(None, "D's type and its constructor's keyword arguments (training).")
     path: dict = option(REQUIRED, 'Weights to load and output folders, see PathOptions.')
     diffusion: dict | None = option(None, 'The diffusion schedule, see DiffusionOptions.')
-    lr_consistency: dict | None = option(None, 'LR-consistent sampling.')
+    lr_consistency: dict | None = option(None, 'LR-consistent sampling, see LRConsistencyOptions.')
     train: dict | None = option(None, 'Training settings, see TrainOptions.')
     val: dict | None = option(None, 'Validation settings, see ValOptions.')
     logger: dict | None = option(None, 'Log and checkpoint frequencies (training), see LoggerOptions.')
