@@ -137,6 +137,17 @@ def test_memory_estimate_grows_with_the_block_and_tiles_bound_it():
     assert guard.need(400, 300, 32)[0] == guard.need(40, 40, 0)[0]
 
 
+def test_memory_estimate_counts_the_lr_projection_apart():
+    """An LR-consistent upsampler's projection of the whole output (host matrices and temporaries) is added to the
+    result's share; the meta run of the network leaves it out (it would build the matrices for real)."""
+    net = build_network(TINY_RRDB)
+    plain = MemoryGuard(SRDDGANer(net, device='cpu'))
+    consistent = MemoryGuard(SRDDGANer(net, device='cpu', lr_consistency=LRConsistencyOptions(downsampler='bicubic')))
+    assert consistent.meta.project is None
+    (network, host), (network_lrc, host_lrc) = plain.need(256, 256, 0), consistent.need(256, 256, 0)
+    assert network_lrc == network and host_lrc > host
+
+
 def _photo_like_lq(height=24, width=36, scale=2):
     """A smooth LR image (1, 3, h, w) in [0.1, 0.9]: the MATLAB bicubic downscale of a smooth HR image."""
     coarse = torch.rand(1, 3, 3, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1

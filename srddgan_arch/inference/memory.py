@@ -4,7 +4,8 @@ that does not fit, naming the number and the ``--tile`` that would fit.
 The network's share is measured by running the upsampler on the meta device (shapes only: no memory, no arithmetic)
 for the LR block it processes at once (the whole image, or one tile with its context), counting the bytes of the
 tensors alive at once; one diffusion step is enough, the T steps reuse the same memory. The result's share on the host
-is ``HOST_BYTES_PER_HR_PIXEL`` per output pixel.
+is ``HOST_BYTES_PER_HR_PIXEL`` per output pixel, plus the final LR projection's matrices and temporaries when the
+upsampler is LR-consistent.
 """
 import copy
 import itertools
@@ -22,6 +23,11 @@ GIB = 2**30
 # host bytes per output pixel: the float32 result, the tiles' blend weights, numpy copies and write_image's
 # temporaries; measured: 38 (1024x1024 LR -> 4096x4096, tiled, 8-bit), alpha and 16-bit results add copies
 HOST_BYTES_PER_HR_PIXEL = 64
+# the final LR projection of the whole output (lr_consistency) on the host: float64 and float32 axis matrices, 24 bytes
+# per (LR x HR) entry of each axis, and HR temporaries; measured: 687 MiB for 1024x1024 -> 4096x4096, 192 MiB of them
+# matrices, 31 bytes per output pixel
+LR_PROJECTION_BYTES_PER_HR_PIXEL = 36
+LR_PROJECTION_BYTES_PER_MATRIX_ENTRY = 24
 # measured peak RSS growth over the tensors' bytes (allocator, convolution workspaces): 1.8 for the paper generator
 # on an 84x84 LR block, 1.25 for the demo generator on 128x128
 NETWORK_OVERHEAD = 2
@@ -85,6 +91,7 @@ def on_meta(upsampler):
     meta.net = meta.model = _on_meta(upsampler.net)
     meta.device, meta.precision = torch.device('meta'), 'fp32'
     meta.schedule = DiffusionSchedule(num_timesteps=1).to('meta') if upsampler.diffusion else None
+    meta.project = None  # the projection builds its matrices on the CPU: estimated apart (MemoryGuard.need)
     return meta
 
 
@@ -164,8 +171,12 @@ class MemoryGuard:
         Returns:
             tuple[int | None, int]: Network bytes (None when unknown) and host bytes of the result.
         """
-        scale = max(self.upsampler.scale, outscale or 0)
-        return self._block_bytes(height, width, tile), int(HOST_BYTES_PER_HR_PIXEL * height * width * scale**2)
+        scale = self.upsampler.scale
+        host = HOST_BYTES_PER_HR_PIXEL * height * width * max(scale, outscale or 0)**2
+        if self.upsampler.project is not None:
+            host += (LR_PROJECTION_BYTES_PER_HR_PIXEL * height * width * scale**2
+                     + LR_PROJECTION_BYTES_PER_MATRIX_ENTRY * (height**2 + width**2) * scale)
+        return self._block_bytes(height, width, tile), int(host)
 
     def _fits(self, network, host):
         network = network or 0
