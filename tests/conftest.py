@@ -2,6 +2,7 @@
 import math
 import os
 from os import path as osp
+from urllib.error import URLError
 
 import cv2
 import numpy as np
@@ -96,6 +97,15 @@ def single_thread():
         del os.environ['OMP_NUM_THREADS']
     else:
         os.environ['OMP_NUM_THREADS'] = omp
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test downloads: torch.hub's downloader fails as on a machine without network (a test that needs a download
+    replaces it)."""
+    def no_network(url, *args, **kwargs):
+        raise URLError(f'no network in the tests: {url}')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', no_network)
 
 
 @pytest.fixture

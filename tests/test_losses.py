@@ -112,14 +112,36 @@ def test_weights_from_torchvision_cache(tmp_path, monkeypatch):
     assert loss.vgg.body[0].weight[1, 1, 1, 1] == 1 and loss.vgg.body[0].weight.abs().sum() == 3
 
 
-def test_missing_weights_error(tmp_path, monkeypatch):
-    """Without the file the constructor names the cache location, the file and pretrained_path."""
+def test_missing_weights_offline_error(tmp_path, monkeypatch):
+    """Not in the cache and no network: the constructor names the file, the cache folder, the failed download, the
+    address and pretrained_path; a missing pretrained_path is never downloaded."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     with pytest.raises(FileNotFoundError, match='vgg19-dcbb9e9d.pth') as error:
         ContentStyleLoss()
-    assert str(tmp_path / 'hub' / 'checkpoints') in str(error.value) and 'pretrained_path' in str(error.value)
+    message = str(error.value)
+    assert str(tmp_path / 'hub' / 'checkpoints') in message and 'pretrained_path' in message
+    assert 'downloading it failed (<urlopen error no network' in message
+    assert 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth' in message
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         ContentStyleLoss(pretrained_path=str(tmp_path / 'missing.pth'))
+
+
+def test_weights_downloaded_into_torchvision_cache(tmp_path, monkeypatch):
+    """Online, the missing file is downloaded once into torchvision's cache, with its hash prefix checked, as
+    torchvision's vgg19(weights=...) does; the next loss reads the cached file."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    downloads = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        downloads.append((url, hash_prefix))
+        copy_conv_state(dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    for _ in range(2):
+        loss = ContentStyleLoss(layer_weights={'relu1_1': 1})
+        assert loss.vgg.body[0].weight.abs().sum() == 3
+    assert downloads == [('https://download.pytorch.org/models/vgg19-dcbb9e9d.pth', 'dcbb9e9d')]
+    assert (tmp_path / 'hub' / 'checkpoints' / 'vgg19-dcbb9e9d.pth').is_file()
 
 
 def test_incomplete_weight_file(tmp_path):

@@ -64,8 +64,9 @@ def style_distance(feat, feat_target, gram_norm='none'):
 class ContentStyleLoss(nn.Module):
     """Content (Eq. 12) and style (Eq. 14) losses on frozen VGG features, weighted sums over layers.
 
-    The VGG weights come from ``pretrained_path`` or torchvision's cache (``vgg19-dcbb9e9d.pth`` under
-    ``torch.hub.get_dir()/checkpoints``); nothing is downloaded: without either file the constructor raises.
+    The VGG weights come from ``pretrained_path`` or, as torchvision's ``vgg19(weights=...)``, from its cache
+    (``vgg19-dcbb9e9d.pth`` under ``torch.hub.get_dir()/checkpoints``), downloaded there when missing; when that
+    fails the constructor raises, naming the file and where to put it (random weights only with pretrained false).
 
     Args:
         layer_weights (dict[str, float]): VGG layer name -> weight, e.g. {'relu1_2': 1, 'relu4_1': 1}.
@@ -76,8 +77,8 @@ class ContentStyleLoss(nn.Module):
         use_input_norm (bool): ImageNet normalisation of [0, 1] inputs. Default: True.
         range_norm (bool): Inputs are in [-1, 1] and are mapped to [0, 1] first. Default: True.
         pretrained (bool): Load the ImageNet weights. False (random weights) is for tests only. Default: True.
-        pretrained_path (str | None): torchvision state dict of the VGG; None looks in torchvision's cache.
-            Default: None.
+        pretrained_path (str | None): torchvision state dict of the VGG; None: torchvision's cache (downloaded there
+            when missing). Default: None.
         gram_norm (str): Gram matrix normalisation: 'none' (Eq. 13 as printed), 'hw' or 'chw'. Default: 'none'.
         reduction (str): Over the batch: 'mean', 'sum' or 'none' (per-image losses). Default: 'mean'.
     """
@@ -97,7 +98,7 @@ class ContentStyleLoss(nn.Module):
         if pretrained:
             file_name = VGG_WEIGHT_FILES[vgg_type]
             weights_path = locate_weights(file_name, pretrained_path, what='ContentStyleLoss',
-                                          source=TORCHVISION_WEIGHTS_URL.format(file_name))
+                                          url=TORCHVISION_WEIGHTS_URL.format(file_name))
         else:
             weights_path = None
             get_root_logger().warning('ContentStyleLoss: pretrained is false, the VGG weights are random; '

@@ -1,8 +1,8 @@
-"""Frozen torchvision VGG feature extractor for the content and style losses, loaded offline.
+"""Frozen torchvision VGG feature extractor for the content and style losses, loaded from a given weight file.
 
 BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction (offline it raises URLError) and reads
-``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one reads a given file
-or torchvision's cache and never downloads.
+``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one loads the file it
+is given (``ContentStyleLoss`` finds it in torchvision's cache with ``locate_weights``).
 """
 import torch
 from basicsr.archs.vgg_arch import NAMES
