@@ -1,4 +1,5 @@
 """Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
+import importlib.util
 import math
 import os
 from os import path as osp
@@ -10,6 +11,16 @@ import pytest
 import torch
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
+
+SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
+
+
+def load_script(name):
+    """Import scripts/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(SCRIPTS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_paired_images(root, num_images=8, hr_size=32, scale=4, seed=0):

@@ -1,6 +1,4 @@
 """Tests of the speed and quality benchmark scripts and of the FID/IS path, on tiny networks and images."""
-import importlib.util
-from os import path as osp
 
 import cv2
 import numpy as np
@@ -8,23 +6,15 @@ import pytest
 import torch
 import torchvision
 import yaml
+from conftest import load_script
 
 from srddgan_arch.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.inference.upsampler import build_network
 
-SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
                     encoder_num_block=2, encoder_num_grow_ch=4)
 TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
-
-
-def load_script(name):
-    """Import scripts/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(name, osp.join(SCRIPTS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -203,23 +203,53 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         G stepped."""
         self._set_requires_grad(self.net_d, False)
         self.optimizer_g.zero_grad(set_to_none=True)
+        y0_pred, y_t, t = self.predict_y0(y0, x)
+        loss_dict = self.generator_losses(y0_pred, y0, y_t, t, x)
+        l_g_total = sum(loss_dict.values())
+        self.scaler_g.scale(l_g_total).backward()
+        self.log_dict.update(self.reduce_loss_dict(loss_dict))
+        return self._apply_step(self.optimizer_g, self.net_g, self.scaler_g, [l_g_total])
+
+    def predict_y0(self, y0, x):
+        """G's prediction in a G step (Algorithm 1): t ~ U{1..T}, y_t ~ q(y_t | y0), z ~ N(0, I), y0' = G(y_t, x, t, z).
+
+        Args:
+            y0 (Tensor): The HR images (B, C, H, W) in [-1, 1].
+            x (Tensor): The LR images in [-1, 1].
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: y0' (float32), y_t and t.
+        """
         t = self._random_steps(y0.size(0))
         _, y_t = self.schedule.q_sample_pairs(y0, t)
         with self._autocast():
             y0_pred = self.net_g(y_t, x, t, self._random_latents(y0.size(0)))
-            y_fake_prev = self.schedule.sample_posterior(y0_pred.float(), y_t, t)
+        return y0_pred.float(), y_t, t
+
+    def generator_losses(self, y0_pred, y0, y_t, t, x):
+        """The weighted terms of G's loss (Eq. 22) for a prediction y0' of y0 from y_t.
+
+        Args:
+            y0_pred (Tensor): G's prediction y0' (B, C, H, W) in [-1, 1], float32.
+            y0 (Tensor): The HR images in [-1, 1].
+            y_t (Tensor): The noisy images G saw.
+            t (Tensor): LongTensor (B,) of their steps.
+            x (Tensor): The LR images in [-1, 1].
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_g_adv`` (alpha L_adv on D's view of the posterior sample of y0'), and when
+            configured ``l_g_content`` (beta L_content), ``l_g_style`` (eta L_style), ``l_g_pix``.
+        """
+        with self._autocast():
+            y_fake_prev = self.schedule.sample_posterior(y0_pred, y_t, t)
             d_fake = self.net_d(y_fake_prev, y_t, t, lq=x).float()
-        y0_pred = y0_pred.float()
         loss_dict = OrderedDict(l_g_adv=self.gan_weight * F.softplus(-d_fake).mean())
         if self.cri_content_style is not None:
             l_content, l_style = self.cri_content_style(y0_pred, y0)
             loss_dict.update({k: v for k, v in (('l_g_content', l_content), ('l_g_style', l_style)) if v is not None})
         if self.cri_pix is not None:
             loss_dict['l_g_pix'] = self.cri_pix(y0_pred, y0)
-        l_g_total = sum(loss_dict.values())
-        self.scaler_g.scale(l_g_total).backward()
-        self.log_dict.update(self.reduce_loss_dict(loss_dict))
-        return self._apply_step(self.optimizer_g, self.net_g, self.scaler_g, [l_g_total])
+        return loss_dict
 
     @staticmethod
     def _set_requires_grad(net, flag):
