@@ -108,7 +108,7 @@ def test_trains_validates_saves_and_resumes(tiny_root, alexnet_file, monkeypatch
         assert values and np.isfinite(values).all(), metric
     assert min(logged_values(log_text, 'diversity')) > 0  # the two samples of an LR image differ
     models = tiny_root / 'experiments' / 'tiny_pipeline' / 'models'
-    assert set(torch.load(models / 'net_g_4.pth', weights_only=True)) == {'params', 'params_ema'}
+    assert set(torch.load(models / 'net_g_4.pth', weights_only=True)) == {'params', 'params_ema', 'diffusion'}
     assert (models / 'net_d_4.pth').is_file()
     assert (tiny_root / 'experiments' / 'tiny_pipeline' / 'training_states' / '4.state').is_file()
     saved = glob.glob(str(tiny_root / 'experiments' / 'tiny_pipeline' / 'visualization' / '000' / '*.png'))

@@ -46,7 +46,10 @@ def parse_args(argv=None):
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0; sample i uses seed + i. Default: 0.')
-    parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the option file (trained) value.')
+    parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the trained value (recorded in the '
+                        'checkpoint, else the option file\'s); another T is refused without --force_steps.')
+    parser.add_argument('--force_steps', action='store_true', help='Sample with a T (or schedule) the model was not '
+                        'trained with: samples degrade.')
     parser.add_argument('-t', '--tile', type=int, default=0, help='Tile size in LR pixels, 0: no tiling. Default: 0.')
     parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context in LR pixels. Default: 10.')
     precision = parser.add_mutually_exclusive_group()
@@ -106,8 +109,9 @@ def main(argv=None):
     if not inputs:
         raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in {args.input}.')
     input_paths = {osp.realpath(p) for p in inputs}
-    runtime = dict(param_key=args.param_key, steps=args.steps, tile=args.tile, tile_pad=args.tile_pad,
-                   precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile)
+    runtime = dict(param_key=args.param_key, steps=args.steps, force_steps=args.force_steps, tile=args.tile,
+                   tile_pad=args.tile_pad, precision=args.precision, device=args.device,
+                   channels_last=args.channels_last, compile=args.compile)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
     face_upsampler = helper = landmarks = None
     if args.face:

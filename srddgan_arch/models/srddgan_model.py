@@ -13,10 +13,11 @@ from basicsr.utils import DiffJPEG, get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
-from srddgan_arch.diffusion import DiffusionSchedule, sample
+from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.options import parse_model_options
+from srddgan_arch.utils.checkpoint import load_checkpoint
 
 
 @MODEL_REGISTRY.register()
@@ -38,6 +39,7 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
+        self._warn_untrained_schedule()
         self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':
             # the R1 gradients and AdamW's second moments reach denormal floats, which slow x86 CPUs 10-100x
@@ -52,6 +54,17 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
                 self.jpeger = DiffJPEG(differentiable=False).to(self.device)
                 return DegradationOptions.from_dict(dataset_opt.get('degradation') or {}, self.opt['scale'])
         return None
+
+    def _warn_untrained_schedule(self):
+        """Warn when the diffusion section differs from the schedule recorded with ``path.pretrain_network_g``."""
+        load_path = self.opt['path'].get('pretrain_network_g')
+        if load_path is None:
+            return
+        checkpoint = load_checkpoint(load_path, what='path.pretrain_network_g')
+        untrained = untrained_schedule(self.schedule, checkpoint.get('diffusion'))
+        if untrained:
+            get_root_logger().warning(f'diffusion: {untrained}: {load_path} was trained with another schedule, its '
+                                      'samples degrade until it is trained with this one.')
 
     def feed_data(self, data):
         """Move a batch to the device; without ``lq`` (``degrade_in_dataset: false``) the LR is made here, batched on
@@ -319,11 +332,14 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, epoch, current_iter):
-        """Save G (``params``) with its EMA (``params_ema``), D, then the training state (optimisers, schedulers,
-        iteration), so that a training state always refers to complete network files."""
+        """Save G (``params``) with its EMA (``params_ema``) and the diffusion schedule (``diffusion``), D, then the
+        training state (optimisers, schedulers, iteration), so that a training state always refers to complete network
+        files."""
+        schedule = {'diffusion': self.schedule.settings()}  # inference checks it samples with G's training schedule
         if hasattr(self, 'net_g_ema'):
-            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
+            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'],
+                              extra=schedule)
         else:
-            self.save_network(self.net_g, 'net_g', current_iter)
+            self.save_network(self.net_g, 'net_g', current_iter, extra=schedule)
         self.save_network(self.net_d, 'net_d', current_iter)
         self.save_training_state(epoch, current_iter)
