@@ -80,6 +80,24 @@ def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
         load_script('benchmark_quality').main(['--gt', str(tmp_path / 'gt'), '--methods', 'rrdb', '--device', 'cpu'])
 
 
+@pytest.mark.parametrize('method, written', [('srddgan', 7), ('bicubic', 3)])
+def test_fid_samples_cycle_over_the_images_with_new_seeds(tmp_path, method, written):
+    """FID/IS images: --fid_samples of them, the LR images again with the next seed once all are used (7 from 3
+    images: seeds 0, 0, 0, 1, 1, 1, 2); a deterministic method writes one per image."""
+    pairs = [(f'{name}.png', None, np.full((2, 2, 3), value, np.uint8)) for name, value in (('a', 10), ('b', 20),
+                                                                                                ('c', 30))]
+
+    def run(lq, seed):
+        return lq + seed
+
+    count = load_script('benchmark_quality').save_fid_samples(method, run, pairs, str(tmp_path), 7, seed=0)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert count == written == len(files)
+    if method == 'srddgan':
+        assert files == ['a_s0.png', 'a_s1.png', 'a_s2.png', 'b_s0.png', 'b_s1.png', 'c_s0.png', 'c_s1.png']
+        assert cv2.imread(str(tmp_path / 'b_s1.png'))[0, 0, 0] == 21
+
+
 def test_inception_weights_missing_is_clear(tmp_path, monkeypatch):
     """Without the Inception weights (cache or path), FID/IS raise an error naming the file and where it goes."""
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
