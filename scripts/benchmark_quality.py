@@ -1,15 +1,20 @@
 """Quality table (paper Table 3): every method on the same images through the same metrics, as markdown.
 
     python scripts/benchmark_quality.py --gt datasets/DF2K/val/HR --lq datasets/DF2K/val/LR_bicubic_X4 \
-        --methods srddgan,bicubic,rrdb,esrgan --srddgan_opt options/test_SRDDGAN_DIV2K_x4.yml \
+        --methods srddgan,srddgan_lrc,bicubic,ibp,rrdb,esrgan --srddgan_opt options/test_SRDDGAN_DIV2K_x4.yml \
         --srddgan_model experiments/pretrained_models/SRDDGAN_x4.pth \
         --rrdb_model experiments/pretrained_models/RRDB_PSNR_x4.pth \
         --esrgan_model experiments/pretrained_models/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth --output table.md
 
+Methods: ``srddgan`` (the sampler as the option file sets it), ``srddgan_lrc`` / ``srddgan_plain`` (the LR-consistent
+sampler forced on / off), the references ``bicubic`` (BasicSR's MATLAB imresize) and ``ibp`` (bicubic + the same
+LR-consistency projection), and BasicSR RRDBNets ``rrdb`` / ``esrgan``.
+
 Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), diversity (stochastic methods, NTIRE 2021,
-``--num_samples`` samples), seconds per image; optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on
-``--fid_samples`` SR images (default 50k, the paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A
-metric whose weights are missing (LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
+``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), seconds per image;
+optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
+paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A metric whose weights are missing
+(LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
 """
 import argparse
 import os
@@ -21,6 +26,7 @@ from os import path as osp
 
 import cv2
 import numpy as np
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -29,12 +35,16 @@ import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registr
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.lr_consistency import back_projection, bicubic_upscale  # noqa: E402
+from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
-STOCHASTIC = {'srddgan'}
+# SRDDGAN's sampler: as the option file sets it, LR-consistent, plain
+SRDDGAN_METHODS = {'srddgan': None, 'srddgan_lrc': 'bicubic', 'srddgan_plain': 'none'}
 COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
-           ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('seconds', 's/image', 3)]
+           ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
+           ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 
 
@@ -62,27 +72,39 @@ def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
     return pairs
 
 
+def _reference_method(reference, scale, iterations):
+    """function(lq uint8 BGR, seed) -> SR uint8 BGR of the bicubic or IBP reference (computed as validation does)."""
+    def run(lq, seed):
+        lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+        sr = bicubic_upscale(lq_tensor, scale).clamp(0, 1) if reference == 'bicubic' else back_projection(
+            lq_tensor, scale, iterations)
+        return to_uint8(sr[0].numpy().transpose(1, 2, 0))
+    return run
+
+
 def build_methods(args):
     """name -> function(lq uint8 BGR, seed) -> SR uint8 BGR, for the requested methods."""
-    from basicsr.utils.matlab_functions import imresize
+    consistency = load_option_file(args.srddgan_opt).lr_consistency if args.srddgan_opt else LRConsistencyOptions()
     methods = {}
     for name in args.methods.split(','):
-        if name == 'bicubic':
-            methods[name] = lambda lq, seed: to_uint8(imresize(lq / 255., args.scale))
+        if name in ('bicubic', 'ibp'):
+            methods[name] = _reference_method(name, args.scale, consistency.iterations)
             continue
-        if name == 'srddgan':
+        lr_consistency = None
+        if name in SRDDGAN_METHODS:
             if not args.srddgan_opt:
-                raise ValueError('method srddgan needs --srddgan_opt (and --srddgan_model).')
-            opt, model_path = args.srddgan_opt, args.srddgan_model
+                raise ValueError(f'method {name} needs --srddgan_opt (and --srddgan_model).')
+            opt, model_path, lr_consistency = args.srddgan_opt, args.srddgan_model, SRDDGAN_METHODS[name]
         elif name in ('rrdb', 'esrgan'):
             model_path = getattr(args, f'{name}_model')
             if not model_path:
                 raise ValueError(f'method {name} needs --{name}_model (BasicSR RRDBNet weights, see --rrdb_opt).')
             opt = dict(load_option_file(args.rrdb_opt or RRDB_OPT)[0], scale=args.scale)
         else:
-            raise ValueError(f'--methods: unknown method {name!r}; expected srddgan, bicubic, rrdb or esrgan.')
+            raise ValueError(f'--methods: unknown method {name!r}; expected one of {", ".join(SRDDGAN_METHODS)}, '
+                             'bicubic, ibp, rrdb or esrgan.')
         upsampler = build_upsampler(opt, model_path, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                                    device=args.device)
+                                    device=args.device, lr_consistency=lr_consistency)
         methods[name] = _model_method(upsampler)
     return methods
 
@@ -145,9 +167,10 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
         start = time.perf_counter()
         sr = run(lq, args.seed)
         values = dict(metrics.image(sr, gt, lq), seconds=time.perf_counter() - start)
-        if method in STOCHASTIC and args.num_samples > 1:
+        if method in SRDDGAN_METHODS and args.num_samples > 1:
             samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
             values['diversity'] = metrics.diversity(samples, gt)
+            values['sample_std'] = metrics.get('calculate_sample_std')(samples)
         if save_dir:
             cv2.imwrite(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr)
         for key, value in values.items():
@@ -164,7 +187,7 @@ def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
     Returns:
         int: The number of images written.
     """
-    count = num_samples if method in STOCHASTIC else min(num_samples, len(pairs))
+    count = num_samples if method in SRDDGAN_METHODS else min(num_samples, len(pairs))
     for index in range(count):
         name, _, lq = pairs[index % len(pairs)]
         round_ = index // len(pairs)
@@ -200,8 +223,10 @@ def parse_args(argv=None):
     parser.add_argument('--lq', help='Folder of LR images; default: MATLAB bicubic of the GT.')
     parser.add_argument('--filename_tmpl', default='{}', help="LR name from the GT stem, e.g. '{}x4'. Default: {}.")
     parser.add_argument('-s', '--scale', type=int, default=4, help='Scale. Default: 4.')
-    parser.add_argument('--methods', default='srddgan,bicubic,rrdb,esrgan', help='Comma-separated methods.')
-    parser.add_argument('--srddgan_opt', help='SRDDGAN option file (network_g, diffusion).')
+    parser.add_argument('--methods', default='srddgan,bicubic,ibp,rrdb,esrgan',
+                        help=f'Comma-separated methods: {", ".join(SRDDGAN_METHODS)}, bicubic, ibp, rrdb, esrgan.')
+    parser.add_argument('--srddgan_opt', help='SRDDGAN option file (network_g, diffusion, lr_consistency: also the '
+                        'projection iterations of ibp).')
     parser.add_argument('--srddgan_model', help='SRDDGAN weights.')
     parser.add_argument('--rrdb_model', help='RRDB (PSNR-oriented RRDBNet) weights.')
     parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')

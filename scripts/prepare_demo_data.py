@@ -1,4 +1,4 @@
-"""Build the embedded demo set (scikit-image's colour photographs, x4) at datasets/demo; needs no input.
+"""Build the embedded demo set (photographs shipped with scikit-image and matplotlib, x4) at datasets/demo; no input.
 
 Example: python scripts/prepare_demo_data.py --output datasets/demo --lmdb
 """
@@ -12,7 +12,7 @@ def main(argv=None):
     parser.add_argument('--scale', type=int, default=4, help='LR scale')
     args = parser.parse_args(argv)
     if args.input:
-        parser.error('--input is not used: the demo photographs ship with scikit-image.')
+        parser.error('--input is not used: the demo photographs ship with scikit-image and matplotlib.')
     result = build_demo_dataset(args.output, scale=args.scale, lmdb=args.lmdb)
     if result['skipped']:
         print(f'prepare_demo_data: {args.output} is already there; nothing to do.')

@@ -1,20 +1,29 @@
-"""Quick start: build the demo data, train the small demo model on the CPU, validate it before and after training.
+"""Quick start: build the demo data, train the demo model on the CPU, score it beside bicubic and IBP, draw a figure.
 
 Example: python scripts/run_demo.py
 
-Steps: builds ``datasets/demo`` from scikit-image's photographs unless it is there, evaluates the untrained generator
-(iteration 0), trains ``options/train_SRDDGAN_demo_x4.yml`` with BasicSR's train pipeline (``srddgan_arch/train.py``
-in a subprocess), evaluates the trained EMA generator, writes the SR samples of both evaluations under
-``results/<name>_iter0`` and ``results/<name>_final`` and ends with one line: PSNR and LR-PSNR at iteration 0 and
-at the end.
+Steps: builds ``datasets/demo`` from photographs shipped with scikit-image unless it is there, trains
+``options/train_SRDDGAN_demo_x4.yml`` with BasicSR's train pipeline (``srddgan_arch/train.py`` in a subprocess),
+validates the trained EMA generator on the validation crops (never used for training) with the option file's metrics
+and sampler, beside two references scored by the same code on the same images: bicubic (BasicSR's MATLAB imresize)
+and IBP (bicubic + the same LR-consistency projection), writes the SR samples under ``results/<name>_final`` and a
+comparison figure ``results/<name>_final/comparison.png``, and ends with one line::
+
+    demo_result: psnr=<dB> lr_psnr=<dB> bicubic_psnr=<dB> ibp_psnr=<dB> diversity=<pixel std> seconds=<s>
+
+(diversity: the standard deviation across the samples of each pixel, 0-255 scale, averaged).
 """
 import argparse
+import glob
 import os
 import subprocess
 import sys
 import time
 from os import path as osp
 
+import cv2
+import numpy as np
+import torch
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -22,8 +31,10 @@ sys.path.insert(0, ROOT)
 
 # the package first: BasicSR compatibility fixes and registration
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
+from srddgan_arch.lr_consistency import back_projection, bicubic_upscale  # noqa: E402
 
 DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
+LABEL_HEIGHT = 18
 
 
 def yaml_load(path):
@@ -32,21 +43,21 @@ def yaml_load(path):
         return yaml.safe_load(f)
 
 
-def evaluate(opt_path, label, checkpoint=None):
-    """Validate the demo generator on the demo val set and save its SR samples.
+def evaluate(opt_path, label, checkpoint):
+    """Validate the trained demo generator on the demo val set, with the references, and save its SR samples.
 
     Args:
-        opt_path (str): The demo train option file (its network, diffusion, val and datasets.val sections are used).
+        opt_path (str): The demo train option file (its network, diffusion, lr_consistency, val and datasets.val
+            sections are used).
         label (str): Name of the evaluation; samples go to ``results/<name>_<label>/visualization``.
-        checkpoint (str | None): Generator checkpoint (its ``params_ema`` is loaded). Default: None (the untrained
-            generator, initialised with the option file's ``manual_seed`` as training does).
+        checkpoint (str): Generator checkpoint (its ``params_ema`` is loaded).
 
     Returns:
-        dict: Metric name -> mean over the val images and samples.
+        tuple[dict, dict, str]: The model's metrics (mean over the val images and samples), the references'
+        metrics (method -> metric -> mean) and the folder of the saved samples.
     """
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
-    from basicsr.utils import set_random_seed
 
     opt = yaml_load(opt_path)
     name = f'{opt["name"]}_{label}'
@@ -57,11 +68,11 @@ def evaluate(opt_path, label, checkpoint=None):
     opt['val']['suffix'] = label
     val_opt = dict(opt['datasets']['val'], phase='val', scale=opt['scale'])
     opt['datasets'] = {'val': val_opt}
-    set_random_seed(opt['manual_seed'])
     loader = build_dataloader(build_dataset(val_opt), val_opt, num_gpu=0, dist=False, sampler=None)
     model = build_model(opt)
     model.validation(loader, current_iter=0, tb_logger=None, save_img=True)
-    return dict(model.metric_results)
+    samples_dir = osp.join(opt['path']['visualization'], val_opt['name'])
+    return dict(model.metric_results), model.reference_results[val_opt['name']], samples_dir
 
 
 def train(opt_path, total_iter=None):
@@ -74,8 +85,58 @@ def train(opt_path, total_iter=None):
     return osp.join('experiments', name, 'models', 'net_g_latest.pth')
 
 
+def _labelled(img, label):
+    """A uint8 BGR tile with a white strip and ``label`` above it."""
+    strip = np.full((LABEL_HEIGHT, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, label, (3, LABEL_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, img], axis=0)
+
+
+def comparison_figure(val_root, samples_dir, label, scale, iterations, path, num_shown=2):
+    """Write a PNG with one row per validation crop: LR (nearest), bicubic, IBP, two SRDDGAN samples, HR, labelled.
+
+    Args:
+        val_root (str): The val split (``HR`` and ``LR_bicubic_X<scale>`` folders).
+        samples_dir (str): Folder of the saved samples (``<stem>_<label>_s<k>.png``).
+        label (str): Suffix of the saved samples.
+        scale (int): SR scale.
+        iterations (int): Projection iterations of the IBP reference (the sampler's).
+        path (str): Output PNG.
+        num_shown (int): Samples shown per crop. Default: 2.
+    """
+    rows = []
+    for hr_path in sorted(glob.glob(osp.join(val_root, 'HR', '*.png'))):
+        stem = osp.splitext(osp.basename(hr_path))[0]
+        hr = cv2.imread(hr_path)
+        lq = cv2.imread(osp.join(val_root, f'LR_bicubic_X{scale}', f'{stem}.png'))
+        lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+        references = [bicubic_upscale(lq_tensor, scale).clamp(0, 1), back_projection(lq_tensor, scale, iterations)]
+        bicubic, ibp = [(t[0].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8) for t in references]
+        tiles = [('LR (nearest)', cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_NEAREST)),
+                 ('bicubic', bicubic), ('IBP', ibp)]
+        tiles += [(f'SRDDGAN sample {k + 1}', cv2.imread(osp.join(samples_dir, f'{stem}_{label}_s{k}.png')))
+                  for k in range(num_shown)]
+        tiles.append(('HR', hr))
+        rows.append(np.concatenate([_labelled(img, name) for name, img in tiles], axis=1))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    cv2.imwrite(path, np.concatenate(rows, axis=0))
+
+
+def summary(metrics, references, iters, seconds):
+    """The human sentence and the ``demo_result`` line."""
+    psnr, lr_psnr, ibp = metrics['psnr'], metrics['lr_psnr'], references['ibp']['psnr']
+    verdict = 'beats' if psnr > ibp else 'does NOT beat'
+    sentence = (f'SRDDGAN demo ({iters} iterations): PSNR {psnr:.2f} dB, LR-PSNR {lr_psnr:.2f} dB; bicubic '
+                f'{references["bicubic"]["psnr"]:.2f} / {references["bicubic"]["lr_psnr"]:.2f} dB, IBP {ibp:.2f} / '
+                f'{references["ibp"]["lr_psnr"]:.2f} dB on the same validation crops: SRDDGAN {verdict} IBP by '
+                f'{psnr - ibp:+.2f} dB.')
+    line = (f'demo_result: psnr={psnr:.2f} lr_psnr={lr_psnr:.2f} bicubic_psnr={references["bicubic"]["psnr"]:.2f} '
+            f'ibp_psnr={ibp:.2f} diversity={metrics["sample_std"]:.3f} seconds={seconds:.0f}')
+    return sentence, line
+
+
 def main(argv=None):
-    """Parse ``argv`` (default: the command line), run the demo and return the final metrics line."""
+    """Parse ``argv`` (default: the command line), run the demo and return the ``demo_result`` line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', default=DEFAULT_OPT, help='demo option file')
     parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter')
@@ -83,16 +144,15 @@ def main(argv=None):
     start = time.time()
     opt_path = osp.abspath(args.opt if osp.isfile(args.opt) else osp.join(ROOT, args.opt))
     os.chdir(ROOT)
-    build_demo_dataset('datasets/demo', scale=4)
-    before = evaluate(opt_path, 'iter0')
-    after = evaluate(opt_path, 'final', checkpoint=train(opt_path, args.total_iter))
     opt = yaml_load(opt_path)
-    iters = args.total_iter or opt['train']['total_iter']
-    line = (f'SRDDGAN demo: PSNR {before["psnr"]:.2f} -> {after["psnr"]:.2f} dB, '
-            f'LR-PSNR {before["lr_psnr"]:.2f} -> {after["lr_psnr"]:.2f} dB (iteration 0 -> {iters}); '
-            f'SR samples in results/{opt["name"]}_iter0 and results/{opt["name"]}_final; '
-            f'{time.time() - start:.0f} s.')
-    print(line, flush=True)
+    build_demo_dataset('datasets/demo', scale=opt['scale'])
+    metrics, references, samples_dir = evaluate(opt_path, 'final', train(opt_path, args.total_iter))
+    iterations = (opt.get('lr_consistency') or {}).get('iterations', 3)
+    figure = osp.join('results', f'{opt["name"]}_final', 'comparison.png')
+    comparison_figure(osp.dirname(opt['datasets']['val']['dataroot_gt']), samples_dir, 'final', opt['scale'],
+                      iterations, figure)
+    sentence, line = summary(metrics, references, args.total_iter or opt['train']['total_iter'], time.time() - start)
+    print(f'{sentence}\nSR samples in {samples_dir}; comparison figure {figure}.\n{line}', flush=True)
     return line
 
 

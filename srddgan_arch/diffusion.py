@@ -194,8 +194,12 @@ def untrained_schedule(schedule, trained):
 
 
 @torch.no_grad()
-def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples=1):
+def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples=1, project=None):
     """Algorithm 2: T-step inference y_T -> y_0 with a generator that predicts y0.
+
+    With ``project`` (e.g. :func:`srddgan_arch.lr_consistency.project_to_lr` with its scale bound), every
+    prediction y0' is replaced by ``project(y0', lq)`` before the posterior step; the last y0' is the output, so it
+    is projected too.
 
     Args:
         generator (nn.Module): Callable ``generator(y_t, lq, t, z, lr_feats=...)`` returning y0' in [-1, 1], with
@@ -209,6 +213,7 @@ def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples
             Default: None (the global generator).
         num_samples (int): Samples per LR image, drawn in one batch; the LR encoder still runs once per image.
             Default: 1.
+        project (callable | None): ``project(y0, lq) -> y0`` applied to every prediction, in [-1, 1]. Default: None.
 
     Returns:
         Tensor: SR images y_0 (num_samples * B, C, h * scale, w * scale) in [-1, 1], sample-major: ``.chunk(
@@ -225,7 +230,9 @@ def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples
         z = torch.randn(batch, generator.z_dim, generator=noise_generator, device=lq.device, dtype=lq.dtype)
     for step in range(schedule.num_timesteps, 0, -1):
         t = torch.full((batch,), step, dtype=torch.long, device=lq.device)
-        y0_pred = generator(y_t, lq, t, z, lr_feats=lr_feats)
+        y0_pred = generator(y_t, lq, t, z, lr_feats=lr_feats).float()
+        if project is not None:
+            y0_pred = project(y0_pred, lq.float())
         noise = torch.randn(hr_shape, generator=noise_generator, device=lq.device, dtype=lq.dtype)
-        y_t = schedule.sample_posterior(y0_pred.float(), y_t, t, noise=noise)
+        y_t = schedule.sample_posterior(y0_pred, y_t, t, noise=noise)
     return y_t

@@ -71,7 +71,7 @@ def tiny_srddgan_options(tmp_path, is_train=True):
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
         'val': {'num_samples': 2, 'seed': 3, 'save_img': True,
                 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
-                            'spread': {'type': 'calculate_sample_spread'}}},
+                            'spread': {'type': 'calculate_sample_std'}}},
     }
     return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d')}
 

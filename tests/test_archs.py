@@ -66,6 +66,19 @@ def test_any_hr_size_divisible_by_levels():
         net_g(torch.randn(2, 3, 30, 31), torch.randn(2, 3, 15, 15), t, z)
 
 
+def test_residual_generator_starts_at_bicubic_and_has_no_tanh():
+    """residual: the untrained network returns the bicubic-upsampled LR exactly (zero output conv); trained, its
+    correction is added without tanh, so values outside [-1, 1] stay possible; channels must match."""
+    net = tiny_unet(residual=True)
+    y_t, lq, t, z = inputs()
+    bicubic = torch.nn.functional.interpolate(lq, scale_factor=2, mode='bicubic', align_corners=False)
+    assert torch.equal(net(y_t, lq, t, z), bicubic)
+    torch.nn.init.constant_(net.conv_out.bias, 3.0)
+    assert torch.allclose(net(y_t, lq, t, z), bicubic + 3.0)
+    with pytest.raises(ValueError, match='residual needs in_channels == out_channels'):
+        tiny_unet(residual=True, out_channels=1)
+
+
 def test_bad_generator_options_raise():
     """Odd scales, image sizes not divisible by the levels and an empty mapping network are rejected."""
     with pytest.raises(ValueError, match='scale'):

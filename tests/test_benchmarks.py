@@ -52,23 +52,27 @@ def lpips_backbone(tmp_path):
 
 @pytest.mark.slow
 def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
-    """All methods run on the same images through the same metrics; the markdown table has one row per method."""
+    """All methods run on the same images through the same metrics; the markdown table has one row per method; the
+    LR-consistent sampler and IBP reach an LR-PSNR above 45 dB."""
     (tmp_path / 'gt').mkdir()
     for i in range(1):
         cv2.imwrite(str(tmp_path / 'gt' / f'{i}.png'), cv2.resize(np.uint8(np.random.default_rng(i).random(
             (8, 8, 3)) * 255), (32, 32), interpolation=cv2.INTER_CUBIC))
     output = tmp_path / 'table.md'
     table = load_script('benchmark_quality').main([
-        '--gt', str(tmp_path / 'gt'), '--methods', 'srddgan,bicubic,esrgan', '--srddgan_opt', tiny_models['srddgan'][0],
+        '--gt', str(tmp_path / 'gt'), '--methods', 'srddgan,srddgan_lrc,bicubic,ibp,esrgan',
+        '--srddgan_opt', tiny_models['srddgan'][0],
         '--srddgan_model', tiny_models['srddgan'][1], '--rrdb_opt', tiny_models['rrdb'][0], '--esrgan_model',
         tiny_models['rrdb'][1], '--num_samples', '2', '--lpips_backbone', lpips_backbone, '--device', 'cpu',
         '--output', str(output)])
     lines = output.read_text().splitlines()
     assert table == output.read_text() and lines[0].startswith('| Method | PSNR')
-    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:5]}
-    assert sorted(rows) == ['bicubic', 'esrgan', 'srddgan']
-    assert rows['srddgan'][5] != 'n/a' and rows['bicubic'][5] == 'n/a'  # diversity only for the stochastic method
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:7]}
+    assert sorted(rows) == ['bicubic', 'esrgan', 'ibp', 'srddgan', 'srddgan_lrc']
+    assert rows['srddgan'][5] != 'n/a' and rows['bicubic'][5] == 'n/a'  # diversity only for the stochastic methods
+    assert float(rows['srddgan_lrc'][6]) > 0 and rows['ibp'][6] == 'n/a'  # so is the pixel std across samples
     assert rows['bicubic'][2] != 'n/a' and float(rows['bicubic'][3]) > 20  # LPIPS computed; bicubic is LR-consistent
+    assert float(rows['ibp'][3]) > 45 and float(rows['srddgan_lrc'][3]) > 45 > float(rows['srddgan'][3])
     assert 'NIQE needs images of at least 96' in table
 
 

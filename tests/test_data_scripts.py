@@ -146,16 +146,18 @@ def test_prepare_cifar10_bad_batch(tmp_path):
 
 
 def test_prepare_demo_data(tmp_path):
-    """The demo set has the fixed layout, loads from disk and LMDB, is small, and a second run is skipped."""
+    """The demo set has the fixed layout (the held-out photographs whole), loads from disk and LMDB, is small, and a
+    second run is skipped."""
     out = str(tmp_path / 'demo')
     result = script('prepare_demo_data').main(['--output', out, '--lmdb'])
-    assert not result['skipped'] and result['train'] >= 40 and 2 <= result['val'] <= 4
-    for split in ('train', 'val'):
+    assert not result['skipped'] and result['train'] >= 40 and 2 <= result['val'] <= 4 and result['heldout'] == 4
+    assert sorted(os.listdir(f'{out}/heldout/HR')) == ['camera.png', 'coins.png', 'grace_hopper.png', 'moon.png']
+    for split in ('train', 'val', 'heldout'):
         assert os.listdir(f'{out}/{split}/HR') == os.listdir(f'{out}/{split}/LR_bicubic_X4')
     for lmdb in (False, True):
         val = load_pairs(f'{out}/val', 4, lmdb)
         assert val[0]['gt'].shape == (3, 128, 128) and val[0]['lq'].shape == (3, 32, 32)
         assert load_pairs(f'{out}/train', 4, lmdb, phase='train', gt_size=128)[0]['lq'].shape == (3, 32, 32)
     size = sum(f.stat().st_size for f in Path(out).rglob('*.png'))
-    assert size < 4 * 2**20
+    assert size < 6 * 2**20
     assert script('prepare_demo_data').main(['--output', out])['skipped']

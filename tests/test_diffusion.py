@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
+from srddgan_arch.lr_consistency import bicubic_downscale, project_to_lr
 
 
 class FakeGenerator(nn.Module):
@@ -164,3 +165,20 @@ def test_untrained_schedule_names_the_differences():
     assert untrained_schedule(DiffusionSchedule(8), trained) == 'num_timesteps 8 (trained: 4)'
     assert untrained_schedule(DiffusionSchedule(2, beta_max=10.0), trained) == ('num_timesteps 2 (trained: 4), '
                                                                                 'beta_max 10.0 (trained: 20.0)')
+
+
+def test_sample_projects_every_prediction_and_returns_a_consistent_image():
+    """With project, each of the T predictions passes through it (in [-1, 1], with the LR batch) before the posterior
+    step, and the output, the last projected prediction, downscales exactly to the LR image."""
+    generator, schedule = FakeGenerator(), DiffusionSchedule(num_timesteps=4)
+    lq = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    calls = []
+
+    def project(y0, lq_seen):
+        calls.append(lq_seen.shape)
+        return project_to_lr(y0, lq_seen, generator.scale)
+
+    out = sample(generator, lq, schedule, noise_generator=torch.Generator().manual_seed(1), project=project,
+                 num_samples=2)
+    assert calls == [(4, 3, 8, 8)] * 4
+    assert (bicubic_downscale(out, 2) - lq.repeat(2, 1, 1, 1)).abs().max() < 1e-5

@@ -14,11 +14,15 @@ from basicsr.utils import get_root_logger
 from torch import nn
 
 from srddgan_arch.data.image_io import read_image, write_image
+from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FACE_PARSER_FILE, build_face_helper, restore_faces
 from srddgan_arch.inference.fusion import content_fusion
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.inference.upsampler import SRDDGANer, build_network, build_upsampler, upsample_image
+from srddgan_arch.lr_consistency import bicubic_downscale
+from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
+from srddgan_arch.options import LRConsistencyOptions
 
 TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=2, image_size=16, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
@@ -114,6 +118,26 @@ def test_tiled_diffusion_has_no_seam():
     assert column_jumps[31] <= 1.5 * np.median(column_jumps)  # HR columns 31 | 32 straddle the LR tile border 16
 
 
+def _photo_like_lq(height=24, width=36, scale=2):
+    """A smooth LR image (1, 3, h, w) in [0.1, 0.9]: the MATLAB bicubic downscale of a smooth HR image."""
+    coarse = torch.rand(1, 3, 3, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    hr = F.interpolate(coarse, size=(height * scale, width * scale), mode='bilinear', align_corners=True)
+    return bicubic_downscale(hr, scale)
+
+
+@pytest.mark.parametrize('net, tile', [(ToyDiffusionNet(), 0), (ToyDiffusionNet(), 10), (BicubicNet(2), 10)])
+def test_lr_consistent_output_untiled_and_tiled(net, tile):
+    """With lr_consistency, the output of a diffusion or a plain network, whole or in blended tiles, downscales to
+    the LR input within 0.5/255; without, it does not."""
+    lq = _photo_like_lq()
+    for downsampler in ('bicubic', 'none'):
+        consistency = LRConsistencyOptions(downsampler=downsampler)
+        upsampler = SRDDGANer(net, schedule=DiffusionSchedule(2), tile=tile, tile_pad=4, device='cpu',
+                              lr_consistency=consistency)
+        error = (bicubic_downscale(upsampler.upsample_tensor(lq, seed=0), 2) - lq).abs().max() * 255
+        assert (error < 0.5) == (downsampler == 'bicubic')
+
+
 def test_build_network_loads_params(tmp_path):
     """A BasicSR checkpoint (params_ema, else params) is loaded; a missing file names --model_path."""
     net = build_network(TINY_RRDB)
@@ -201,6 +225,23 @@ def test_cli_steps_guard(tmp_path):
         main(args)
     main(args + ['--force_steps'])
     assert cv2.imread(str(tmp_path / 'out' / 'lr_srddgan.png')).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize('section, flag, consistent', [
+    ({'downsampler': 'bicubic'}, [], True), ({'downsampler': 'bicubic'}, ['--lr_consistency', 'none'], False),
+    ({}, ['--lr_consistency', 'bicubic'], True), ({}, [], False)])
+def test_cli_lr_consistency_from_option_file_or_flag(tmp_path, section, flag, consistent):
+    """The option file's lr_consistency section decides, the flag overrides it: the written uint8 SR image of an
+    untrained RRDBNet then has an LR-PSNR above 45 dB, or not."""
+    opt_path, model_path = _write_model(tmp_path)
+    opt = yaml.safe_load(open(opt_path))
+    yaml.safe_dump(dict(opt, lr_consistency=section), open(opt_path, 'w'))
+    lq = (_photo_like_lq(12, 10, scale=4)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    cv2.imwrite(str(tmp_path / 'lq.png'), lq)
+    main(['-i', str(tmp_path / 'lq.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path, '--model_path', model_path,
+          '--device', 'cpu'] + flag)
+    sr = cv2.imread(str(tmp_path / 'out' / 'lq_srddgan.png'))
+    assert (calculate_lr_psnr(sr, lq) > 45) == consistent
 
 
 def test_cli_requires_model():

@@ -14,7 +14,7 @@ from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.registry import METRIC_REGISTRY
 from conftest import ALEXNET_CONV_SHAPES
 
-from srddgan_arch.metrics.diversity_metric import calculate_diversity, diversity_score
+from srddgan_arch.metrics.diversity_metric import calculate_diversity, calculate_sample_std, diversity_score
 from srddgan_arch.metrics.lpips_metric import build_lpips, calculate_lpips, get_lpips, locate_backbone
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr, downscale_uint8
 
@@ -171,3 +171,13 @@ def test_basicsr_niqe_runs(photo):
     """BasicSR's NIQE runs as is on today's numpy/scipy for images of at least two 96-pixel blocks."""
     img = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)[:192, :192]
     assert 0 < calculate_niqe(img, crop_border=0) < 20
+
+
+def test_sample_std_by_hand():
+    """The pixel spread of samples: 0 for identical samples, 1 for two images that differ by 2 everywhere; one
+    sample is refused."""
+    zeros, twos = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 2, np.uint8)
+    assert calculate_sample_std([twos, twos, twos]) == 0
+    assert calculate_sample_std([zeros, twos]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='at least 2 samples'):
+        calculate_sample_std([zeros])

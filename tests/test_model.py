@@ -10,19 +10,13 @@ import pytest
 import torch
 from basicsr.models import build_model
 from basicsr.utils import get_root_logger
-from basicsr.utils.registry import METRIC_REGISTRY
 from conftest import tiny_srddgan_options as tiny_opt
 
+from srddgan_arch.lr_consistency import bicubic_downscale
 from srddgan_arch.options import OptionError
 
 LOSS_KEYS = ('l_d_real', 'l_d_fake', 'l_d_r1', 'out_d_real', 'out_d_fake', 'l_g_adv', 'l_g_content', 'l_g_style',
              'l_g_pix')
-
-
-@METRIC_REGISTRY.register()
-def calculate_sample_spread(samples, img2, **kwargs):
-    """Test set metric: mean absolute difference between the first two samples."""
-    return float(np.abs(samples[0].astype(float) - samples[-1].astype(float)).mean())
 
 
 def random_batch(batch=2, seed=0):
@@ -149,6 +143,50 @@ def test_validation_averages_sample_metrics_and_runs_set_metrics(tmp_path):
     saved = sorted(p.name for p in (tmp_path / 'visualization' / 'tiny_val').iterdir())
     assert saved == ['img_a_tiny_s0.png', 'img_a_tiny_s1.png']
     assert cv2.imread(str(tmp_path / 'visualization' / 'tiny_val' / saved[0])).shape == (32, 32, 3)
+
+
+def photo_like_batch(seed=0):
+    """A smooth HR image (1, 3, 32, 32) in [0.1, 0.9] and its MATLAB bicubic LR rounded to uint8 levels, in [0, 1]."""
+    coarse = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(seed)) * 0.8 + 0.1
+    gt = torch.nn.functional.interpolate(coarse, size=32, mode='bilinear', align_corners=True)
+    return {'lq': (bicubic_downscale(gt, 4) * 255).round() / 255, 'gt': gt}
+
+
+def _validate(model, batch, name='tiny_val'):
+    """Run the model's validation on one LR/HR pair."""
+    loader = type('Loader', (list, ), {})([dict(batch, lq_path=['img_a.png'])])
+    loader.dataset = type('Dataset', (), {'opt': {'name': name}})()
+    model.validation(loader, current_iter=0, tb_logger=None, save_img=False)
+
+
+def test_validation_scores_bicubic_and_ibp_references_once(tmp_path, monkeypatch):
+    """The first validation of a data set scores bicubic and IBP with the per-sample metrics (not the set metric)
+    on the same images and logs them; later validations reuse them."""
+    opt = tiny_opt(tmp_path, is_train=False)
+    opt['val']['metrics']['lr_psnr'] = {'type': 'calculate_lr_psnr'}
+    model = build_model(opt)
+    batch = photo_like_batch()
+    _validate(model, batch)
+    references = model.reference_results['tiny_val']
+    assert set(references) == {'bicubic', 'ibp'} and set(references['ibp']) == {'psnr', 'lr_psnr'}
+    assert references['ibp']['lr_psnr'] > references['bicubic']['lr_psnr'] + 10
+    calls = []
+    monkeypatch.setattr(model, '_reference_metrics', lambda *args: calls.append(args))
+    _validate(model, batch)
+    assert calls == [] and model.reference_results['tiny_val'] is references
+
+
+@pytest.mark.parametrize('downsampler', ['none', 'bicubic'])
+def test_lr_consistency_option_projects_the_samples(tmp_path, downsampler):
+    """lr_consistency.downsampler: bicubic makes every sample downscale to the LR input (LR-PSNR above 45 dB, as the
+    IBP reference); 'none' leaves the untrained generator's samples inconsistent."""
+    opt = tiny_opt(tmp_path, is_train=False)
+    opt['val']['metrics']['lr_psnr'] = {'type': 'calculate_lr_psnr'}
+    opt['lr_consistency'] = {'downsampler': downsampler, 'iterations': 3}
+    model = build_model(opt)
+    _validate(model, photo_like_batch())
+    consistent = model.metric_results['lr_psnr'] > 45
+    assert consistent == (downsampler == 'bicubic')
 
 
 def test_save_stores_g_ema_d_and_training_state(tmp_path):

@@ -94,6 +94,9 @@ def _set(opt, dotted, value):
     ('val.metrics.lpips', {'type': 'calculate_lpips', 'backbone_path': '/no/alexnet.pth'},
      r'val\.metrics\.lpips: .*alexnet.pth'),
     ('network_g.freeze_encoder', True, r'network_g\.freeze_encoder is true but no weights reach the encoder'),
+    ('lr_consistency', {'downsampler': 'bilinear'}, r"lr_consistency\.downsampler must be one of 'none', 'bicubic'"),
+    ('lr_consistency', {'iteration': 3}, r'Unknown option lr_consistency\.iteration\. Did you mean .iterations.'),
+    ('lr_consistency', {'iterations': 0}, r'lr_consistency\.iterations must be a positive int'),
 ])
 def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message):
     """Each misspelt key, wrong type or inconsistent size raises an OptionError (a ValueError) naming the key."""
@@ -103,12 +106,14 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
         check(opt)
 
 
-def test_diversity_needs_several_samples(tmp_path):
+@pytest.mark.parametrize('metric', [{'type': 'calculate_diversity', 'backbone_path': __file__},
+                                    {'type': 'calculate_sample_std'}])
+def test_spread_metrics_need_several_samples(tmp_path, metric):
     """Diversity of a single sample is always 0: the check asks for val.num_samples >= 2."""
     opt = tiny_srddgan_options(tmp_path)
     opt['val']['num_samples'] = 1
-    opt['val']['metrics']['diversity'] = {'type': 'calculate_diversity', 'backbone_path': __file__}
-    with pytest.raises(OptionError, match=r'val\.metrics\.diversity: diversity needs val\.num_samples >= 2'):
+    opt['val']['metrics']['spread'] = metric
+    with pytest.raises(OptionError, match=rf'val\.metrics\.spread: {metric["type"]} needs val\.num_samples >= 2'):
         check(opt)
 
 

@@ -79,13 +79,16 @@ class SRDDGANUNet(nn.Module):
             in [0, 1], as RRDBNet). Default: None.
         encoder_param_key (str): Key of that checkpoint's state dict ('params' or 'params_ema'). Default: 'params'.
         freeze_encoder (bool): Exclude the encoder from training (requires_grad False). Default: False.
+        residual (bool): Predict y0 as the bicubic-upsampled LR plus a correction (SRDiff's residual), with no tanh
+            and the output conv initialised to zero, so that the untrained network returns the bicubic image.
+            Default: False (tanh of the network output, the paper's direct y0).
     """
 
     def __init__(self, in_channels=3, out_channels=3, scale=4, image_size=128, num_feat=64, ch_mult=(1, 1, 2, 2, 4, 4),
                  num_res_blocks=2, attn_resolutions=(16, ), dropout=0.0, z_dim=256, z_emb_dim=None,
                  num_mapping_layers=4, t_emb_dim=None, lr_concat=True, lr_encoder=True, encoder_num_feat=32,
                  encoder_num_block=8, encoder_num_grow_ch=16, encoder_pretrained_path=None,
-                 encoder_param_key='params', freeze_encoder=False):
+                 encoder_param_key='params', freeze_encoder=False, residual=False):
         super().__init__()
         self.divisor = 2**(len(ch_mult) - 1)
         if scale < 2 or scale % 2:
@@ -95,7 +98,11 @@ class SRDDGANUNet(nn.Module):
                              f'{self.divisor} (ch_mult={list(ch_mult)}).')
         if num_mapping_layers < 1:
             raise ValueError(f'SRDDGANUNet: num_mapping_layers must be >= 1, got {num_mapping_layers}.')
+        if residual and in_channels != out_channels:
+            raise ValueError(f'SRDDGANUNet: residual needs in_channels == out_channels, got {in_channels} and '
+                             f'{out_channels}.')
         self.out_channels, self.scale, self.z_dim, self.lr_concat = out_channels, scale, z_dim, lr_concat
+        self.residual = residual
         t_emb_dim = t_emb_dim or 4 * num_feat
         z_emb_dim = z_emb_dim or z_dim
         self.act = nn.SiLU()
@@ -143,6 +150,9 @@ class SRDDGANUNet(nn.Module):
                 res *= 2
         self.norm_out = nn.GroupNorm(num_groups(ch), ch, eps=1e-6)
         self.conv_out = nn.Conv2d(ch, out_channels, 3, 1, 1)
+        if residual:
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
 
     def encode_lr(self, lq):
         """LR-encoder features brought to HR size (B, num_feat, H, W), or None without encoder.
@@ -178,10 +188,8 @@ class SRDDGANUNet(nn.Module):
         if height % self.divisor or width % self.divisor:
             raise ValueError(f'SRDDGANUNet: HR size {height}x{width} is not divisible by {self.divisor}.')
         t_emb, z_emb = self.t_embed(t), self.z_mapping(z)
-        x = y_t
-        if self.lr_concat:
-            x = torch.cat([y_t, F.interpolate(lq, size=(height, width), mode='bicubic', align_corners=False)], dim=1)
-        h = self.conv_in(x)
+        lq_up = F.interpolate(lq, size=(height, width), mode='bicubic', align_corners=False)
+        h = self.conv_in(torch.cat([y_t, lq_up], dim=1) if self.lr_concat else y_t)
         if self.encoder is not None:
             h = h + (self.encode_lr(lq) if lr_feats is None else lr_feats)
 
@@ -201,4 +209,5 @@ class SRDDGANUNet(nn.Module):
                 h = layer(h, t_emb, z_emb)
             else:
                 h = layer(torch.cat([h, skips.pop()], dim=1), t_emb, z_emb)
-        return torch.tanh(self.conv_out(self.act(self.norm_out(h))))
+        out = self.conv_out(self.act(self.norm_out(h)))
+        return lq_up + out if self.residual else torch.tanh(out)

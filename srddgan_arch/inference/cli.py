@@ -13,6 +13,7 @@ from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, read_image
 from srddgan_arch.device import default_device
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
+from srddgan_arch.lr_consistency import DOWNSAMPLERS
 
 
 def input_images(path):
@@ -50,6 +51,10 @@ def parse_args(argv=None):
                         'checkpoint, else the option file\'s); another T is refused without --force_steps.')
     parser.add_argument('--force_steps', action='store_true', help='Sample with a T (or schedule) the model was not '
                         'trained with: samples degrade.')
+    parser.add_argument('--lr_consistency', choices=DOWNSAMPLERS,
+                        help="Make the output consistent with the input's MATLAB-bicubic downscale ('bicubic': exact "
+                        "for models trained on bicubic LR, an approximation otherwise) or not ('none'). Default: the "
+                        "option file's lr_consistency section (off without one).")
     parser.add_argument('-t', '--tile', type=int, default=0, help='Tile size in LR pixels, 0: no tiling. Default: 0.')
     parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context in LR pixels. Default: 10.')
     precision = parser.add_mutually_exclusive_group()
@@ -111,7 +116,7 @@ def main(argv=None):
     input_paths = {osp.realpath(p) for p in inputs}
     runtime = dict(param_key=args.param_key, steps=args.steps, force_steps=args.force_steps, tile=args.tile,
                    tile_pad=args.tile_pad, precision=args.precision, device=args.device,
-                   channels_last=args.channels_last, compile=args.compile)
+                   channels_last=args.channels_last, compile=args.compile, lr_consistency=args.lr_consistency)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
     face_upsampler = helper = landmarks = None
     if args.face:

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import math
 from os import path as osp
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -18,21 +19,36 @@ from srddgan_arch.data.image_io import DecodedImage
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.tiling import tile_upsample
-from srddgan_arch.options import DiffusionOptions
+from srddgan_arch.lr_consistency import lr_projector, project_to_lr
+from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
+class OptionFile(NamedTuple):
+    """The sections of an option file that inference reads.
+
+    Args:
+        network_g (dict): ``type`` and the network's keyword arguments.
+        diffusion (DiffusionOptions): The schedule (the defaults when the file has none).
+        lr_consistency (LRConsistencyOptions): The sampler's LR consistency (off when the file has none).
+    """
+
+    network_g: dict
+    diffusion: DiffusionOptions
+    lr_consistency: LRConsistencyOptions
+
+
 def load_option_file(path):
-    """Read a BasicSR option file and return its ``network_g`` and ``diffusion`` sections.
+    """Read a BasicSR option file and return its ``network_g``, ``diffusion`` and ``lr_consistency`` sections.
 
     Args:
         path (str): YAML option file with a ``network_g`` section (``type`` and the network's keyword arguments) and,
-            for SRDDGAN, an optional ``diffusion`` section (``num_timesteps``, ``beta_min``, ``beta_max``).
+            for SRDDGAN, optional ``diffusion`` and ``lr_consistency`` sections.
 
     Returns:
-        tuple[dict, DiffusionOptions]: (network_g, diffusion settings; the defaults when the file has none).
+        OptionFile: The sections, checked.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Option file {path} does not exist.')
@@ -40,7 +56,8 @@ def load_option_file(path):
         opt = yaml.safe_load(f) or {}
     if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
         raise KeyError(f'{path}: expected a network_g section with a type key (the network definition).')
-    return dict(opt['network_g']), DiffusionOptions.from_dict(opt.get('diffusion'))
+    return OptionFile(dict(opt['network_g']), DiffusionOptions.from_dict(opt.get('diffusion')),
+                      LRConsistencyOptions.from_dict(opt.get('lr_consistency')))
 
 
 def build_network(network_opt, model_path=None, param_key='params_ema'):
@@ -89,6 +106,9 @@ class SRDDGANer:
 
     A diffusion generator is sampled with :func:`srddgan_arch.diffusion.sample` (LR encoder once per tile, T generator
     calls); its latent z is drawn once per image and shared by all tiles. A plain network maps LR [0, 1] to SR [0, 1].
+    With ``lr_consistency``, a diffusion generator's every prediction is projected onto the LR-consistent images
+    (per tile), and the whole output of any network is projected once more against the whole LR image, so tiles
+    and their blending keep the result consistent.
 
     Args:
         net (nn.Module): The network (e.g. from :func:`build_network`).
@@ -102,10 +122,12 @@ class SRDDGANer:
         compile (bool): Wrap the network with ``torch.compile``. Default: False.
         lr_multiple (int | None): LR inputs are padded (replicate) to a multiple of this, for U-Nets that
             downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
+        lr_consistency (LRConsistencyOptions | None): LR-consistent output; None or downsampler 'none': off.
+            Default: None.
     """
 
     def __init__(self, net, scale=None, schedule=None, tile=0, tile_pad=10, precision='fp32', device=None,
-                 channels_last=False, compile=False, lr_multiple=None):
+                 channels_last=False, compile=False, lr_multiple=None, lr_consistency=None):
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}.')
         self.scale = scale or getattr(net, 'scale', None)
@@ -119,6 +141,8 @@ class SRDDGANer:
         self.tile, self.tile_pad, self.precision = tile, tile_pad, precision
         divisor = getattr(net, 'divisor', 1)
         self.lr_multiple = lr_multiple or divisor // math.gcd(divisor, self.scale)
+        self.lr_consistency = lr_consistency or LRConsistencyOptions()
+        self.project = lr_projector(self.lr_consistency.downsampler, self.scale, self.lr_consistency.iterations)
         self.model = torch.compile(self.net) if compile else self.net
         if self.diffusion and compile:
             for attribute in ('encode_lr', 'z_dim', 'scale', 'out_channels'):
@@ -138,7 +162,8 @@ class SRDDGANer:
         lq = lq.contiguous(memory_format=self.memory_format)
         with torch.no_grad(), self._autocast():
             if self.diffusion:
-                out = (sample(self.model, lq * 2 - 1, self.schedule, z=z, noise_generator=rng).float() + 1) / 2
+                out = sample(self.model, lq * 2 - 1, self.schedule, z=z, noise_generator=rng, project=self.project)
+                out = (out.float() + 1) / 2
             else:
                 out = self.model(lq).float()
         return out[:, :, :height * self.scale, :width * self.scale].clamp(0, 1)
@@ -158,8 +183,11 @@ class SRDDGANer:
         z = None
         if self.diffusion:
             z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
-        return tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
-                             progress=progress).cpu()
+        out = tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
+                            progress=progress).cpu()
+        if self.project is not None:
+            out = project_to_lr(out, lq.float().cpu(), self.scale, self.lr_consistency.iterations, (0, 1)).clamp(0, 1)
+        return out
 
     def enhance(self, img, seed=None, progress=False):
         """Super-resolve a float BGR image (H, W, 3) in [0, 1]; returns the BGR SR image in [0, 1], float32.
@@ -212,7 +240,7 @@ def in_mode_of(image, out):
 
 
 def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, tile=0, tile_pad=10, precision='fp32',
-                    device=None, channels_last=False, compile=False, force_steps=False):
+                    device=None, channels_last=False, compile=False, lr_consistency=None, force_steps=False):
     """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
 
     A diffusion generator samples with the schedule it was trained with: the one its checkpoint records (srddgan's
@@ -225,13 +253,20 @@ def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, ti
         model_path (str | None): BasicSR checkpoint; None keeps random weights (speed tests). Default: None.
         param_key (str): Key of the weights in the checkpoint. Default: 'params_ema'.
         steps (int | None): Diffusion steps T. Default: None (the option file's value).
+        lr_consistency (str | None): Downsampler of the LR-consistent output, 'bicubic' or 'none'. Default: None
+            (the option file's ``lr_consistency`` section; off for a ``network_g`` dict).
         tile, tile_pad, precision, device, channels_last, compile: As in :class:`SRDDGANer`.
         force_steps (bool): Sample with a schedule G was not trained with (warns). Default: False.
 
     Returns:
         SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
     """
-    network_opt, diffusion = load_option_file(opt) if isinstance(opt, str) else (dict(opt), DiffusionOptions())
+    if isinstance(opt, str):
+        network_opt, diffusion, consistency = load_option_file(opt)
+    else:
+        network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
+    if lr_consistency is not None:
+        consistency = dataclasses.replace(consistency, downsampler=lr_consistency)
     net, trained = _build_network(network_opt, model_path, param_key)
     schedule = None
     if is_diffusion_network(net):
@@ -242,7 +277,7 @@ def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, ti
         schedule = DiffusionSchedule(**dataclasses.asdict(diffusion))
         _check_trained_schedule(schedule, trained, force_steps)
     return SRDDGANer(net, schedule=schedule, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
-                     channels_last=channels_last, compile=compile)
+                     channels_last=channels_last, compile=compile, lr_consistency=consistency)
 
 
 def _check_trained_schedule(schedule, trained, force):

@@ -1,4 +1,5 @@
-"""Diversity score of the NTIRE 2021 Learning the Super-Resolution Space challenge, over the samples of one LR image."""
+"""Diversity of the SR samples of one LR image: the NTIRE 2021 Learning the SR Space score and the pixel spread."""
+import numpy as np
 import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
@@ -53,3 +54,20 @@ def calculate_diversity(samples, img2, net='alex', backbone_path=None, bgr=True,
     with torch.no_grad():
         maps = torch.cat([model(uint8_to_lpips_tensor(sample, device, bgr), gt) for sample in samples])
     return diversity_score(maps.cpu())
+
+
+@METRIC_REGISTRY.register()
+def calculate_sample_std(samples, **kwargs):
+    """Pixel diversity of the SR samples of one LR image: the standard deviation across the samples of every pixel
+    value (uint8 scale, 0-255), averaged over pixels and channels. A deterministic model scores 0.
+
+    Args:
+        samples (list[ndarray]): N >= 2 SR samples, each (H, W, C), uint8.
+        kwargs: Other metric data and options (e.g. ``img2``, ``lq``), ignored.
+
+    Returns:
+        float: The mean per-pixel standard deviation.
+    """
+    if len(samples) < 2:
+        raise ValueError(f'calculate_sample_std needs at least 2 samples, got {len(samples)}.')
+    return float(np.stack(samples).astype(np.float64).std(axis=0).mean())

@@ -1,19 +1,28 @@
-"""Validation over several SR samples per LR image, with the LR image given to every metric."""
+"""Validation over several SR samples per LR image, with the LR image given to every metric and reference rows."""
 import inspect
 from os import path as osp
 
+import numpy as np
 from basicsr.metrics import calculate_metric
-from basicsr.utils import imwrite, tensor2img
+from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
+
+from srddgan_arch.lr_consistency import back_projection, bicubic_upscale
+from srddgan_arch.options import LRConsistencyOptions
 
 
 class SampleValidationMixin:
     """``nondist_validation`` for BasicSR models whose ``test()`` sets ``self.samples`` (SR tensors in [0, 1]) and
     that have ``val_settings`` (``srddgan_arch.options.ValOptions``); list it before the BasicSR model class.
 
-    Unlike ``SRModel``'s, the metrics also receive the LR image as ``lq`` (uint8, like ``img``): LR-PSNR works.
+    Unlike ``SRModel``'s, the metrics also receive the LR image as ``lq`` (uint8, like ``img``): LR-PSNR works. The
+    first validation of each data set also scores two references on the same images with the same per-sample
+    metrics, logged after the model's values and kept in ``reference_results``: bicubic (BasicSR's MATLAB
+    ``imresize``) and IBP (bicubic + the LR-consistency projection, with ``lr_consistency.iterations``).
     """
+
+    lr_consistency = LRConsistencyOptions()
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         """Sample every LR image, compute each configured metric per sample (mean over the samples) or, for set
@@ -30,6 +39,8 @@ class SampleValidationMixin:
         if metrics_opt:
             self._initialize_best_metric_results(dataset_name)
         self.metric_results = {name: 0.0 for name in metrics_opt}
+        self.reference_results = getattr(self, 'reference_results', {})
+        references = None if dataset_name in self.reference_results else {}
         num_images = 0
         for val_data in tqdm(dataloader, unit='image', disable=not self.val_settings.pbar):
             num_images += 1
@@ -41,15 +52,41 @@ class SampleValidationMixin:
             lq_img = tensor2img(self.lq.detach().cpu())
             for name, value in self._image_metrics(metrics_opt, sr_imgs, gt_img, lq_img).items():
                 self.metric_results[name] += value
+            if references is not None:
+                for method, values in self._reference_metrics(metrics_opt, gt_img, lq_img).items():
+                    for name, value in values.items():
+                        references.setdefault(method, {}).setdefault(name, []).append(value)
             if save_img:
                 self._save_samples(sr_imgs, img_name, dataset_name, current_iter)
             for name in ('lq', 'gt', 'output', 'samples'):
                 self.__dict__.pop(name, None)
+        if references is not None:
+            self.reference_results[dataset_name] = {
+                method: {name: float(np.mean(values)) for name, values in per_metric.items()}
+                for method, per_metric in references.items()}
         for name in self.metric_results:
             self.metric_results[name] /= max(num_images, 1)
             self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
         if metrics_opt:
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _reference_metrics(self, metrics_opt, gt_img, lq_img):
+        """The per-sample metrics of the bicubic and IBP references on the current LR image (``self.lq``)."""
+        scale = self.opt['scale']
+        references = {'bicubic': bicubic_upscale(self.lq, scale).clamp(0, 1),
+                      'ibp': back_projection(self.lq, scale, self.lr_consistency.iterations)}
+        per_sample = {name: metric_opt for name, metric_opt in metrics_opt.items()
+                      if 'samples' not in inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters}
+        return {method: self._image_metrics(per_sample, [tensor2img(img.detach().cpu())], gt_img, lq_img)
+                for method, img in references.items()}
+
+    def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
+        """BasicSR's validation log, followed by the references' scores on the same images."""
+        super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        lines = [f'References on {dataset_name} (the same metrics on the same images):']
+        for method, values in self.reference_results.get(dataset_name, {}).items():
+            lines.append(f'\t # {method}: ' + ', '.join(f'{name}: {value:.4f}' for name, value in values.items()))
+        get_root_logger().info('\n'.join(lines))
 
     @staticmethod
     def _image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):

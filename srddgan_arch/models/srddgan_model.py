@@ -14,6 +14,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
+from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.options import parse_model_options
@@ -24,8 +25,9 @@ from srddgan_arch.utils.checkpoint import load_checkpoint
 class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     """Super-resolution with a denoising diffusion GAN: G predicts y0 from (y_t, LR, t, z), D judges (y_{t-1}, y_t, t).
 
-    Its ``diffusion``, ``train`` and ``val`` sections are read through ``srddgan_arch.options`` (``DiffusionOptions``,
-    ``TrainOptions``, ``ValOptions``: every key with its type, default and meaning), checked once, here; besides them
+    Its ``diffusion``, ``train``, ``val`` and ``lr_consistency`` sections are read through ``srddgan_arch.options``
+    (``DiffusionOptions``, ``TrainOptions``, ``ValOptions``, ``LRConsistencyOptions``: every key with its type,
+    default and meaning), checked once, here; besides them
     BasicSR's ``network_g``, ``network_d`` (with ``path.pretrain_network_d`` / ``param_key_d`` / ``strict_load_d``)
     and ``path``.
 
@@ -36,9 +38,11 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     def __init__(self, opt):
         settings = parse_model_options(opt)
         self.train_settings, self.val_settings = settings.train, settings.val
+        self.lr_consistency = settings.lr_consistency
         self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
+        self.project = lr_projector(self.lr_consistency.downsampler, opt['scale'], self.lr_consistency.iterations)
         self._warn_untrained_schedule()
         self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':
@@ -315,7 +319,8 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     def test(self):
         """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present).
 
-        ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images.
+        ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
+        ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images.
         Sets ``self.samples`` (list of tensors in [0, 1]) and ``self.output`` (the first sample).
         """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
@@ -325,7 +330,8 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         was_training = net.training
         net.eval()
         num_samples = self.val_settings.num_samples
-        sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples)
+        sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
+                    project=self.project)
         self.samples = list(((sr + 1) / 2).chunk(num_samples))
         net.train(was_training)
         self.output = self.samples[0]

@@ -7,7 +7,7 @@ from srddgan_arch.options.checks import (
     resolve_total_batch,
 )
 from srddgan_arch.options.schema import OptionError
-from srddgan_arch.options.sections import DiffusionOptions, TrainOptions, ValOptions
+from srddgan_arch.options.sections import DiffusionOptions, LRConsistencyOptions, TrainOptions, ValOptions
 
-__all__ = ['DiffusionOptions', 'ModelSettings', 'OptionError', 'TrainOptions', 'ValOptions', 'check_run_options',
-           'parse_model_options', 'prepare_run_options', 'resolve_total_batch']
+__all__ = ['DiffusionOptions', 'LRConsistencyOptions', 'ModelSettings', 'OptionError', 'TrainOptions', 'ValOptions',
+           'check_run_options', 'parse_model_options', 'prepare_run_options', 'resolve_total_batch']

@@ -18,10 +18,12 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from srddgan_arch.metrics.lpips_metric import locate_backbone
 from srddgan_arch.options.schema import OptionError, Rule, suggest
-from srddgan_arch.options.sections import SCHEDULERS, DiffusionOptions, TrainOptions, ValOptions
+from srddgan_arch.options.sections import SCHEDULERS, DiffusionOptions, LRConsistencyOptions, TrainOptions, ValOptions
 
 # metrics that score LPIPS distances: their backbone file is looked up before training starts
 LPIPS_METRICS = ('calculate_lpips', 'calculate_diversity')
+# metrics of the spread of several samples per LR image
+SPREAD_METRICS = ('calculate_diversity', 'calculate_sample_std')
 _POSITIVE_INT = Rule(int, gt=0)
 
 
@@ -32,11 +34,13 @@ class ModelSettings(NamedTuple):
         diffusion (DiffusionOptions): The schedule's settings.
         train (TrainOptions | None): Training settings; None for a test run.
         val (ValOptions): Validation settings.
+        lr_consistency (LRConsistencyOptions): The sampler's LR-consistency settings.
     """
 
     diffusion: DiffusionOptions
     train: TrainOptions | None
     val: ValOptions
+    lr_consistency: LRConsistencyOptions
 
 
 def _type_name(value):
@@ -139,8 +143,8 @@ def _parse_val(val_opt):
                 locate_backbone(metric_opt.get('net', 'alex'), metric_opt.get('backbone_path'))
             except (FileNotFoundError, ValueError) as error:
                 raise OptionError(f'{key}: {error}') from None
-        if metric_opt['type'] == 'calculate_diversity' and val.num_samples < 2:
-            raise OptionError(f'{key}: diversity needs val.num_samples >= 2 samples per LR image, '
+        if metric_opt['type'] in SPREAD_METRICS and val.num_samples < 2:
+            raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image, '
                               f'got {val.num_samples}.')
     return val
 
@@ -191,14 +195,14 @@ def _check_frozen_encoder(opt):
 def parse_model_options(opt):
     """Check the model sections of an SRDDGAN option dict and return its typed settings; raise
     :class:`OptionError` (a ValueError) on the first mistake: unknown or misspelt keys of network_g / network_d /
-    diffusion / train / val, wrong value types or bounds, a gt_size not divisible by the scale or by
+    diffusion / train / val / lr_consistency, wrong value types or bounds, a gt_size not divisible by the scale or by
     2**(levels - 1), a scale different from the networks', unusable metrics, a frozen encoder without weights.
 
     Args:
         opt (dict): The options as BasicSR's ``parse_options`` returns them.
 
     Returns:
-        ModelSettings: The diffusion, train (None unless training) and val settings.
+        ModelSettings: The diffusion, train (None unless training), val and lr_consistency settings.
     """
     _check_registered_section('network_g', opt.get('network_g'), ARCH_REGISTRY)
     diffusion = DiffusionOptions.from_dict(opt.get('diffusion'))
@@ -209,7 +213,7 @@ def parse_model_options(opt):
     _check_sizes(opt)
     val = _parse_val(opt.get('val'))
     _check_frozen_encoder(opt)
-    return ModelSettings(diffusion, train, val)
+    return ModelSettings(diffusion, train, val, LRConsistencyOptions.from_dict(opt.get('lr_consistency')))
 
 
 def _check_folder(key, folder, io_backend):

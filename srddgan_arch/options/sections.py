@@ -8,6 +8,7 @@ The model then reads it as ``self.val_settings.lr_consistency``; option files ar
 built by a constructor (``network_g``, ``network_d``, losses, optimisers, metrics) are checked against the
 constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
 """
+from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.options.schema import REQUIRED, Section, option, section
 
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
@@ -60,3 +61,15 @@ class ValOptions(Section):
     num_samples: int = option(1, 'SR samples per LR image (one z each), drawn in one batch.', gt=0)
     seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.')
     metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
+
+
+@section('lr_consistency')
+class LRConsistencyOptions(Section):
+    """LR-consistent sampling (srddgan's addition to the paper's sampler, ``srddgan_arch/lr_consistency.py``): every
+    predicted y0 and the final image are projected onto the images whose downscale is the LR input. Validation,
+    ``test.py``, ``srddgan-infer`` and the benchmarks read it from the option file."""
+
+    downsampler: str = option('none', "'bicubic': BasicSR's MATLAB bicubic imresize, exact for the bicubic configs; "
+                              "'none': the paper's sampler.", choices=DOWNSAMPLERS)
+    iterations: int = option(3, 'Projections alternated with clipping to the pixel range (more: closer to both '
+                             'near saturated pixels).', gt=0)
