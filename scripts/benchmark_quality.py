@@ -12,14 +12,16 @@ LR-consistency projection), and BasicSR RRDBNets ``rrdb`` / ``esrgan``.
 
 Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), diversity (stochastic methods, NTIRE 2021,
 ``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), seconds per image;
-optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4). A metric whose weights are missing (LPIPS/diversity
-backbone, Inception) is shown as n/a with the reason below the table.
+optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
+paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A metric whose weights are missing
+(LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
 """
 import argparse
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from os import path as osp
 
 import cv2
@@ -177,11 +179,29 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
     return {key: float(np.mean(values)) for key, values in totals.items()}
 
 
-def fid_is_scores(save_dir, args):
-    """FID against ``--fid_reference`` and IS of the saved SR images, or None (the reason in the notes)."""
+def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
+    """Write the SR images FID and IS are computed on: ``num_samples`` of them, going through the LR images with
+    seeds seed, seed + 1, ... (the paper's 50k on CIFAR-10's 10k test images: 5 samples each). A deterministic method
+    gives one image per LR image, whatever ``num_samples``.
+
+    Returns:
+        int: The number of images written.
+    """
+    count = num_samples if method in SRDDGAN_METHODS else min(num_samples, len(pairs))
+    for index in range(count):
+        name, _, lq = pairs[index % len(pairs)]
+        round_ = index // len(pairs)
+        cv2.imwrite(osp.join(save_dir, f'{osp.splitext(name)[0]}_s{round_}.png'), run(lq, seed + round_))
+    return count
+
+
+def fid_is_scores(method, run, pairs, fid_dir, args):
+    """FID against ``--fid_reference`` and IS of ``--fid_samples`` SR images, or None (the reason in the notes)."""
     from srddgan_arch.fid_is import calculate_fid_is
-    scores = calculate_fid_is(save_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
-    return dict(fid=scores['fid'], is_mean=scores['is_mean'])
+    os.makedirs(fid_dir, exist_ok=True)
+    count = save_fid_samples(method, run, pairs, fid_dir, args.fid_samples, args.seed)
+    scores = calculate_fid_is(fid_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
+    return dict(fid=scores['fid'], is_mean=scores['is_mean'], fid_samples=count)
 
 
 def markdown_table(results, notes, with_fid=False):
@@ -219,6 +239,9 @@ def parse_args(argv=None):
     parser.add_argument('--no_niqe', action='store_true', help='Skip NIQE (slow on large images).')
     parser.add_argument('--lpips_backbone', help="LPIPS AlexNet backbone file. Default: torchvision's cache.")
     parser.add_argument('--fid_reference', help='Reference folder: adds FID and IS of the SR images (Table 4).')
+    parser.add_argument('--fid_samples', type=int, default=50000, help='SR images FID and IS are computed on, '
+                        'cycling over the LR images with new seeds (deterministic methods: one per image). Default: '
+                        '50000 (paper Table 4, FID@50k).')
     parser.add_argument('--inception_path', help="InceptionV3 weights for FID/IS. Default: torch-fidelity's cache.")
     parser.add_argument('--max_images', type=int, help='Evaluate only the first N images.')
     parser.add_argument('--tile', type=int, default=0, help='Tile size in LR pixels (0: none). Default: 0.')
@@ -240,12 +263,13 @@ def main(argv=None):
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method, run in methods.items():
-            save_dir = osp.join(args.save_dir or tmp, method) if (args.save_dir or args.fid_reference) else None
+            save_dir = osp.join(args.save_dir, method) if args.save_dir else None
             if save_dir:
                 os.makedirs(save_dir, exist_ok=True)
             results[method] = evaluate(method, run, pairs, metrics, args, save_dir)
             if args.fid_reference:
-                scores = metrics.guarded('fid', lambda d=save_dir: fid_is_scores(d, args))
+                fid_dir = osp.join(tmp, 'fid', method)
+                scores = metrics.guarded('fid', partial(fid_is_scores, method, run, pairs, fid_dir, args))
                 results[method].update(scores or {})
             print(f'{method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
     table = markdown_table(results, metrics.notes, with_fid=bool(args.fid_reference))

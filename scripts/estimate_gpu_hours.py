@@ -27,31 +27,18 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
 
 # sustained fp32/TF32 training throughput assumed for the paper's cards and a current one (about 40 % of peak)
 DEFAULT_TFLOPS = {'TITAN V (fp32)': 6.0, 'RTX 3090 (fp32)': 14.0, 'A100 (TF32)': 60.0}
 
 
-def training_batch(opt):
-    """The batch of one training iteration: ``train.total_batch``, else ``datasets.train.batch_size_per_gpu``."""
-    per_process = ((opt.get('datasets') or {}).get('train') or {}).get('batch_size_per_gpu', 1)
-    return opt['train'].get('total_batch') or per_process
-
-
 def model_for_counting(opt):
-    """SRDDGANModel of train options on the CPU, with an untrained VGG, no data sets and no R1 penalty (every G step
-    follows one D step, each iteration counts both)."""
-    from basicsr.models import build_model
-
+    """SRDDGANModel of train options on the CPU (``build_standalone_model``: an untrained VGG, no data sets), without
+    the R1 penalty, every G step following one D step: each iteration counts both."""
     opt = deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0, auto_resume=False)
-    opt['datasets'] = {}
-    opt['val'] = None
-    opt['path'] = {'pretrain_network_g': None, 'resume_state': None}
     opt['train'].update(r1_gamma=0.0, d_steps_per_g_step=1)
-    if opt['train'].get('content_style_opt'):
-        opt['train']['content_style_opt'].update(pretrained=False, pretrained_path=None)
-    return build_model(opt)
+    return build_standalone_model(opt)
 
 
 def count_gflops(function):
@@ -75,7 +62,7 @@ def main(argv=None):
     scale, size = opt['scale'], opt['network_g']['image_size']
     model.feed_data({'gt': torch.rand(1, 3, size, size), 'lq': torch.rand(1, 3, size // scale, size // scale)})
     per_image = count_gflops(lambda: model.optimize_parameters(1))
-    batch, total_iter = training_batch(opt), opt['train']['total_iter']
+    batch, total_iter = training_batch_size(opt), opt['train']['total_iter']
     total = per_image * 1e9 * batch * total_iter
     print(f'{osp.basename(args.opt)}: D step + G step = {per_image:.4g} GFLOPs per training image; '
           f'{batch} x {total_iter} iterations = {total / 1e15:.0f} PFLOPs')

@@ -78,6 +78,14 @@ class DiffusionSchedule:
         return (f'{type(self).__name__}(num_timesteps={self.num_timesteps}, beta_min={self.beta_min}, '
                 f'beta_max={self.beta_max})')
 
+    def settings(self):
+        """The numbers that build this schedule, as a dict of the constructor's arguments (what checkpoints record).
+
+        Returns:
+            dict: ``num_timesteps``, ``beta_min`` and ``beta_max``.
+        """
+        return dict(num_timesteps=self.num_timesteps, beta_min=self.beta_min, beta_max=self.beta_max)
+
     def to(self, device):
         """Return a copy of the schedule with every tensor on ``device``.
 
@@ -163,6 +171,26 @@ class DiffusionSchedule:
             noise = torch.randn_like(y0)
         nonzero = (t != 1).to(y0.dtype).view(-1, *([1] * (y0.dim() - 1)))
         return mean + nonzero * torch.exp(0.5 * log_variance) * noise
+
+
+def untrained_schedule(schedule, trained):
+    """Why sampling with ``schedule`` leaves the schedule G was trained with, or None when it does not.
+
+    G learns y0 from y_t at the T noise levels of its training schedule (and the step indices 1..T): with another T
+    or other betas it sees inputs it was never trained on.
+
+    Args:
+        schedule (DiffusionSchedule): The schedule to sample with.
+        trained (dict | None): ``DiffusionSchedule.settings()`` of the training schedule; None when unknown.
+
+    Returns:
+        str | None: The differing settings, e.g. 'num_timesteps 8 (trained: 4)'.
+    """
+    if trained is None:
+        return None
+    differences = [f'{key} {value} (trained: {trained[key]})' for key, value in schedule.settings().items()
+                   if key in trained and value != trained[key]]
+    return ', '.join(differences) or None
 
 
 @torch.no_grad()

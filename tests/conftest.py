@@ -1,7 +1,9 @@
 """Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
+import importlib.util
 import math
 import os
 from os import path as osp
+from urllib.error import URLError
 
 import cv2
 import numpy as np
@@ -9,6 +11,16 @@ import pytest
 import torch
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
+
+SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
+
+
+def load_script(name):
+    """Import scripts/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(SCRIPTS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def calculate_sample_spread(samples, img2, **kwargs):
@@ -122,6 +134,15 @@ def single_thread():
         del os.environ['OMP_NUM_THREADS']
     else:
         os.environ['OMP_NUM_THREADS'] = omp
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test downloads: torch.hub's downloader fails as on a machine without network (a test that needs a download
+    replaces it)."""
+    def no_network(url, *args, **kwargs):
+        raise URLError(f'no network in the tests: {url}')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', no_network)
 
 
 @pytest.fixture

@@ -232,6 +232,37 @@ def test_load_rrdbnet_checkpoint(tmp_path, param_key):
         assert torch.equal(value, rrdbnet.state_dict()[name])
 
 
+def rrdbnet_hidden_states(rrdbnet, img):
+    """The hidden states of BasicSR's RRDBNet on ``img``, read from its own forward pass with hooks: every RRDB
+    block's output, then the trunk output conv_first + conv_body(body)."""
+    outputs = {}
+    rrdbnet.conv_first.register_forward_hook(lambda module, args, out: outputs.__setitem__('first', out))
+    rrdbnet.conv_body.register_forward_hook(lambda module, args, out: outputs.__setitem__('body', out))
+    for index, block in enumerate(rrdbnet.body):
+        block.register_forward_hook(lambda module, args, out, index=index: outputs.__setitem__(index, out))
+    with torch.no_grad():
+        rrdbnet(img)
+    return [outputs[index] for index in range(len(rrdbnet.body))] + [outputs['first'] + outputs['body']]
+
+
+def test_pretrained_encoder_sees_what_rrdbnet_sees(tmp_path):
+    """The generator's encoder, loaded from a BasicSR RRDBNet checkpoint and given the LR in [-1, 1] (the diffusion's
+    range), computes the features RRDBNet's own trunk computes on the same image in [0, 1], its training range."""
+    torch.manual_seed(0)
+    rrdbnet = RRDBNet(3, 3, scale=4, num_feat=4, num_block=5, num_grow_ch=4).eval()
+    torch.save({'params': rrdbnet.state_dict()}, tmp_path / 'rrdb.pth')
+    net_g = tiny_unet(encoder_num_feat=4, encoder_num_block=5, encoder_num_grow_ch=4,
+                      encoder_pretrained_path=str(tmp_path / 'rrdb.pth')).eval()
+    img = torch.rand(2, 3, 8, 8)
+    features = []
+    net_g.encoder.register_forward_hook(lambda module, args, out: features.append(out))
+    with torch.no_grad():
+        net_g.encode_lr(img * 2 - 1)
+    expected = torch.cat(rrdbnet_hidden_states(rrdbnet, img)[2::3], dim=1)
+    assert features[0].shape == (2, 8, 8, 8)
+    assert torch.allclose(features[0], expected, atol=1e-6)
+
+
 def test_load_rrdbnet_errors(tmp_path):
     """Missing files, a wrong param key and a different block count raise errors naming the problem."""
     encoder = RRDBEncoder(num_feat=4, num_block=2, num_grow_ch=4)

@@ -1,6 +1,4 @@
 """Tests of the speed and quality benchmark scripts and of the FID/IS path, on tiny networks and images."""
-import importlib.util
-from os import path as osp
 
 import cv2
 import numpy as np
@@ -8,23 +6,15 @@ import pytest
 import torch
 import torchvision
 import yaml
+from conftest import load_script
 
 from srddgan_arch.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.inference.upsampler import build_network
 
-SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
                     encoder_num_block=2, encoder_num_grow_ch=4)
 TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
-
-
-def load_script(name):
-    """Import scripts/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(name, osp.join(SCRIPTS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -92,6 +82,24 @@ def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
     cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), np.zeros((16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match='--rrdb_model'):
         load_script('benchmark_quality').main(['--gt', str(tmp_path / 'gt'), '--methods', 'rrdb', '--device', 'cpu'])
+
+
+@pytest.mark.parametrize('method, written', [('srddgan', 7), ('bicubic', 3)])
+def test_fid_samples_cycle_over_the_images_with_new_seeds(tmp_path, method, written):
+    """FID/IS images: --fid_samples of them, the LR images again with the next seed once all are used (7 from 3
+    images: seeds 0, 0, 0, 1, 1, 1, 2); a deterministic method writes one per image."""
+    pairs = [(f'{name}.png', None, np.full((2, 2, 3), value, np.uint8)) for name, value in (('a', 10), ('b', 20),
+                                                                                                ('c', 30))]
+
+    def run(lq, seed):
+        return lq + seed
+
+    count = load_script('benchmark_quality').save_fid_samples(method, run, pairs, str(tmp_path), 7, seed=0)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert count == written == len(files)
+    if method == 'srddgan':
+        assert files == ['a_s0.png', 'a_s1.png', 'a_s2.png', 'b_s0.png', 'b_s1.png', 'c_s0.png', 'c_s1.png']
+        assert cv2.imread(str(tmp_path / 'b_s1.png'))[0, 0, 0] == 21
 
 
 def test_inception_weights_missing_is_clear(tmp_path, monkeypatch):

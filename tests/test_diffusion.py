@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srddgan_arch.diffusion import DiffusionSchedule, sample
+from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.lr_consistency import bicubic_downscale, project_to_lr
 
 
@@ -153,6 +153,18 @@ def test_sampler_calls_and_reproducibility():
     again = sample(generator, lq, schedule, noise_generator=torch.Generator().manual_seed(1))
     other = sample(generator, lq, schedule, noise_generator=torch.Generator().manual_seed(2))
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_untrained_schedule_names_the_differences():
+    """A schedule is compared with the settings G was trained with (settings() records them): differences are named
+    with the trained value; the same settings, or unknown ones, give None."""
+    trained = DiffusionSchedule(4).settings()
+    assert trained == {'num_timesteps': 4, 'beta_min': 0.1, 'beta_max': 20.0}
+    assert untrained_schedule(DiffusionSchedule(4), trained) is None
+    assert untrained_schedule(DiffusionSchedule(8), None) is None
+    assert untrained_schedule(DiffusionSchedule(8), trained) == 'num_timesteps 8 (trained: 4)'
+    assert untrained_schedule(DiffusionSchedule(2, beta_max=10.0), trained) == ('num_timesteps 2 (trained: 4), '
+                                                                                'beta_max 10.0 (trained: 20.0)')
 
 
 def test_sample_projects_every_prediction_and_returns_a_consistent_image():

@@ -1,6 +1,7 @@
 """Tests of srddgan_arch.inference: seamless tiling, the upsampler, image modes through it, the CLI, face mode and
 content fusion."""
 import json
+import logging
 import os
 import re
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from basicsr.utils import get_root_logger
 from torch import nn
 
 from srddgan_arch.data.image_io import read_image, write_image
@@ -20,12 +22,14 @@ from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FACE_PARSER_FILE, 
 from srddgan_arch.inference.fusion import content_fusion
 from srddgan_arch.inference.memory import MemoryGuard, PeakMemory
 from srddgan_arch.inference.tiling import tile_upsample
-from srddgan_arch.inference.upsampler import SRDDGANer, build_network, upsample_image
+from srddgan_arch.inference.upsampler import SRDDGANer, build_network, build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import bicubic_downscale
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 from srddgan_arch.options import LRConsistencyOptions
 
 TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=2, image_size=16, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
+                    attn_resolutions=[], z_dim=4, num_mapping_layers=1, lr_encoder=False)
 
 
 def bicubic(scale):
@@ -318,6 +322,56 @@ def test_cli_refuses_images_too_large_for_memory_before_decoding(tmp_path, capsy
     cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '1e6', *argv)
     assert code == 1 and 'the result alone does not fit: lower -s' in err, err
+
+
+def write_srddgan(tmp_path, option_steps, recorded_steps):
+    """A tiny SRDDGAN option file with T = option_steps and its weights, recording T = recorded_steps (None: no
+    record, as in checkpoints from elsewhere)."""
+    opt_path, model_path = tmp_path / 'srddgan.yml', tmp_path / 'srddgan.pth'
+    opt_path.write_text(yaml.safe_dump({'network_g': TINY_SRDDGAN, 'diffusion': {'num_timesteps': option_steps}}))
+    checkpoint = {'params_ema': build_network(TINY_SRDDGAN).state_dict()}
+    if recorded_steps is not None:
+        checkpoint['diffusion'] = {'num_timesteps': recorded_steps, 'beta_min': 0.1, 'beta_max': 20.0}
+    torch.save(checkpoint, model_path)
+    return str(opt_path), str(model_path)
+
+
+@pytest.mark.parametrize('option_steps, recorded_steps, steps, trained', [
+    (2, 2, 3, 2),  # --steps against the checkpoint's record
+    (2, None, 3, 2),  # no record: the option file's T is the trained one
+    (4, 2, None, 2),  # an option file that differs from the checkpoint's record
+])
+def test_untrained_steps_are_refused_unless_forced(tmp_path, caplog, monkeypatch, option_steps, recorded_steps, steps,
+                                                   trained):
+    """Sampling with a T the generator was not trained with stops with an error naming both and --force_steps; with
+    force_steps it samples with that T and logs a warning."""
+    monkeypatch.setattr(get_root_logger(), 'propagate', True)
+    opt_path, model_path = write_srddgan(tmp_path, option_steps, recorded_steps)
+    requested = steps or option_steps
+    with pytest.raises(ValueError, match=fr'num_timesteps {requested} \(trained: {trained}\).*--force_steps'):
+        build_upsampler(opt_path, model_path, steps=steps, device='cpu')
+    with caplog.at_level(logging.WARNING, logger='basicsr'):
+        upsampler = build_upsampler(opt_path, model_path, steps=steps, device='cpu', force_steps=True)
+    assert upsampler.schedule.num_timesteps == requested and f'(trained: {trained})' in caplog.text
+
+
+def test_trained_steps_and_random_weights_sample_silently(tmp_path):
+    """The trained T (recorded or given again with --steps) samples; without weights (speed tests) any T does."""
+    opt_path, model_path = write_srddgan(tmp_path, 2, 2)
+    assert build_upsampler(opt_path, model_path, steps=2, device='cpu').schedule.num_timesteps == 2
+    assert build_upsampler(opt_path, steps=8, device='cpu').schedule.num_timesteps == 8
+
+
+def test_cli_steps_guard(tmp_path, capsys):
+    """srddgan-infer --steps with an untrained T stops with one line naming --force_steps; with it, it writes."""
+    opt_path, model_path = write_srddgan(tmp_path, 2, 2)
+    cv2.imwrite(str(tmp_path / 'lr.png'), np.full((8, 8, 3), 100, np.uint8))
+    args = ['-i', str(tmp_path / 'lr.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path, '--model_path', model_path,
+            '--device', 'cpu', '--steps', '3']
+    code, err = run_cli(capsys, *args)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and '--force_steps' in err
+    main(args + ['--force_steps'])
+    assert cv2.imread(str(tmp_path / 'out' / 'lr_srddgan.png')).shape == (16, 16, 3)
 
 
 @pytest.mark.parametrize('section, flag, consistent', [

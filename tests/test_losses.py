@@ -30,10 +30,12 @@ def copy_loss(tmp_path):
                             pretrained_path=path)
 
 
-def test_content_distance_by_hand():
-    """Eq. 12: sqrt(3² + 4²) / (h·w·c) = 5 / 4 for one image with c=2, h=1, w=2."""
+@pytest.mark.parametrize('distance, expected', [('printed', 5 / 4), ('rms', 5 / 2), ('mse', 25 / 4)])
+def test_content_distance_by_hand(distance, expected):
+    """Eq. 12 on one image with c=2, h=1, w=2 and differences 3, 4 (norm 5): as printed 5 / (h·w·c), the RMS
+    5 / sqrt(4) and the feature MSE of Johnson et al. (9 + 16) / 4."""
     feat = torch.tensor([[[[3., 0.]], [[0., 4.]]]])
-    assert content_distance(feat, torch.zeros_like(feat)).tolist() == [1.25]
+    assert content_distance(feat, torch.zeros_like(feat), distance).tolist() == [expected]
 
 
 @pytest.mark.parametrize('gram_norm, divisor', [('none', 1), ('hw', 2), ('chw', 4)])
@@ -53,17 +55,44 @@ def test_gram_matrix_float32_under_autocast():
     assert torch.allclose(gram, gram_matrix(feat.bfloat16().float()))
 
 
-def test_style_distance_by_hand():
-    """Eq. 14: ||G - 0||_F / c² = sqrt(25 + 121 + 121 + 625) / 4."""
+@pytest.mark.parametrize('gram_norm, distance, expected', [
+    ('none', 'printed', math.sqrt(892) / 4),
+    ('none', 'mse', 892 / 4),
+    ('hw', 'rms', math.sqrt(892 / 4) / 2),
+    ('hw', 'mse', 892 / 4 / 4),
+])
+def test_style_distance_by_hand(gram_norm, distance, expected):
+    """Eq. 14 on the Gram [[5, 11], [11, 25]] (squared entries sum to 892, c² = 4, h·w = 2): as printed ||G||_F / c²,
+    and the RMS and mean square of the entries of G / (h·w)."""
     feat = torch.tensor([[[[1., 2.]], [[3., 4.]]]])
-    distance = style_distance(feat, torch.zeros_like(feat))
-    assert distance.item() == pytest.approx(math.sqrt(892) / 4)
+    distance = style_distance(feat, torch.zeros_like(feat), gram_norm, distance)
+    assert distance.item() == pytest.approx(expected)
+
+
+def test_style_distances_are_johnsons():
+    """With Grams per position, 'rms' is the Frobenius distance of Johnson et al.'s Grams (divided by c·h·w) and
+    'mse' their style loss, its square."""
+    feat, target = torch.rand(2, 6, 5, 7), torch.rand(2, 6, 5, 7)
+    johnson = torch.linalg.matrix_norm(gram_matrix(feat, 'chw') - gram_matrix(target, 'chw'))
+    assert torch.allclose(style_distance(feat, target, 'hw', 'rms'), johnson)
+    assert torch.allclose(style_distance(feat, target, 'hw', 'mse'), johnson.square())
 
 
 def test_loss_by_hand_from_weight_file(copy_loss):
-    """Through the loaded conv1_1: 48 feature differences of 0.5 and a 3x3 block of Gram differences of 4."""
+    """Through the loaded conv1_1 (weight 2): 48 feature differences of 0.5 among 64·16 (content MSE 12 / 1024), and
+    per position a 3x3 block of Gram differences of 0.25 among 64² (style RMS sqrt(9 / 64²) · 0.25)."""
     pred, target = torch.full((1, 3, 4, 4), 0.5), torch.zeros(1, 3, 4, 4)
     l_content, l_style = copy_loss(pred, target)
+    assert l_content.item() == pytest.approx(0.8 * 2 * 48 * 0.25 / (64 * 16))
+    assert l_style.item() == pytest.approx(0.2 * 2 * 0.25 * math.sqrt(9) / 64)
+
+
+def test_printed_form_by_hand(tmp_path):
+    """content_distance / style_distance 'printed' with raw Grams are Eqs. 12 and 14 as printed."""
+    loss = ContentStyleLoss(layer_weights={'relu1_1': 2}, use_input_norm=False, range_norm=False,
+                            pretrained_path=copy_conv_state(tmp_path / 'vgg.pth'), content_distance='printed',
+                            style_distance='printed', gram_norm='none')
+    l_content, l_style = loss(torch.full((1, 3, 4, 4), 0.5), torch.zeros(1, 3, 4, 4))
     assert l_content.item() == pytest.approx(0.8 * 2 * math.sqrt(48 * 0.25) / (64 * 16))
     assert l_style.item() == pytest.approx(0.2 * 2 * math.sqrt(9 * 4**2) / 64**2)
 
@@ -75,7 +104,7 @@ def test_input_normalisation(tmp_path):
     mean_image = IMAGENET_MEAN.expand(1, 3, 4, 4)
     l_content, l_style = loss((mean_image + IMAGENET_STD) * 2 - 1, mean_image * 2 - 1)
     assert l_style is None
-    assert l_content.item() == pytest.approx(0.8 * math.sqrt(48) / (64 * 16), rel=1e-5)
+    assert l_content.item() == pytest.approx(0.8 * 48 / (64 * 16), rel=1e-5)
 
 
 def test_reductions(copy_loss):
@@ -112,14 +141,36 @@ def test_weights_from_torchvision_cache(tmp_path, monkeypatch):
     assert loss.vgg.body[0].weight[1, 1, 1, 1] == 1 and loss.vgg.body[0].weight.abs().sum() == 3
 
 
-def test_missing_weights_error(tmp_path, monkeypatch):
-    """Without the file the constructor names the cache location, the file and pretrained_path."""
+def test_missing_weights_offline_error(tmp_path, monkeypatch):
+    """Not in the cache and no network: the constructor names the file, the cache folder, the failed download, the
+    address and pretrained_path; a missing pretrained_path is never downloaded."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     with pytest.raises(FileNotFoundError, match='vgg19-dcbb9e9d.pth') as error:
         ContentStyleLoss()
-    assert str(tmp_path / 'hub' / 'checkpoints') in str(error.value) and 'pretrained_path' in str(error.value)
+    message = str(error.value)
+    assert str(tmp_path / 'hub' / 'checkpoints') in message and 'pretrained_path' in message
+    assert 'downloading it failed (<urlopen error no network' in message
+    assert 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth' in message
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         ContentStyleLoss(pretrained_path=str(tmp_path / 'missing.pth'))
+
+
+def test_weights_downloaded_into_torchvision_cache(tmp_path, monkeypatch):
+    """Online, the missing file is downloaded once into torchvision's cache, with its hash prefix checked, as
+    torchvision's vgg19(weights=...) does; the next loss reads the cached file."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    downloads = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        downloads.append((url, hash_prefix))
+        copy_conv_state(dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    for _ in range(2):
+        loss = ContentStyleLoss(layer_weights={'relu1_1': 1})
+        assert loss.vgg.body[0].weight.abs().sum() == 3
+    assert downloads == [('https://download.pytorch.org/models/vgg19-dcbb9e9d.pth', 'dcbb9e9d')]
+    assert (tmp_path / 'hub' / 'checkpoints' / 'vgg19-dcbb9e9d.pth').is_file()
 
 
 def test_incomplete_weight_file(tmp_path):
@@ -133,10 +184,13 @@ def test_incomplete_weight_file(tmp_path):
     ({'layer_weights': {'relu3_3': 1, 'relu9_9': 1}}, "relu9_9.*valid names.*'relu4_1'"),
     ({'vgg_type': 'vgg11'}, 'vgg_type'),
     ({'gram_norm': 'c'}, 'gram_norm'),
+    ({'content_distance': 'l1'}, 'content_distance'),
+    ({'style_distance': 'sum'}, 'style_distance'),
     ({'reduction': 'max'}, 'reduction'),
 ])
 def test_bad_options(options, message):
-    """Unknown layers, VGG types, Gram normalisations and reductions are refused with the valid choices."""
+    """Unknown layers, VGG types, Gram normalisations, distances and reductions are refused with the valid
+    choices."""
     with pytest.raises(ValueError, match=message):
         ContentStyleLoss(pretrained=False, **options)
 

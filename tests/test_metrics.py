@@ -1,6 +1,7 @@
-"""Metrics: LR-PSNR, LPIPS with an offline backbone, the NTIRE 2021 diversity score, and BasicSR's NIQE."""
+"""Metrics: LR-PSNR, LPIPS with its torchvision backbone, the NTIRE 2021 diversity score, and BasicSR's NIQE."""
 import math
 import os
+import shutil
 
 import cv2
 import lpips
@@ -14,7 +15,7 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from conftest import ALEXNET_CONV_SHAPES
 
 from srddgan_arch.metrics.diversity_metric import calculate_diversity, calculate_sample_std, diversity_score
-from srddgan_arch.metrics.lpips_metric import calculate_lpips, get_lpips
+from srddgan_arch.metrics.lpips_metric import build_lpips, calculate_lpips, get_lpips, locate_backbone
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr, downscale_uint8
 
 
@@ -88,11 +89,33 @@ def test_lr_psnr_refuses_non_integer_scale(photo):
 
 
 def test_lpips_missing_backbone(tmp_path, monkeypatch, photo):
-    """Without the backbone file LPIPS raises, naming the file and torchvision's cache folder."""
+    """Not in the cache and no network: LPIPS raises, naming the file, torchvision's cache folder, the failed download
+    and backbone_path."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     with pytest.raises(FileNotFoundError, match='alexnet-owt-7be5be79.pth') as error:
         calculate_lpips(photo, photo)
-    assert str(tmp_path / 'hub' / 'checkpoints') in str(error.value)
+    message = str(error.value)
+    assert str(tmp_path / 'hub' / 'checkpoints') in message and 'backbone_path' in message
+    assert 'downloading it failed' in message
+    assert 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth' in message
+
+
+def test_lpips_backbone_from_cache_or_download(tmp_path, monkeypatch, alexnet_file):
+    """The AlexNet backbone comes from torchvision's cache; when it is missing there it is downloaded there (hash
+    prefix 7be5be79 checked), once."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    downloads = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        downloads.append((url, hash_prefix))
+        shutil.copy(alexnet_file, dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    cached = tmp_path / 'hub' / 'checkpoints' / 'alexnet-owt-7be5be79.pth'
+    assert locate_backbone('alex') == str(cached) == locate_backbone('alex')
+    assert downloads == [('https://download.pytorch.org/models/alexnet-owt-7be5be79.pth', '7be5be79')]
+    model = build_lpips('alex')
+    assert torch.equal(model.net.slice1[0].weight, torch.load(alexnet_file)['features.0.weight'])
 
 
 def test_lpips_matches_package_reference(alexnet_file, photo):

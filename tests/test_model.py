@@ -1,6 +1,7 @@
 """SRDDGANModel: Algorithm 1 step, sampling, validation, checkpoints, non-finite steps (option checks: test_options)."""
 import copy
 import dataclasses
+import logging
 import math
 
 import cv2
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from basicsr.models import build_model
+from basicsr.utils import get_root_logger
 from conftest import tiny_srddgan_options as tiny_opt
 
 from srddgan_arch.lr_consistency import bicubic_downscale
@@ -188,13 +190,15 @@ def test_lr_consistency_option_projects_the_samples(tmp_path, downsampler):
 
 
 def test_save_stores_g_ema_d_and_training_state(tmp_path):
-    """save() writes net_g (params + params_ema), net_d and a state with both optimisers and the iteration."""
+    """save() writes net_g (params + params_ema + the diffusion schedule G trains with), net_d and a state with both
+    optimisers and the iteration."""
     model = build_model(tiny_opt(tmp_path))
     (tmp_path / 'models').mkdir()
     (tmp_path / 'states').mkdir()
     model.save(epoch=0, current_iter=5)
     net_g = torch.load(tmp_path / 'models' / 'net_g_5.pth', weights_only=True)
-    assert set(net_g) == {'params', 'params_ema'}
+    assert set(net_g) == {'params', 'params_ema', 'diffusion'}
+    assert net_g['diffusion'] == {'num_timesteps': 2, 'beta_min': 0.1, 'beta_max': 20.0}
     assert set(torch.load(tmp_path / 'models' / 'net_d_5.pth', weights_only=True)) == {'params'}
     state = torch.load(tmp_path / 'states' / '5.state', weights_only=False)
     assert state['iter'] == 5 and len(state['optimizers']) == 2
@@ -221,3 +225,21 @@ def test_lr_made_on_the_device_when_the_data_set_leaves_it_to_the_model(tmp_path
     assert not torch.allclose(model.lq, torch.nn.functional.avg_pool2d(gt, 4), atol=1e-3)
 
 
+
+
+def test_loading_a_generator_trained_with_another_schedule_warns(tmp_path, caplog, monkeypatch):
+    """A test run whose diffusion section differs from the schedule recorded in path.pretrain_network_g logs a
+    warning naming the difference; the same schedule logs none."""
+    monkeypatch.setattr(get_root_logger(), 'propagate', True)
+    trained = build_model(tiny_opt(tmp_path))
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'states').mkdir()
+    trained.save(epoch=0, current_iter=1)
+    opt = tiny_opt(tmp_path, is_train=False)
+    opt['path']['pretrain_network_g'] = str(tmp_path / 'models' / 'net_g_1.pth')
+    for num_timesteps, warned in ((2, False), (4, True)):
+        opt['diffusion']['num_timesteps'] = num_timesteps
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger='basicsr'):
+            build_model(copy.deepcopy(opt))
+        assert ('num_timesteps 4 (trained: 2)' in caplog.text) == warned

@@ -269,7 +269,8 @@ def test_data_that_contradicts_the_options_is_found_at_start_up(tmp_path, change
 def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size,
                                     variant):
     """The paper option files carry the paper's Table 1 (Xiao et al. 2024): the values above per data set, AdamW
-    betas (0.5, 0.9), EMA 0.999, alpha/beta/eta 1/0.8/0.2, T = 4, z 256, attention at 16."""
+    betas (0.5, 0.9), EMA 0.999, alpha/beta/eta 1/0.8/0.2 with the effective content/style normalisation (see
+    ContentStyleLoss), T = 4, z 256, attention at 16."""
     with open(osp.join(osp.dirname(__file__), '..', 'options', f'train_SRDDGAN_{config}{variant}.yml')) as f:
         opt = yaml.safe_load(f)
     train, net_g = opt['train'], opt['network_g']
@@ -280,6 +281,7 @@ def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch,
     losses = train['content_style_opt']
     assert (train['gan_weight'], losses['content_weight'], losses['style_weight']) == (1.0, 0.8, 0.2)
     assert list(losses['layer_weights']) == ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_1']
+    assert (losses['content_distance'], losses['style_distance'], losses['gram_norm']) == ('mse', 'rms', 'hw')
     assert opt['diffusion']['num_timesteps'] == 4 and net_g['z_dim'] == 256 and net_g['attn_resolutions'] == [16]
     assert (net_g['num_feat'], net_g['ch_mult'], net_g['scale'], opt['scale']) == (num_feat, ch_mult, scale, scale)
     assert opt['datasets']['train']['gt_size'] == gt_size and net_g['lr_encoder'] and net_g['lr_concat']

@@ -1,10 +1,10 @@
-import os
-
 import torch
 from basicsr.archs.arch_util import make_layer
 from basicsr.archs.rrdbnet_arch import RRDB
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
+
+from srddgan_arch.utils.checkpoint import load_checkpoint
 
 # the RRDBNet parameters the encoder keeps (same names, so RRDBNet checkpoints load directly)
 _ENCODER_PREFIXES = ('conv_first.', 'body.', 'conv_body.')
@@ -17,7 +17,8 @@ class RRDBEncoder(nn.Module):
     As in SRDiff, the hidden states are the outputs of the RRDB blocks followed by the trunk output (first conv +
     body conv, as in RRDBNet); every third one of them, concatenated on channels at LR resolution, is returned:
     ``num_feat * ((num_block + 1) // 3)`` channels (attribute ``out_channels``). Parameter names follow
-    BasicSR's ``RRDBNet`` (``conv_first``, ``body``, ``conv_body``), so its x4 checkpoints load directly.
+    BasicSR's ``RRDBNet`` (``conv_first``, ``body``, ``conv_body``), so its x4 checkpoints load directly; like
+    RRDBNet it takes images in [0, 1].
 
     Args:
         in_channels (int): Channels of the LR image. Default: 3.
@@ -41,7 +42,7 @@ class RRDBEncoder(nn.Module):
             self.load_rrdbnet(pretrained_path, param_key)
 
     def forward(self, lq):
-        """Encode LR images (B, in_channels, h, w) into features (B, out_channels, h, w)."""
+        """Encode LR images (B, in_channels, h, w) in [0, 1] into features (B, out_channels, h, w)."""
         feat = self.conv_first(lq)
         trunk, hidden = feat, []
         for block in self.body:
@@ -58,9 +59,7 @@ class RRDBEncoder(nn.Module):
             param_key (str | None): Key of the state dict: ``params`` or ``params_ema``; None for a bare state dict.
                 Default: 'params'.
         """
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'RRDBNet checkpoint not found: {path}')
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = load_checkpoint(path, what='RRDBNet checkpoint (encoder_pretrained_path)')
         if param_key is not None:
             if param_key not in checkpoint:
                 raise KeyError(f'{path} has no {param_key!r} entry; its keys are {sorted(checkpoint)}. '

@@ -75,7 +75,8 @@ class SRDDGANUNet(nn.Module):
         encoder_num_feat (int): Channels of the RRDB encoder (SRDiff's size). Default: 32.
         encoder_num_block (int): RRDB blocks of the encoder. Default: 8.
         encoder_num_grow_ch (int): Growth channels of the encoder. Default: 16.
-        encoder_pretrained_path (str | None): BasicSR RRDBNet checkpoint loaded into the encoder. Default: None.
+        encoder_pretrained_path (str | None): BasicSR RRDBNet checkpoint loaded into the encoder (which gets the LR
+            in [0, 1], as RRDBNet). Default: None.
         encoder_param_key (str): Key of that checkpoint's state dict ('params' or 'params_ema'). Default: 'params'.
         freeze_encoder (bool): Exclude the encoder from training (requires_grad False). Default: False.
         residual (bool): Predict y0 as the bicubic-upsampled LR plus a correction (SRDiff's residual), with no tanh
@@ -157,6 +158,8 @@ class SRDDGANUNet(nn.Module):
         """LR-encoder features brought to HR size (B, num_feat, H, W), or None without encoder.
 
         They depend on the LR image only: the sampler computes them once per image and passes them to every step.
+        The encoder sees the LR in [0, 1], the range BasicSR's RRDBNet is trained on, so that a checkpoint loaded
+        with ``encoder_pretrained_path`` (possibly frozen) computes the features it was trained to compute.
 
         Args:
             lq (Tensor): LR images (B, in_channels, h, w) in [-1, 1].
@@ -166,7 +169,7 @@ class SRDDGANUNet(nn.Module):
         """
         if self.encoder is None:
             return None
-        return self.lr_proj(self.encoder(lq))
+        return self.lr_proj(self.encoder((lq + 1) / 2))
 
     def forward(self, y_t, lq, t, z, lr_feats=None):
         """Predict y0 from the noisy image.

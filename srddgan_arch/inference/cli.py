@@ -128,7 +128,10 @@ def parse_args(argv=None):
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0; sample i uses seed + i. Default: 0.')
-    parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the option file (trained) value.')
+    parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the trained value (recorded in the '
+                        'checkpoint, else the option file\'s); another T is refused without --force_steps.')
+    parser.add_argument('--force_steps', action='store_true', help='Sample with a T (or schedule) the model was not '
+                        'trained with: samples degrade.')
     parser.add_argument('--lr_consistency', choices=DOWNSAMPLERS,
                         help="Make the output consistent with the input's MATLAB-bicubic downscale ('bicubic': exact "
                         "for models trained on bicubic LR, an approximation otherwise) or not ('none'). Default: the "
@@ -245,9 +248,9 @@ def run(args):
     inputs = input_images(args.input)
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
-    runtime = dict(param_key=args.param_key, steps=args.steps, tile=args.tile, tile_pad=args.tile_pad,
-                   precision=args.precision, device=args.device, channels_last=args.channels_last, compile=args.compile,
-                   lr_consistency=args.lr_consistency)
+    runtime = dict(param_key=args.param_key, steps=args.steps, force_steps=args.force_steps, tile=args.tile,
+                   tile_pad=args.tile_pad, precision=args.precision, device=args.device,
+                   channels_last=args.channels_last, compile=args.compile, lr_consistency=args.lr_consistency)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
     context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None,
                    guard=MemoryGuard(upsampler, args.max_memory) if upsampler else None)

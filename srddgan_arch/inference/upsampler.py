@@ -17,7 +17,7 @@ import yaml
 
 from srddgan_arch.data.image_io import DecodedImage
 from srddgan_arch.device import default_device
-from srddgan_arch.diffusion import DiffusionSchedule, sample
+from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.lr_consistency import lr_projector, project_to_lr
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
@@ -73,20 +73,27 @@ def build_network(network_opt, model_path=None, param_key='params_ema'):
     Returns:
         nn.Module: The network in eval mode, on the CPU.
     """
+    return _build_network(network_opt, model_path, param_key)[0]
+
+
+def _build_network(network_opt, model_path, param_key):
+    """``build_network`` and the diffusion schedule its checkpoint records (None when it records none)."""
     from basicsr.archs import build_network as basicsr_build_network
     from basicsr.utils import get_root_logger
 
     net = basicsr_build_network(dict(network_opt))
-    if model_path is not None:
-        checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-        for key in (param_key, 'params_ema', 'params'):
-            if isinstance(checkpoint, dict) and key in checkpoint:
-                if key != param_key:
-                    get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
-                checkpoint = checkpoint[key]
-                break
-        net.load_state_dict(checkpoint, strict=True)
-    return net.eval()
+    if model_path is None:
+        return net.eval(), None
+    checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
+    trained = checkpoint.get('diffusion')
+    for key in (param_key, 'params_ema', 'params'):
+        if key in checkpoint:
+            if key != param_key:
+                get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
+            checkpoint = checkpoint[key]
+            break
+    net.load_state_dict(checkpoint, strict=True)
+    return net.eval(), trained
 
 
 def is_diffusion_network(net):
@@ -233,8 +240,12 @@ def in_mode_of(image, out):
 
 
 def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, tile=0, tile_pad=10, precision='fp32',
-                    device=None, channels_last=False, compile=False, lr_consistency=None):
+                    device=None, channels_last=False, compile=False, lr_consistency=None, force_steps=False):
     """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
+
+    A diffusion generator samples with the schedule it was trained with: the one its checkpoint records (srddgan's
+    checkpoints do), else the option file's. Another schedule (``steps``, or an option file that differs from the
+    checkpoint) feeds G noise levels and steps it never saw: refused unless ``force_steps``, then a warning.
 
     Args:
         opt (str | dict): Option file with ``network_g`` (and ``diffusion``) sections, or a ``network_g`` dict
@@ -245,6 +256,7 @@ def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, ti
         lr_consistency (str | None): Downsampler of the LR-consistent output, 'bicubic' or 'none'. Default: None
             (the option file's ``lr_consistency`` section; off for a ``network_g`` dict).
         tile, tile_pad, precision, device, channels_last, compile: As in :class:`SRDDGANer`.
+        force_steps (bool): Sample with a schedule G was not trained with (warns). Default: False.
 
     Returns:
         SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
@@ -255,9 +267,28 @@ def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, ti
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
     if lr_consistency is not None:
         consistency = dataclasses.replace(consistency, downsampler=lr_consistency)
-    net = build_network(network_opt, model_path, param_key)
-    if steps is not None:
-        diffusion = DiffusionOptions.from_dict(dict(dataclasses.asdict(diffusion), num_timesteps=steps))
-    schedule = DiffusionSchedule(**dataclasses.asdict(diffusion)) if is_diffusion_network(net) else None
+    net, trained = _build_network(network_opt, model_path, param_key)
+    schedule = None
+    if is_diffusion_network(net):
+        if model_path is not None and trained is None:
+            trained = dataclasses.asdict(diffusion)  # a checkpoint without a record: the option file's is trained
+        if steps is not None:
+            diffusion = DiffusionOptions.from_dict(dict(dataclasses.asdict(diffusion), num_timesteps=steps))
+        schedule = DiffusionSchedule(**dataclasses.asdict(diffusion))
+        _check_trained_schedule(schedule, trained, force_steps)
     return SRDDGANer(net, schedule=schedule, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
                      channels_last=channels_last, compile=compile, lr_consistency=consistency)
+
+
+def _check_trained_schedule(schedule, trained, force):
+    """Refuse a schedule other than the trained one, or with ``force`` warn about it."""
+    from basicsr.utils import get_root_logger
+
+    untrained = untrained_schedule(schedule, trained)
+    if untrained is None:
+        return
+    message = (f'Sampling with {untrained}: the generator would see noise levels and steps it was not trained on, '
+               'and its samples degrade.')
+    if not force:
+        raise ValueError(f'{message} Use the trained settings, or --force_steps (force_steps=True) to sample anyway.')
+    get_root_logger().warning(message)

@@ -1,8 +1,8 @@
-"""Frozen torchvision VGG feature extractor for the content and style losses, loaded offline.
+"""Frozen torchvision VGG feature extractor for the content and style losses, loaded from a given weight file.
 
 BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction (offline it raises URLError) and reads
-``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one reads a given file
-or torchvision's cache and never downloads.
+``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one loads the file it
+is given (``ContentStyleLoss`` finds it in torchvision's cache with ``locate_weights``).
 """
 import torch
 from basicsr.archs.vgg_arch import NAMES
@@ -15,8 +15,8 @@ from srddgan_arch.utils.checkpoint import load_checkpoint
 TORCHVISION_WEIGHTS_URL = 'https://download.pytorch.org/models/{}'
 # torchvision's file names for the ImageNet weights (the names its downloader caches them under)
 VGG_WEIGHT_FILES = {'vgg16': 'vgg16-397923af.pth', 'vgg19': 'vgg19-dcbb9e9d.pth'}
-# torchvision's layer configurations: make_layers(cfgs[...]) is ``vgg*(weights=None).features`` without building
-# the 120M-parameter classifier
+# torchvision's layer configurations: make_layers(cfgs[...]) with ``init_like_torchvision`` is
+# ``vgg*(weights=None).features`` without building the 120M-parameter classifier
 VGG_CFGS = {'vgg16': 'D', 'vgg19': 'E'}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,6 +47,18 @@ def load_features_state(module, path, source_key=torchvision_features_key):
     module.load_state_dict({key: state[source_key(key)] for key in keys})
 
 
+def init_like_torchvision(features):
+    """torchvision's VGG initialisation of a ``features`` stack: Kaiming-normal convolutions (fan_out), zero biases.
+
+    Random features then keep their scale through the layers, where PyTorch's default initialisation shrinks them
+    layer after layer (relu4_1 about 25 times smaller).
+    """
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode='fan_out', nonlinearity='relu')
+            nn.init.zeros_(layer.bias)
+
+
 class VGGFeatures(nn.Module):
     """VGG ``features`` truncated after the last requested layer; frozen, in eval mode, no gradients for its weights.
 
@@ -55,8 +67,8 @@ class VGGFeatures(nn.Module):
         vgg_type (str): 'vgg19' or 'vgg16'. Default: 'vgg19'.
         use_input_norm (bool): Normalise [0, 1] inputs with the ImageNet mean and std. Default: True.
         range_norm (bool): Inputs are in [-1, 1]; map them to [0, 1] first. Default: False.
-        weights_path (str | None): torchvision state dict to load; None keeps the random initialisation.
-            Default: None.
+        weights_path (str | None): torchvision state dict to load; None: random weights, initialised as torchvision's
+            ``vgg*(weights=None)``. Default: None.
     """
 
     def __init__(self, layer_names, vgg_type='vgg19', use_input_norm=True, range_norm=False, weights_path=None):
@@ -72,6 +84,8 @@ class VGGFeatures(nn.Module):
         self.body = nn.Sequential(*[nn.ReLU() if isinstance(layer, nn.ReLU) else layer for layer in features])
         if weights_path is not None:
             load_features_state(self.body, weights_path)
+        else:
+            init_like_torchvision(self.body)
         self.use_input_norm = use_input_norm
         self.range_norm = range_norm
         self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))

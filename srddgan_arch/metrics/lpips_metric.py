@@ -1,8 +1,8 @@
-"""LPIPS (Zhang et al. 2018, v0.1) with the backbone loaded offline from torchvision's cache.
+"""LPIPS (Zhang et al. 2018, v0.1) with its torchvision backbone from ``backbone_path`` or torchvision's cache.
 
-The ``lpips`` package ships its linear heads, but it would download the ImageNet backbone through torchvision. Here the
-backbone comes from a local file (``backbone_path`` or torchvision's cache) and a missing file is an error: LPIPS on
-a random backbone is meaningless.
+The ``lpips`` package ships its linear heads and builds the ImageNet backbone through torchvision. Here the backbone
+file comes from ``backbone_path`` or torchvision's cache, downloaded there when missing as torchvision does; a file
+that is neither there nor downloadable is an error: LPIPS on a random backbone is meaningless.
 """
 import warnings
 
@@ -30,12 +30,13 @@ def lpips_trunk_key(key):
 
 
 def locate_backbone(net, backbone_path=None):
-    """The backbone file of an LPIPS net: ``backbone_path`` or torchvision's cache file (see ``locate_weights``)."""
+    """The backbone file of an LPIPS net: ``backbone_path`` or torchvision's cache file, downloaded there when
+    missing (see ``locate_weights``)."""
     if net not in LPIPS_BACKBONE_FILES:
         raise ValueError(f'LPIPS net {net!r} is not supported; expected one of {sorted(LPIPS_BACKBONE_FILES)}.')
     file_name = LPIPS_BACKBONE_FILES[net]
     return locate_weights(file_name, backbone_path, what=f'LPIPS ({net} backbone)',
-                          source=TORCHVISION_WEIGHTS_URL.format(file_name), option='backbone_path')
+                          url=TORCHVISION_WEIGHTS_URL.format(file_name), option='backbone_path')
 
 
 def build_lpips(net='alex', spatial=False, backbone_path=None):
@@ -44,14 +45,16 @@ def build_lpips(net='alex', spatial=False, backbone_path=None):
     Args:
         net (str): Backbone: 'alex', 'vgg' or 'squeeze'. Default: 'alex'.
         spatial (bool): Return a per-pixel distance map instead of its spatial mean. Default: False.
-        backbone_path (str | None): torchvision state dict of the backbone; None looks for torchvision's cache file
-            (``alexnet-owt-7be5be79.pth`` for alex) under ``torch.hub.get_dir()/checkpoints``. Default: None.
+        backbone_path (str | None): torchvision state dict of the backbone; None: torchvision's cache file
+            (``alexnet-owt-7be5be79.pth`` for alex) under ``torch.hub.get_dir()/checkpoints``, downloaded there when
+            missing. Default: None.
 
     Returns:
         lpips.LPIPS: The network.
 
     Raises:
-        FileNotFoundError: The backbone file does not exist (the message says where to put it).
+        FileNotFoundError: The backbone file does not exist and cannot be downloaded (the message says where to put
+            it).
     """
     weights_path = locate_backbone(net, backbone_path)
     # fork_rng: the random initialisation (replaced by the file's weights) must not shift the training run's random

@@ -13,11 +13,12 @@ from basicsr.utils import DiffJPEG, get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
-from srddgan_arch.diffusion import DiffusionSchedule, sample
+from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.options import parse_model_options
+from srddgan_arch.utils.checkpoint import load_checkpoint
 
 
 @MODEL_REGISTRY.register()
@@ -42,6 +43,7 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
         self.project = lr_projector(self.lr_consistency.downsampler, opt['scale'], self.lr_consistency.iterations)
+        self._warn_untrained_schedule()
         self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':
             # the R1 gradients and AdamW's second moments reach denormal floats, which slow x86 CPUs 10-100x
@@ -56,6 +58,17 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
                 self.jpeger = DiffJPEG(differentiable=False).to(self.device)
                 return DegradationOptions.from_dict(dataset_opt.get('degradation') or {}, self.opt['scale'])
         return None
+
+    def _warn_untrained_schedule(self):
+        """Warn when the diffusion section differs from the schedule recorded with ``path.pretrain_network_g``."""
+        load_path = self.opt['path'].get('pretrain_network_g')
+        if load_path is None:
+            return
+        checkpoint = load_checkpoint(load_path, what='path.pretrain_network_g')
+        untrained = untrained_schedule(self.schedule, checkpoint.get('diffusion'))
+        if untrained:
+            get_root_logger().warning(f'diffusion: {untrained}: {load_path} was trained with another schedule, its '
+                                      'samples degrade until it is trained with this one.')
 
     def feed_data(self, data):
         """Move a batch to the device; without ``lq`` (``degrade_in_dataset: false``) the LR is made here, batched on
@@ -207,23 +220,53 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         G stepped."""
         self._set_requires_grad(self.net_d, False)
         self.optimizer_g.zero_grad(set_to_none=True)
+        y0_pred, y_t, t = self.predict_y0(y0, x)
+        loss_dict = self.generator_losses(y0_pred, y0, y_t, t, x)
+        l_g_total = sum(loss_dict.values())
+        self.scaler_g.scale(l_g_total).backward()
+        self.log_dict.update(self.reduce_loss_dict(loss_dict))
+        return self._apply_step(self.optimizer_g, self.net_g, self.scaler_g, [l_g_total])
+
+    def predict_y0(self, y0, x):
+        """G's prediction in a G step (Algorithm 1): t ~ U{1..T}, y_t ~ q(y_t | y0), z ~ N(0, I), y0' = G(y_t, x, t, z).
+
+        Args:
+            y0 (Tensor): The HR images (B, C, H, W) in [-1, 1].
+            x (Tensor): The LR images in [-1, 1].
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: y0' (float32), y_t and t.
+        """
         t = self._random_steps(y0.size(0))
         _, y_t = self.schedule.q_sample_pairs(y0, t)
         with self._autocast():
             y0_pred = self.net_g(y_t, x, t, self._random_latents(y0.size(0)))
-            y_fake_prev = self.schedule.sample_posterior(y0_pred.float(), y_t, t)
+        return y0_pred.float(), y_t, t
+
+    def generator_losses(self, y0_pred, y0, y_t, t, x):
+        """The weighted terms of G's loss (Eq. 22) for a prediction y0' of y0 from y_t.
+
+        Args:
+            y0_pred (Tensor): G's prediction y0' (B, C, H, W) in [-1, 1], float32.
+            y0 (Tensor): The HR images in [-1, 1].
+            y_t (Tensor): The noisy images G saw.
+            t (Tensor): LongTensor (B,) of their steps.
+            x (Tensor): The LR images in [-1, 1].
+
+        Returns:
+            OrderedDict[str, Tensor]: ``l_g_adv`` (alpha L_adv on D's view of the posterior sample of y0'), and when
+            configured ``l_g_content`` (beta L_content), ``l_g_style`` (eta L_style), ``l_g_pix``.
+        """
+        with self._autocast():
+            y_fake_prev = self.schedule.sample_posterior(y0_pred, y_t, t)
             d_fake = self.net_d(y_fake_prev, y_t, t, lq=x).float()
-        y0_pred = y0_pred.float()
         loss_dict = OrderedDict(l_g_adv=self.gan_weight * F.softplus(-d_fake).mean())
         if self.cri_content_style is not None:
             l_content, l_style = self.cri_content_style(y0_pred, y0)
             loss_dict.update({k: v for k, v in (('l_g_content', l_content), ('l_g_style', l_style)) if v is not None})
         if self.cri_pix is not None:
             loss_dict['l_g_pix'] = self.cri_pix(y0_pred, y0)
-        l_g_total = sum(loss_dict.values())
-        self.scaler_g.scale(l_g_total).backward()
-        self.log_dict.update(self.reduce_loss_dict(loss_dict))
-        return self._apply_step(self.optimizer_g, self.net_g, self.scaler_g, [l_g_total])
+        return loss_dict
 
     @staticmethod
     def _set_requires_grad(net, flag):
@@ -295,11 +338,14 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, epoch, current_iter):
-        """Save G (``params``) with its EMA (``params_ema``), D, then the training state (optimisers, schedulers,
-        iteration), so that a training state always refers to complete network files."""
+        """Save G (``params``) with its EMA (``params_ema``) and the diffusion schedule (``diffusion``), D, then the
+        training state (optimisers, schedulers, iteration), so that a training state always refers to complete network
+        files."""
+        schedule = {'diffusion': self.schedule.settings()}  # inference checks it samples with G's training schedule
         if hasattr(self, 'net_g_ema'):
-            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
+            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'],
+                              extra=schedule)
         else:
-            self.save_network(self.net_g, 'net_g', current_iter)
+            self.save_network(self.net_g, 'net_g', current_iter, extra=schedule)
         self.save_network(self.net_d, 'net_d', current_iter)
         self.save_training_state(epoch, current_iter)

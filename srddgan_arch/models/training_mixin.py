@@ -53,7 +53,7 @@ class TrainingMixin:
                                       'SGD).')
         return optimizer_class(params, lr, **kwargs)
 
-    def save_network(self, net, net_label, current_iter, param_key='params'):
+    def save_network(self, net, net_label, current_iter, param_key='params', extra=None):
         """BasicSR's ``save_network``, written atomically.
 
         Args:
@@ -61,10 +61,12 @@ class TrainingMixin:
             net_label (str): File name prefix, e.g. 'net_g'.
             current_iter (int): Iteration; -1 saves as 'latest'.
             param_key (str | list[str]): Key(s) of the state dicts in the file. Default: 'params'.
+            extra (dict | None): Entries stored beside the state dicts (plain values, e.g. the diffusion schedule).
+                Default: None.
         """
         nets = net if isinstance(net, list) else [net]
         param_keys = param_key if isinstance(param_key, list) else [param_key]
-        save_dict = {}
+        save_dict = dict(extra or {})
         for net_, key in zip(nets, param_keys, strict=True):
             state_dict = self.get_bare_model(net_).state_dict()
             save_dict[key] = {name.removeprefix('module.'): value.cpu() for name, value in state_dict.items()}

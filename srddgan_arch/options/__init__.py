@@ -1,6 +1,7 @@
 """srddgan's option knowledge: typed sections (``sections.py``, each key once) and the checks of an option dict."""
 from srddgan_arch.options.checks import (
     ModelSettings,
+    check_data_sets,
     check_option_keys,
     check_run_options,
     parse_model_options,
@@ -11,5 +12,5 @@ from srddgan_arch.options.schema import OptionError
 from srddgan_arch.options.sections import DiffusionOptions, LRConsistencyOptions, TrainOptions, ValOptions
 
 __all__ = ['DiffusionOptions', 'LRConsistencyOptions', 'ModelSettings', 'OptionError', 'TrainOptions', 'ValOptions',
-           'check_option_keys', 'check_run_options', 'parse_model_options', 'prepare_run_options',
+           'check_data_sets', 'check_option_keys', 'check_run_options', 'parse_model_options', 'prepare_run_options',
            'resolve_total_batch']

@@ -429,6 +429,16 @@ def _check_weights(opt, path):
             raise OptionError(f'path.{key}: {getattr(path, key)} does not exist.')
 
 
+def check_data_sets(opt):
+    """The ``datasets`` section alone: types and keys, folders, one HR/LR pair against ``scale`` and gt_size.
+
+    Args:
+        opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.
+    """
+    _check_datasets(opt)
+    _check_data(opt)
+
+
 def check_run_options(opt):
     """Every section a train.py / test.py run of srddgan's models reads, before BasicSR builds anything: the top
     level, the data sets (types, keys, folders, one HR/LR pair against scale and gt_size), path (the weights to load

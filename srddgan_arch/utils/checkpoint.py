@@ -1,8 +1,9 @@
-"""Weight and checkpoint files: found offline (``locate_weights``), loaded without running code (``load_checkpoint``).
+"""Weight and checkpoint files: found, or downloaded the way torchvision does (``locate_weights``), and loaded without
+running code (``load_checkpoint``).
 
-Nothing is downloaded while training, testing or running inference: a missing file is an error that names it, where
-it was looked for and where to get it.
+A missing weight file is an error that names it, where it was looked for and where to get it.
 """
+import os
 from os import path as osp
 
 import torch
@@ -13,21 +14,44 @@ def torch_hub_checkpoints():
     return osp.join(torch.hub.get_dir(), 'checkpoints')
 
 
-def locate_weights(file_name, path=None, folder=None, what='weights', source='', option='pretrained_path'):
-    """Find a pretrained weight file offline: ``path`` when given, else ``file_name`` in ``folder``.
+def download_weights(url, destination):
+    """Download ``url`` to ``destination`` with torch.hub's downloader, as torchvision does: the hash prefix in the
+    file name (``vgg19-dcbb9e9d.pth``) must match the file's SHA-256, and the file only appears once complete.
+
+    Args:
+        url (str): Address of the file.
+        destination (str): Path of the downloaded file; its folder is created.
+
+    Raises:
+        OSError: The download failed (e.g. no network).
+        RuntimeError: The downloaded file has the wrong hash (it is deleted).
+    """
+    os.makedirs(osp.dirname(destination), exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(osp.basename(destination))
+    torch.hub.download_url_to_file(url, destination, match.group(1) if match else None, progress=True)
+
+
+def locate_weights(file_name, path=None, folder=None, what='weights', source='', option='pretrained_path', url=None):
+    """Find a pretrained weight file: ``path`` when given, else ``file_name`` in ``folder``, downloaded there from
+    ``url`` when it is missing (torchvision's convention: its cache, filled on first use).
 
     Args:
         file_name (str): The file's usual name, e.g. torchvision's ``vgg19-dcbb9e9d.pth``.
-        path (str | None): Explicit path (a YAML key or command-line option). Default: None.
+        path (str | None): Explicit path (a YAML key or command-line option); never downloaded. Default: None.
         folder (str | None): Where the file is looked for without ``path``. Default: None (torch.hub's checkpoint
             folder, torchvision's cache).
         what (str): What needs the file, the start of the error message. Default: 'weights'.
-        source (str): Where to get the file, for the error message. Default: ''.
+        source (str): Where to get the file, for the error message. Default: '' (``url``).
         option (str): The key or option that gives ``path``, for the error message. Default: 'pretrained_path'.
+        url (str | None): Download address of a missing file; None: never download. Default: None.
 
     Returns:
         str: An existing file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist, or the file is not in ``folder`` and could not be downloaded.
     """
+    source = source or url
     origin = f' (from {source})' if source else ''
     if path is not None:
         if not osp.isfile(path):
@@ -35,10 +59,17 @@ def locate_weights(file_name, path=None, folder=None, what='weights', source='',
         return path
     folder = folder or torch_hub_checkpoints()
     candidate = osp.join(folder, file_name)
-    if not osp.isfile(candidate):
-        raise FileNotFoundError(f'{what}: {file_name} not found in {folder}. Copy it there{origin} or give its path '
-                                f'with {option}; nothing is downloaded here.')
-    return candidate
+    if osp.isfile(candidate):
+        return candidate
+    failure = '; nothing is downloaded here'
+    if url is not None:
+        try:
+            download_weights(url, candidate)
+            return candidate
+        except (OSError, RuntimeError) as error:
+            failure = f' and downloading it failed ({error})'
+    raise FileNotFoundError(f'{what}: {file_name} not found in {folder}{failure}. Copy it there{origin} or give its '
+                            f'path with {option}.')
 
 
 def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
