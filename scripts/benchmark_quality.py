@@ -166,7 +166,8 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
     for name, gt, lq in pairs:
         start = time.perf_counter()
         sr = run(lq, args.seed)
-        values = dict(metrics.image(sr, gt, lq), seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start  # the method alone, not its metrics
+        values = dict(metrics.image(sr, gt, lq), seconds=seconds)
         if method in SRDDGAN_METHODS and args.num_samples > 1:
             samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
             values['diversity'] = metrics.diversity(samples, gt)
