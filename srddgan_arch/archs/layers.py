@@ -80,9 +80,24 @@ class AdaptiveGroupNorm(nn.Module):
             self.style.bias[:channels] = 1
             self.style.bias[channels:] = 0
 
-    def forward(self, x, z_emb):
-        gamma, beta = self.style(z_emb)[:, :, None, None].chunk(2, dim=1)
-        return gamma * self.norm(x) + beta
+    def forward(self, x, z_emb, silu=False):
+        """gamma(z) * GroupNorm(x) + beta(z), then SiLU when ``silu``.
+
+        Args:
+            x (Tensor): Features (B, channels, H, W).
+            z_emb (Tensor): z embeddings (B, z_emb_dim).
+            silu (bool): Apply SiLU to the result (in place: no extra tensor). Default: False.
+
+        Returns:
+            Tensor: The modulated features, shaped like x.
+        """
+        gamma, beta = self.style(z_emb).chunk(2, dim=1)
+        if x.shape[0] == 1:
+            # one sample: its scale and shift are GroupNorm's affine weights, applied in the normalising pass
+            out = F.group_norm(x, self.norm.num_groups, gamma[0], beta[0], self.norm.eps)
+        else:
+            out = torch.addcmul(beta[:, :, None, None], self.norm(x), gamma[:, :, None, None])
+        return F.silu(out, inplace=True) if silu else out
 
 
 class AttentionBlock(nn.Module):
