@@ -5,6 +5,7 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch.nn import functional as F
 
+from srddgan_arch.archs import layers
 from srddgan_arch.archs.layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock
 from srddgan_arch.archs.rrdb_encoder_arch import RRDBEncoder
 from srddgan_arch.archs.srddgan_discriminator_arch import SRDDGANDiscriminator
@@ -270,7 +271,7 @@ def test_load_rrdbnet_errors(tmp_path):
                                                   (2, torch.channels_last)])
 def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_format):
     """The fused blocks (modulation in GroupNorm's pass, SiLU and sums in place, the time embedding in conv1's bias,
-    the up-block skip conv before upsampling) give the outputs and gradients of the blocks as
+    the up-block skip conv before upsampling, attention in windows) give the outputs and gradients of the blocks as
     first written, on the same fixed weights: one sample or several, either memory format."""
     torch.manual_seed(0)
     net_g = tiny_unet(ch_mult=(1, 2, 2)).to(memory_format=memory_format)
@@ -291,3 +292,48 @@ def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_form
     monkeypatch.setattr(AttentionBlock, 'forward', reference_attention)
     for value, expected in zip(fused, outputs_and_gradients(), strict=True):
         assert torch.allclose(value, expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('height, width', [(4, 3), (8, 8), (10, 13), (3, 17)])
+def test_windowed_attention_equals_attention_in_each_window(height, width):
+    """A map larger than the window attends within windows of the window's size, the last one moved back to the
+    border (positions covered twice keep the earlier window's output); norm and 1x1 convs see the whole map. A map no
+    larger than the window is one window: global attention."""
+    torch.manual_seed(0)
+    block = AttentionBlock(8, window=4)
+    x = torch.randn(2, 8, height, width)
+
+    def starts(size):
+        length = min(4, size)
+        return [min(i, size - length) for i in range(0, size, length)], length
+
+    (rows, win_h), (cols, win_w) = starts(height), starts(width)
+    qkv = block.qkv(block.norm(x))
+    out = torch.empty_like(x)
+    for top in reversed(rows):
+        for left in reversed(cols):
+            window = qkv[:, :, top:top + win_h, left:left + win_w].reshape(2, 3, 8, win_h * win_w).transpose(2, 3)
+            attended = F.scaled_dot_product_attention(*window.unbind(dim=1))
+            out[:, :, top:top + win_h, left:left + win_w] = attended.transpose(1, 2).reshape(2, 8, win_h, win_w)
+    expected = (x + block.proj(out)) * SKIP_SCALE
+    assert torch.allclose(block(x), expected, atol=1e-6)
+    if height <= 4 and width <= 4:
+        assert torch.allclose(block(x), reference_attention(block, x), atol=1e-6)
+
+
+def test_attention_context_stays_the_trained_one(monkeypatch):
+    """On an HR image larger than image_size every attention call sees the positions of one trained-size map (16 x 16
+    here), more windows instead of longer ones: attention cost grows linearly with the pixels."""
+    lengths, attention = [], F.scaled_dot_product_attention
+
+    def recording_attention(q, k, v):
+        lengths.append(tuple(q.shape[:2]))
+        return attention(q, k, v)
+
+    monkeypatch.setattr(layers.F, 'scaled_dot_product_attention', recording_attention)
+    net_g = tiny_unet().eval()
+    y_t, lq, t, z = inputs(batch=1)
+    with torch.no_grad():
+        net_g(torch.randn(1, 3, 96, 64), torch.randn(1, 3, 48, 32), t[:1], z[:1])
+    # the attention blocks at 16 px (one going down, two going up) and the mid block, each over 3 x 2 windows of 256
+    assert lengths == [(6, 256)] * 4

@@ -64,7 +64,8 @@ class SRDDGANUNet(nn.Module):
 
     Per level ``num_res_blocks`` BigGAN residual blocks, then a residual block that halves (going down) or doubles
     (going up) the resolution; self-attention where the feature map has a resolution listed in
-    ``attn_resolutions`` (for an ``image_size`` input); time embedding (sinusoidal + MLP) and z embedding (PixelNorm
+    ``attn_resolutions`` (for an ``image_size`` input; on larger inputs within windows of that size, see
+    ``AttentionBlock``), and in the middle block; time embedding (sinusoidal + MLP) and z embedding (PixelNorm
     + mapping MLP) in every residual block, z through adaptive GroupNorm. LR conditioning: ``lr_concat`` concatenates
     the bicubic-upsampled LR with y_t (paper V1); ``lr_encoder`` adds RRDB-encoder features, brought to HR size by a
     transposed conv, after the first conv (paper V2). HR sizes must be divisible by 2 ** (len(ch_mult) - 1).
@@ -73,7 +74,7 @@ class SRDDGANUNet(nn.Module):
         in_channels (int): Channels of y_t and of the LR image. Default: 3.
         out_channels (int): Channels of the predicted y0. Default: 3.
         scale (int): Upscaling factor, an even number (2, 4, 8). Default: 4.
-        image_size (int): HR training size, used to place attention. Default: 128.
+        image_size (int): HR training size, used to place attention and size its windows. Default: 128.
         num_feat (int): Base channels. Default: 64.
         ch_mult (list[int]): Channel multiplier per level. Default: (1, 1, 2, 2, 4, 4).
         num_res_blocks (int): Residual blocks per level. Default: 2.
@@ -143,20 +144,20 @@ class SRDDGANUNet(nn.Module):
                 self.down.append(block(ch, num_feat * mult))
                 ch = num_feat * mult
                 if res in attn_resolutions:
-                    self.down.append(AttentionBlock(ch))
+                    self.down.append(AttentionBlock(ch, window=res))
                 skip_channels.append(ch)
             if level != len(ch_mult) - 1:
                 self.down.append(block(ch, ch, 'down'))
                 skip_channels.append(ch)
                 res //= 2
-        self.mid = nn.ModuleList([block(ch, ch), AttentionBlock(ch), block(ch, ch)])
+        self.mid = nn.ModuleList([block(ch, ch), AttentionBlock(ch, window=res), block(ch, ch)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(ch_mult))):
             for _ in range(num_res_blocks + 1):
                 self.up.append(block(ch + skip_channels.pop(), num_feat * mult))
                 ch = num_feat * mult
                 if res in attn_resolutions:
-                    self.up.append(AttentionBlock(ch))
+                    self.up.append(AttentionBlock(ch, window=res))
             if level != 0:
                 self.up.append(block(ch, ch, 'up'))
                 res *= 2
