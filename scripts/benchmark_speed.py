@@ -5,6 +5,12 @@
 Prints ms/image, images/s, GFLOPs (``torch.utils.flop_counter.FlopCounterMode``) and achieved GFLOP/s per model and
 setting (fp32, fp32 channels_last, bf16 autocast where the device supports it), then the line
 ``srddgan_T4_over_esrgan: <ratio>``: SRDDGAN's T = 4 time over ESRGAN's, each in its best fp32 setting.
+
+    python scripts/benchmark_speed.py -opt options/train_SRDDGAN_demo_x4.yml --device cpu --size_sweep
+
+times instead the whole sample (all T steps, the option file's T) at LR sizes 32 to 256 with the settings
+``srddgan-infer`` uses by default (tiles, precision, LR consistency), and ends with the line
+``per_pixel_cost_growth: <ms per HR megapixel at the largest size / at the smallest>``.
 """
 import argparse
 import sys
@@ -17,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 
 # setting name -> (precision, channels_last)
@@ -88,6 +95,41 @@ def benchmark(name, opt, steps, lq, settings, args):
     return rows
 
 
+def cli_defaults(opt):
+    """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
+    args = parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth'])
+    keys = ('steps', 'tile', 'tile_pad', 'precision', 'channels_last', 'compile', 'lr_consistency')
+    return {key: getattr(args, key) for key in keys}
+
+
+def size_sweep(args):
+    """Time the whole sample at each LR size of ``args.sweep_sizes`` with the CLI's default settings.
+
+    Args:
+        args (Namespace): Command-line arguments (opt, device, sweep_sizes, batch, warmup, reps).
+
+    Returns:
+        tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, ms per HR megapixel) and the per-pixel cost
+        at the largest size over that at the smallest.
+    """
+    settings = cli_defaults(args.opt)
+    upsampler = build_upsampler(args.opt, device=args.device, **settings)
+    steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
+    print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
+          f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')
+    print(f'{"LR size":>8} {"HR size":>8} {"ms/image":>10} {"ms/HR MP":>10}')
+    rows = []
+    for size in (int(s) for s in args.sweep_sizes.split(',')):
+        lq = torch.rand(args.batch, 3, size, size)
+        ms = time_ms(upsampler, lq, args.warmup, args.reps) / args.batch
+        hr = size * upsampler.scale
+        rows.append(dict(lr_size=size, hr_size=hr, ms=ms, ms_per_mp=ms / (hr * hr / 1e6)))
+        print(f'{size:>8} {hr:>8} {ms:10.1f} {rows[-1]["ms_per_mp"]:10.1f}', flush=True)
+    growth = rows[-1]['ms_per_mp'] / rows[0]['ms_per_mp']
+    print(f'per_pixel_cost_growth: {growth:.2f}')
+    return rows, growth
+
+
 def parse_args(argv=None):
     """Command-line arguments of the speed benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +144,9 @@ def parse_args(argv=None):
     parser.add_argument('--reps', type=int, default=2, help='Timed calls per setting. Default: 2.')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads. Default: torch default.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the networks.')
+    parser.add_argument('--size_sweep', action='store_true',
+                        help='Time the whole sample at --sweep_sizes with the CLI defaults instead of the comparison.')
+    parser.add_argument('--sweep_sizes', default='32,64,128,256', help='LR sizes of --size_sweep. Default: 32 to 256.')
     for key, meaning in (('num_block', 'RRDB blocks'), ('num_feat', 'features'), ('num_grow_ch', 'growth channels')):
         parser.add_argument(f'--esrgan_{key}', type=int,
                             help=f'ESRGAN {meaning}. Default: {osp.relpath(ESRGAN_OPT, ROOT)}\'s value.')
@@ -109,12 +154,15 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4)."""
+    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4), or with
+    ``--size_sweep`` the sweep's rows and the per-pixel cost growth."""
     args = parse_args(argv)
     args.device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.size_sweep:
+        return size_sweep(args)
     scale = build_upsampler(args.opt, device='cpu').scale
     esrgan = dict(load_option_file(ESRGAN_OPT)[0], scale=scale)
     esrgan.update({key: getattr(args, f'esrgan_{key}') for key in ('num_block', 'num_feat', 'num_grow_ch')
