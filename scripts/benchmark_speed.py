@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from srddgan_arch.device import keep_freed_memory  # noqa: E402
 from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 
@@ -158,6 +159,8 @@ def main(argv=None):
     ``--size_sweep`` the sweep's rows and the per-pixel cost growth."""
     args = parse_args(argv)
     args.device = torch.device(args.device)
+    if args.device.type == 'cpu':
+        keep_freed_memory()  # as srddgan-infer does
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

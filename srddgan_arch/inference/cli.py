@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_uint8, write_image
-from srddgan_arch.device import default_device
+from srddgan_arch.device import default_device, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
@@ -107,6 +107,8 @@ def main(argv=None):
     """``srddgan-infer``: super-resolve an image or a folder; see ``--help``."""
     args = parse_args(argv)
     args.device = args.device or default_device()
+    if args.device == 'cpu':
+        keep_freed_memory()
     inputs = input_images(args.input)
     if not inputs:
         raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in {args.input}.')
