@@ -56,15 +56,16 @@ def count_gflops(upsampler, lq):
 
 
 def time_ms(upsampler, lq, warmup, reps):
-    """Mean wall time of ``upsample_tensor`` in ms per call, after ``warmup`` untimed calls."""
+    """Mean wall time and CPU time (this process, all threads) of ``upsample_tensor`` in ms per call, after ``warmup``
+    untimed calls. On a shared machine the CPU time of one thread is the steadier measure."""
     for _ in range(warmup):
         upsampler.upsample_tensor(lq, seed=0)
     _synchronize(upsampler.device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(reps):
         upsampler.upsample_tensor(lq, seed=0)
     _synchronize(upsampler.device)
-    return (time.perf_counter() - start) / reps * 1000
+    return (time.perf_counter() - start) / reps * 1000, (time.process_time() - start_cpu) / reps * 1000
 
 
 def benchmark(name, opt, steps, lq, settings, args):
@@ -89,10 +90,11 @@ def benchmark(name, opt, steps, lq, settings, args):
                                     channels_last=channels_last, compile=args.compile)
         if gflops is None:
             gflops = count_gflops(upsampler, lq) / lq.shape[0]
-        ms = time_ms(upsampler, lq, args.warmup, args.reps) / lq.shape[0]
-        rows.append(dict(model=name, setting=setting, ms=ms, ips=1000 / ms, gflops=gflops, gflops_s=gflops / ms * 1000))
-        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f}',
-              flush=True)
+        ms, cpu_ms = (value / lq.shape[0] for value in time_ms(upsampler, lq, args.warmup, args.reps))
+        rows.append(dict(model=name, setting=setting, ms=ms, cpu_ms=cpu_ms, ips=1000 / ms, gflops=gflops,
+                         gflops_s=gflops / ms * 1000))
+        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f} '
+              f'{cpu_ms:10.1f}', flush=True)
     return rows
 
 
@@ -110,22 +112,25 @@ def size_sweep(args):
         args (Namespace): Command-line arguments (opt, device, sweep_sizes, batch, warmup, reps).
 
     Returns:
-        tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, ms per HR megapixel) and the per-pixel cost
-        at the largest size over that at the smallest.
+        tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, wall and CPU ms per HR megapixel) and the
+        per-pixel (wall) cost at the largest size over that at the smallest.
     """
     settings = cli_defaults(args.opt)
     upsampler = build_upsampler(args.opt, device=args.device, **settings)
     steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
     print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')
-    print(f'{"LR size":>8} {"HR size":>8} {"ms/image":>10} {"ms/HR MP":>10}')
+    print(f'{"LR size":>8} {"HR size":>8} {"ms/image":>10} {"ms/HR MP":>10} {"CPU ms/HR MP":>13}')
     rows = []
     for size in (int(s) for s in args.sweep_sizes.split(',')):
         lq = torch.rand(args.batch, 3, size, size)
-        ms = time_ms(upsampler, lq, args.warmup, args.reps) / args.batch
+        ms, cpu_ms = (value / args.batch for value in time_ms(upsampler, lq, args.warmup, args.reps))
         hr = size * upsampler.scale
-        rows.append(dict(lr_size=size, hr_size=hr, ms=ms, ms_per_mp=ms / (hr * hr / 1e6)))
-        print(f'{size:>8} {hr:>8} {ms:10.1f} {rows[-1]["ms_per_mp"]:10.1f}', flush=True)
+        rows.append(dict(lr_size=size, hr_size=hr, ms=ms, ms_per_mp=ms / (hr * hr / 1e6),
+                         cpu_ms_per_mp=cpu_ms / (hr * hr / 1e6)))
+        print(f'{size:>8} {hr:>8} {ms:10.1f} {rows[-1]["ms_per_mp"]:10.1f} {rows[-1]["cpu_ms_per_mp"]:13.1f}',
+              flush=True)
+    print(f'per_pixel_cpu_cost_growth: {rows[-1]["cpu_ms_per_mp"] / rows[0]["cpu_ms_per_mp"]:.2f}')
     growth = rows[-1]['ms_per_mp'] / rows[0]['ms_per_mp']
     print(f'per_pixel_cost_growth: {growth:.2f}')
     return rows, growth
@@ -178,7 +183,8 @@ def main(argv=None):
     hr = args.lr_size * scale
     print(f'device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, '
           f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps}')
-    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9}')
+    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9} '
+          f'{"CPU ms":>10}')
     rows = benchmark('esrgan', esrgan, None, lq, settings, args)
     for steps in (int(s) for s in args.steps.split(',')):
         rows += benchmark(f'srddgan_T{steps}', args.opt, steps, lq, settings, args)
