@@ -148,13 +148,24 @@ class AttentionBlock(nn.Module):
     def forward(self, x):
         b, c, height, width = x.shape
         qkv = self.qkv(self.norm(x))
-        rows, rows_back, win_h = window_indices(height, self.window or height)
-        cols, cols_back, win_w = window_indices(width, self.window or width)
+        if height <= (self.window or height) and width <= (self.window or width):
+            # one window: global attention over the map, as trained
+            q, k, v = qkv.reshape(b, 3, c, height * width).transpose(2, 3).unbind(dim=1)
+            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, height, width)
+        else:
+            out = self._windowed_attention(qkv)
+        return self.proj(out).add_(x).mul_(SKIP_SCALE)
+
+    def _windowed_attention(self, qkv):
+        """Attention within windows of the (b, 3 * c, H, W) query-key-value map; returns the (b, c, H, W) output."""
+        b, c, height, width = qkv.shape[0], qkv.shape[1] // 3, qkv.shape[2], qkv.shape[3]
+        rows, rows_back, win_h = window_indices(height, self.window)
+        cols, cols_back, win_w = window_indices(width, self.window)
         # windows that fill the axis exactly need no gathering: a reshape makes them
         if len(rows) != height:
-            qkv = qkv.index_select(2, rows.to(x.device))
+            qkv = qkv.index_select(2, rows.to(qkv.device))
         if len(cols) != width:
-            qkv = qkv.index_select(3, cols.to(x.device))
+            qkv = qkv.index_select(3, cols.to(qkv.device))
         num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
         q, k, v = (qkv.reshape(b, 3, c, num_h, win_h, num_w, win_w).permute(1, 0, 3, 5, 4, 6, 2)
                    .reshape(3, b * num_h * num_w, win_h * win_w, c).unbind(dim=0))
@@ -162,7 +173,7 @@ class AttentionBlock(nn.Module):
         out = (out.reshape(b, num_h, num_w, win_h, win_w, c).permute(0, 5, 1, 3, 2, 4)
                .reshape(b, c, num_h * win_h, num_w * win_w))
         if len(rows) != height:
-            out = out.index_select(2, rows_back.to(x.device))
+            out = out.index_select(2, rows_back.to(qkv.device))
         if len(cols) != width:
-            out = out.index_select(3, cols_back.to(x.device))
-        return self.proj(out).add_(x).mul_(SKIP_SCALE)
+            out = out.index_select(3, cols_back.to(qkv.device))
+        return out
