@@ -5,6 +5,12 @@
 Prints ms/image, images/s, GFLOPs (``torch.utils.flop_counter.FlopCounterMode``) and achieved GFLOP/s per model and
 setting (fp32, fp32 channels_last, bf16 autocast where the device supports it), then the line
 ``srddgan_T4_over_esrgan: <ratio>``: SRDDGAN's T = 4 time over ESRGAN's, each in its best fp32 setting.
+
+    python scripts/benchmark_speed.py -opt options/train_SRDDGAN_demo_x4.yml --device cpu --size_sweep
+
+times instead the whole sample (all T steps, the option file's T) at LR sizes 32 to 256 with the settings
+``srddgan-infer`` uses by default (tiles, precision, LR consistency), and ends with the line
+``per_pixel_cost_growth: <ms per HR megapixel at the largest size / at the smallest>``.
 """
 import argparse
 import sys
@@ -17,6 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from srddgan_arch.device import keep_freed_memory  # noqa: E402
+from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 
 # setting name -> (precision, channels_last)
@@ -48,15 +56,16 @@ def count_gflops(upsampler, lq):
 
 
 def time_ms(upsampler, lq, warmup, reps):
-    """Mean wall time of ``upsample_tensor`` in ms per call, after ``warmup`` untimed calls."""
+    """Mean wall time and CPU time (this process, all threads) of ``upsample_tensor`` in ms per call, after ``warmup``
+    untimed calls. On a shared machine the CPU time of one thread is the steadier measure."""
     for _ in range(warmup):
         upsampler.upsample_tensor(lq, seed=0)
     _synchronize(upsampler.device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(reps):
         upsampler.upsample_tensor(lq, seed=0)
     _synchronize(upsampler.device)
-    return (time.perf_counter() - start) / reps * 1000
+    return (time.perf_counter() - start) / reps * 1000, (time.process_time() - start_cpu) / reps * 1000
 
 
 def benchmark(name, opt, steps, lq, settings, args):
@@ -81,11 +90,50 @@ def benchmark(name, opt, steps, lq, settings, args):
                                     channels_last=channels_last, compile=args.compile)
         if gflops is None:
             gflops = count_gflops(upsampler, lq) / lq.shape[0]
-        ms = time_ms(upsampler, lq, args.warmup, args.reps) / lq.shape[0]
-        rows.append(dict(model=name, setting=setting, ms=ms, ips=1000 / ms, gflops=gflops, gflops_s=gflops / ms * 1000))
-        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f}',
-              flush=True)
+        ms, cpu_ms = (value / lq.shape[0] for value in time_ms(upsampler, lq, args.warmup, args.reps))
+        rows.append(dict(model=name, setting=setting, ms=ms, cpu_ms=cpu_ms, ips=1000 / ms, gflops=gflops,
+                         gflops_s=gflops / ms * 1000))
+        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f} '
+              f'{cpu_ms:10.1f}', flush=True)
     return rows
+
+
+def cli_defaults(opt):
+    """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
+    args = parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth'])
+    keys = ('steps', 'tile', 'tile_pad', 'precision', 'channels_last', 'compile', 'lr_consistency')
+    return {key: getattr(args, key) for key in keys}
+
+
+def size_sweep(args):
+    """Time the whole sample at each LR size of ``args.sweep_sizes`` with the CLI's default settings.
+
+    Args:
+        args (Namespace): Command-line arguments (opt, device, sweep_sizes, batch, warmup, reps).
+
+    Returns:
+        tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, wall and CPU ms per HR megapixel) and the
+        per-pixel (wall) cost at the largest size over that at the smallest.
+    """
+    settings = cli_defaults(args.opt)
+    upsampler = build_upsampler(args.opt, device=args.device, **settings)
+    steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
+    print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
+          f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')
+    print(f'{"LR size":>8} {"HR size":>8} {"ms/image":>10} {"ms/HR MP":>10} {"CPU ms/HR MP":>13}')
+    rows = []
+    for size in (int(s) for s in args.sweep_sizes.split(',')):
+        lq = torch.rand(args.batch, 3, size, size)
+        ms, cpu_ms = (value / args.batch for value in time_ms(upsampler, lq, args.warmup, args.reps))
+        hr = size * upsampler.scale
+        rows.append(dict(lr_size=size, hr_size=hr, ms=ms, ms_per_mp=ms / (hr * hr / 1e6),
+                         cpu_ms_per_mp=cpu_ms / (hr * hr / 1e6)))
+        print(f'{size:>8} {hr:>8} {ms:10.1f} {rows[-1]["ms_per_mp"]:10.1f} {rows[-1]["cpu_ms_per_mp"]:13.1f}',
+              flush=True)
+    print(f'per_pixel_cpu_cost_growth: {rows[-1]["cpu_ms_per_mp"] / rows[0]["cpu_ms_per_mp"]:.2f}')
+    growth = rows[-1]['ms_per_mp'] / rows[0]['ms_per_mp']
+    print(f'per_pixel_cost_growth: {growth:.2f}')
+    return rows, growth
 
 
 def parse_args(argv=None):
@@ -102,6 +150,9 @@ def parse_args(argv=None):
     parser.add_argument('--reps', type=int, default=2, help='Timed calls per setting. Default: 2.')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads. Default: torch default.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the networks.')
+    parser.add_argument('--size_sweep', action='store_true',
+                        help='Time the whole sample at --sweep_sizes with the CLI defaults instead of the comparison.')
+    parser.add_argument('--sweep_sizes', default='32,64,128,256', help='LR sizes of --size_sweep. Default: 32 to 256.')
     for key, meaning in (('num_block', 'RRDB blocks'), ('num_feat', 'features'), ('num_grow_ch', 'growth channels')):
         parser.add_argument(f'--esrgan_{key}', type=int,
                             help=f'ESRGAN {meaning}. Default: {osp.relpath(ESRGAN_OPT, ROOT)}\'s value.')
@@ -109,12 +160,17 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4)."""
+    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4), or with
+    ``--size_sweep`` the sweep's rows and the per-pixel cost growth."""
     args = parse_args(argv)
     args.device = torch.device(args.device)
+    if args.device.type == 'cpu':
+        keep_freed_memory()  # as srddgan-infer does
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.size_sweep:
+        return size_sweep(args)
     scale = build_upsampler(args.opt, device='cpu').scale
     esrgan = dict(load_option_file(ESRGAN_OPT)[0], scale=scale)
     esrgan.update({key: getattr(args, f'esrgan_{key}') for key in ('num_block', 'num_feat', 'num_grow_ch')
@@ -127,7 +183,8 @@ def main(argv=None):
     hr = args.lr_size * scale
     print(f'device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, '
           f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps}')
-    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9}')
+    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9} '
+          f'{"CPU ms":>10}')
     rows = benchmark('esrgan', esrgan, None, lq, settings, args)
     for steps in (int(s) for s in args.steps.split(',')):
         rows += benchmark(f'srddgan_T{steps}', args.opt, steps, lq, settings, args)

@@ -42,6 +42,16 @@ def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
     assert ratio > 0 and capsys.readouterr().out.strip().splitlines()[-1] == f'srddgan_T4_over_esrgan: {ratio:.2f}'
 
 
+def test_size_sweep_prints_per_pixel_cost_growth(tiny_models, capsys):
+    """--size_sweep times the whole sample at each LR size with the CLI's defaults and ends with the growth line."""
+    rows, growth = load_script('benchmark_speed').main([
+        '-opt', tiny_models['srddgan'][0], '--size_sweep', '--sweep_sizes', '8,16', '--warmup', '0', '--reps', '1'])
+    assert [(r['lr_size'], r['hr_size']) for r in rows] == [(8, 32), (16, 64)]
+    assert rows[1]['ms_per_mp'] == pytest.approx(rows[1]['ms'] / 64**2 * 1e6)
+    assert growth == pytest.approx(rows[1]['ms_per_mp'] / rows[0]['ms_per_mp'])
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f'per_pixel_cost_growth: {growth:.2f}'
+
+
 @pytest.fixture
 def lpips_backbone(tmp_path):
     """A random AlexNet feature trunk saved as torchvision's state dict (enough for LPIPS)."""

@@ -80,26 +80,100 @@ class AdaptiveGroupNorm(nn.Module):
             self.style.bias[:channels] = 1
             self.style.bias[channels:] = 0
 
-    def forward(self, x, z_emb):
-        gamma, beta = self.style(z_emb)[:, :, None, None].chunk(2, dim=1)
-        return gamma * self.norm(x) + beta
+    def forward(self, x, z_emb, silu=False):
+        """gamma(z) * GroupNorm(x) + beta(z), then SiLU when ``silu``.
+
+        Args:
+            x (Tensor): Features (B, channels, H, W).
+            z_emb (Tensor): z embeddings (B, z_emb_dim).
+            silu (bool): Apply SiLU to the result (in place: no extra tensor). Default: False.
+
+        Returns:
+            Tensor: The modulated features, shaped like x.
+        """
+        gamma, beta = self.style(z_emb).chunk(2, dim=1)
+        if x.shape[0] == 1:
+            # one sample: its scale and shift are GroupNorm's affine weights, applied in the normalising pass
+            out = F.group_norm(x, self.norm.num_groups, gamma[0], beta[0], self.norm.eps)
+        else:
+            out = torch.addcmul(beta[:, :, None, None], self.norm(x), gamma[:, :, None, None])
+        return F.silu(out, inplace=True) if silu else out
+
+
+def window_indices(size, window):
+    """Attention windows along one axis: where they read their positions and where each position reads its output.
+
+    Windows are ``window`` long (the whole axis when it is shorter) and side by side; when they do not fill the axis
+    exactly, the last one is moved back to end at the border, overlapping its neighbour, so every window keeps the
+    trained length. Positions covered twice take the output of the window before the last.
+
+    Args:
+        size (int): Length of the axis.
+        window (int): Window length.
+
+    Returns:
+        tuple[Tensor, Tensor, int]: ``gather`` (number of windows * length,): the axis positions of the windows, one
+        window after the other; ``scatter`` (size,): each position's index in ``gather``; the window length.
+    """
+    length = min(window, size)
+    count = -(-size // length)
+    starts = torch.arange(count) * length
+    starts[-1] = size - length
+    positions = torch.arange(size)
+    owner = (positions // length).clamp(max=count - 1)
+    gather = (starts[:, None] + torch.arange(length)).flatten()
+    return gather, owner * length + positions - starts[owner], length
 
 
 class AttentionBlock(nn.Module):
-    """Single-head self-attention over all positions through ``scaled_dot_product_attention``, residual 1/sqrt(2).
+    """Single-head self-attention through ``scaled_dot_product_attention``, residual 1/sqrt(2), within windows.
+
+    The attention runs within windows of ``window`` x ``window`` positions (see ``window_indices``): with the size the
+    feature map had at the training resolution, a map up to that size is one window (plain global attention, as
+    trained), and a larger map keeps the trained context and a cost linear in its number of positions instead of
+    quadratic. The norm and the 1x1 convs act on the whole map.
 
     Args:
         channels (int): Feature channels.
+        window (int | None): Window side in positions; None for global attention at every size. Default: None.
     """
 
-    def __init__(self, channels):
+    def __init__(self, channels, window=None):
         super().__init__()
+        self.window = window
         self.norm = nn.GroupNorm(num_groups(channels), channels, eps=1e-6)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x):
-        b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(2, 3).unbind(dim=1)
+        b, c, height, width = x.shape
+        qkv = self.qkv(self.norm(x))
+        if height <= (self.window or height) and width <= (self.window or width):
+            # one window: global attention over the map, as trained
+            q, k, v = qkv.reshape(b, 3, c, height * width).transpose(2, 3).unbind(dim=1)
+            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, height, width)
+        else:
+            out = self._windowed_attention(qkv)
+        return self.proj(out).add_(x).mul_(SKIP_SCALE)
+
+    def _windowed_attention(self, qkv):
+        """Attention within windows of the (b, 3 * c, H, W) query-key-value map; returns the (b, c, H, W) output."""
+        b, c, height, width = qkv.shape[0], qkv.shape[1] // 3, qkv.shape[2], qkv.shape[3]
+        rows, rows_back, win_h = window_indices(height, self.window)
+        cols, cols_back, win_w = window_indices(width, self.window)
+        # windows that fill the axis exactly need no gathering: a reshape makes them
+        if len(rows) != height:
+            qkv = qkv.index_select(2, rows.to(qkv.device))
+        if len(cols) != width:
+            qkv = qkv.index_select(3, cols.to(qkv.device))
+        num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
+        q, k, v = (qkv.reshape(b, 3, c, num_h, win_h, num_w, win_w).permute(1, 0, 3, 5, 4, 6, 2)
+                   .reshape(3, b * num_h * num_w, win_h * win_w, c).unbind(dim=0))
         out = F.scaled_dot_product_attention(q, k, v)
-        return (x + self.proj(out.transpose(1, 2).reshape(b, c, h, w))) * SKIP_SCALE
+        out = (out.reshape(b, num_h, num_w, win_h, win_w, c).permute(0, 5, 1, 3, 2, 4)
+               .reshape(b, c, num_h * win_h, num_w * win_w))
+        if len(rows) != height:
+            out = out.index_select(2, rows_back.to(qkv.device))
+        if len(cols) != width:
+            out = out.index_select(3, cols_back.to(qkv.device))
+        return out

@@ -38,11 +38,24 @@ class ResBlock(nn.Module):
             return F.interpolate(x, scale_factor=2, mode='nearest')
         return x
 
+    def _conv1_with_time(self, h, t_emb):
+        """conv1(h) plus the projected time embedding; for one sample the projection joins conv1's bias."""
+        time_bias = self.t_proj(self.act(t_emb))
+        if h.shape[0] == 1:
+            return F.conv2d(h, self.conv1.weight, self.conv1.bias + time_bias[0], padding=self.conv1.padding)
+        return self.conv1(h).add_(time_bias[:, :, None, None])
+
+    def _skip(self, x):
+        """The skip branch at the output size: a 1x1 conv commutes with resampling, so it runs on the smaller map."""
+        if self.resample == 'up':
+            return self._resample(self.skip(x))
+        return self.skip(self._resample(x))
+
     def forward(self, x, t_emb, z_emb):
-        h = self._resample(self.act(self.norm1(x, z_emb)))
-        h = self.conv1(h) + self.t_proj(self.act(t_emb))[:, :, None, None]
-        h = self.conv2(self.dropout(self.act(self.norm2(h, z_emb))))
-        return (self.skip(self._resample(x)) + h) * SKIP_SCALE
+        # SiLU, the time embedding and the skip sum act in place on fresh tensors: fewer passes over memory
+        h = self._resample(self.norm1(x, z_emb, silu=True))
+        h = self.conv2(self.dropout(self.norm2(self._conv1_with_time(h, t_emb), z_emb, silu=True)))
+        return h.add_(self._skip(x)).mul_(SKIP_SCALE)
 
 
 @ARCH_REGISTRY.register()
@@ -51,7 +64,8 @@ class SRDDGANUNet(nn.Module):
 
     Per level ``num_res_blocks`` BigGAN residual blocks, then a residual block that halves (going down) or doubles
     (going up) the resolution; self-attention where the feature map has a resolution listed in
-    ``attn_resolutions`` (for an ``image_size`` input); time embedding (sinusoidal + MLP) and z embedding (PixelNorm
+    ``attn_resolutions`` (for an ``image_size`` input; on larger inputs within windows of that size, see
+    ``AttentionBlock``), and in the middle block; time embedding (sinusoidal + MLP) and z embedding (PixelNorm
     + mapping MLP) in every residual block, z through adaptive GroupNorm. LR conditioning: ``lr_concat`` concatenates
     the bicubic-upsampled LR with y_t (paper V1); ``lr_encoder`` adds RRDB-encoder features, brought to HR size by a
     transposed conv, after the first conv (paper V2). HR sizes must be divisible by 2 ** (len(ch_mult) - 1).
@@ -60,7 +74,7 @@ class SRDDGANUNet(nn.Module):
         in_channels (int): Channels of y_t and of the LR image. Default: 3.
         out_channels (int): Channels of the predicted y0. Default: 3.
         scale (int): Upscaling factor, an even number (2, 4, 8). Default: 4.
-        image_size (int): HR training size, used to place attention. Default: 128.
+        image_size (int): HR training size, used to place attention and size its windows. Default: 128.
         num_feat (int): Base channels. Default: 64.
         ch_mult (list[int]): Channel multiplier per level. Default: (1, 1, 2, 2, 4, 4).
         num_res_blocks (int): Residual blocks per level. Default: 2.
@@ -131,20 +145,20 @@ class SRDDGANUNet(nn.Module):
                 self.down.append(block(ch, num_feat * mult))
                 ch = num_feat * mult
                 if res in attn_resolutions:
-                    self.down.append(AttentionBlock(ch))
+                    self.down.append(AttentionBlock(ch, window=res))
                 skip_channels.append(ch)
             if level != len(ch_mult) - 1:
                 self.down.append(block(ch, ch, 'down'))
                 skip_channels.append(ch)
                 res //= 2
-        self.mid = nn.ModuleList([block(ch, ch), AttentionBlock(ch), block(ch, ch)])
+        self.mid = nn.ModuleList([block(ch, ch), AttentionBlock(ch, window=res), block(ch, ch)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(ch_mult))):
             for _ in range(num_res_blocks + 1):
                 self.up.append(block(ch + skip_channels.pop(), num_feat * mult))
                 ch = num_feat * mult
                 if res in attn_resolutions:
-                    self.up.append(AttentionBlock(ch))
+                    self.up.append(AttentionBlock(ch, window=res))
             if level != 0:
                 self.up.append(block(ch, ch, 'up'))
                 res *= 2
@@ -209,5 +223,5 @@ class SRDDGANUNet(nn.Module):
                 h = layer(h, t_emb, z_emb)
             else:
                 h = layer(torch.cat([h, skips.pop()], dim=1), t_emb, z_emb)
-        out = self.conv_out(self.act(self.norm_out(h)))
+        out = self.conv_out(F.silu(self.norm_out(h), inplace=True))
         return lq_up + out if self.residual else torch.tanh(out)

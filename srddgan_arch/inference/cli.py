@@ -26,7 +26,7 @@ from srddgan_arch.data.image_io import (
     to_uint8,
     write_image,
 )
-from srddgan_arch.device import default_device
+from srddgan_arch.device import default_device, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
@@ -245,6 +245,8 @@ def _process(args, context, path, stem):
 def run(args):
     """Everything ``main`` does once the arguments are parsed; returns the exit code."""
     args.device = args.device or default_device()
+    if args.device == 'cpu':
+        keep_freed_memory()
     inputs = input_images(args.input)
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
