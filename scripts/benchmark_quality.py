@@ -103,8 +103,9 @@ def build_methods(args):
         else:
             raise ValueError(f'--methods: unknown method {name!r}; expected one of {", ".join(SRDDGAN_METHODS)}, '
                              'bicubic, ibp, rrdb or esrgan.')
+        steps = dict(steps=args.steps, force_steps=args.force_steps) if name in SRDDGAN_METHODS else {}
         upsampler = build_upsampler(opt, model_path, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                                    device=args.device, lr_consistency=lr_consistency)
+                                    device=args.device, lr_consistency=lr_consistency, **steps)
         methods[name] = _model_method(upsampler)
     return methods
 
@@ -233,6 +234,9 @@ def parse_args(argv=None):
     parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')
     parser.add_argument('--rrdb_opt', help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
                         'options/test_RRDB_baseline_x4.yml.')
+    parser.add_argument('--steps', type=int, help='SRDDGAN sampling steps T. Default: the trained T.')
+    parser.add_argument('--force_steps', action='store_true', help='Allow a --steps other than the trained T (the '
+                        'generator never saw its noise levels: for measuring what that does).')
     parser.add_argument('--num_samples', type=int, default=10, help='Samples for diversity. Default: 10.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
     parser.add_argument('--crop_border', type=int, default=0, help='PSNR/SSIM/NIQE border. Default: 0 (paper).')

@@ -94,6 +94,21 @@ def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
         load_script('benchmark_quality').main(['--gt', str(tmp_path / 'gt'), '--methods', 'rrdb', '--device', 'cpu'])
 
 
+def test_quality_benchmark_steps_other_than_trained_need_force(tmp_path, tiny_models):
+    """--steps other than the trained T (2) is refused without --force_steps; forced, it samples with T = 4."""
+    (tmp_path / 'gt').mkdir()
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), np.full((32, 32, 3), 128, np.uint8))
+    args = ['--gt', str(tmp_path / 'gt'), '--methods', 'srddgan', '--srddgan_opt', tiny_models['srddgan'][0],
+            '--srddgan_model', tiny_models['srddgan'][1], '--num_samples', '1', '--device', 'cpu', '--steps', '4']
+    script = load_script('benchmark_quality')
+    with pytest.raises(ValueError, match='--force_steps'):
+        script.build_methods(script.parse_args(args))
+    lq = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+    trained = script.build_methods(script.parse_args([*args[:-2], '--steps', '2']))['srddgan'](lq, 0)
+    forced = script.build_methods(script.parse_args([*args, '--force_steps']))['srddgan'](lq, 0)
+    assert forced.shape == trained.shape == (32, 32, 3) and np.abs(forced.astype(int) - trained).max() > 0
+
+
 @pytest.mark.parametrize('method, written', [('srddgan', 7), ('bicubic', 3)])
 def test_fid_samples_cycle_over_the_images_with_new_seeds(tmp_path, method, written):
     """FID/IS images: --fid_samples of them, the LR images again with the next seed once all are used (7 from 3
