@@ -23,11 +23,11 @@ GIB = 2**30
 # host bytes per output pixel: the float32 result, the tiles' blend weights, numpy copies and write_image's
 # temporaries; measured: 38 (1024x1024 LR -> 4096x4096, tiled, 8-bit), alpha and 16-bit results add copies
 HOST_BYTES_PER_HR_PIXEL = 64
-# the final LR projection of the whole output (lr_consistency) on the host: float64 and float32 axis matrices, 24 bytes
-# per (LR x HR) entry of each axis, and HR temporaries; measured: 687 MiB for 1024x1024 -> 4096x4096, 192 MiB of them
-# matrices, 31 bytes per output pixel
-LR_PROJECTION_BYTES_PER_HR_PIXEL = 36
-LR_PROJECTION_BYTES_PER_MATRIX_ENTRY = 24
+# the final LR projection of the whole output (lr_consistency) on the host: while its operators are built, the float64
+# downscale matrix and Gram inverse of each axis, 10 bytes per (LR x HR) entry, then HR temporaries; measured: 666 MiB
+# for 1024x1024 -> 4096x4096, 64 MiB of them matrices, 37.6 bytes per output pixel
+LR_PROJECTION_BYTES_PER_HR_PIXEL = 40
+LR_PROJECTION_BYTES_PER_MATRIX_ENTRY = 10
 # measured peak RSS growth over the tensors' bytes (allocator, convolution workspaces): 1.8 for the paper generator
 # on an 84x84 LR block, 1.25 for the demo generator on 128x128
 NETWORK_OVERHEAD = 2
