@@ -238,11 +238,12 @@ def project_to_lr(img, lq, scale, iterations=1, value_range=(-1., 1.)):
     down_h, gram_inv_h = _downscale_axis(img.shape[-2], scale, img.device)
     down_w, gram_inv_w = _downscale_axis(img.shape[-1], scale, img.device)
     y, target = img.float(), lq.float()
-    for index in range(iterations):
-        if index and value_range is not None:
-            y = y.clamp(*value_range)
-        residual = _apply_gram_inv(gram_inv_w, _apply_gram_inv(gram_inv_h, target - _downscale(y, scale), -2), -1)
-        y = y + down_w.apply_transposed(down_h.apply_transposed(residual, -2), -1)
+    with torch.autocast(img.device.type, enabled=False):  # float32 also inside a bf16/fp16 sampler
+        for index in range(iterations):
+            if index and value_range is not None:
+                y = y.clamp(*value_range)
+            residual = _apply_gram_inv(gram_inv_w, _apply_gram_inv(gram_inv_h, target - _downscale(y, scale), -2), -1)
+            y = y + down_w.apply_transposed(down_h.apply_transposed(residual, -2), -1)
     return y.to(img.dtype)
 
 

@@ -55,6 +55,14 @@ def test_projection_equals_the_dense_pseudo_inverse(lr_height):
     assert (project_to_lr(y, x, 4, value_range=None).double() - expected).abs().max() < 1e-5
 
 
+def test_projection_under_autocast_computes_in_float32():
+    """Inside a bf16 autocast region (the sampler's --bf16) the projection still computes in float32."""
+    y, x = _images()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        projected = project_to_lr(y, x, 4)
+    assert projected.dtype == torch.float32 and torch.equal(projected, project_to_lr(y, x, 4))
+
+
 def test_projection_is_batched():
     """A batch is projected image by image: the result equals projecting each image alone."""
     y, x = _images(batch=3)
