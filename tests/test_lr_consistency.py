@@ -44,15 +44,16 @@ def test_projection_is_consistent_idempotent_and_closest():
         assert ((projected - y).flatten(1).norm(dim=1) <= (other - y).flatten(1).norm(dim=1) + 1e-4).all()
 
 
-@pytest.mark.parametrize('lr_height', [40, 150])  # a dense and a banded inverse Gram matrix (over 128 LR pixels)
-def test_projection_equals_the_dense_pseudo_inverse(lr_height):
+@pytest.mark.parametrize('lr_height, scale', [(40, 4), (150, 4), (150, 2), (150, 8)])  # banded Gram inverse over 128
+def test_projection_equals_the_dense_pseudo_inverse(lr_height, scale):
     """The projection applied tap by tap is y + pinv(W_h) (x - W_h y W_w^T) pinv(W_w)^T with the dense matrices."""
     generator = torch.Generator().manual_seed(1)
-    y, x = torch.rand(1, 1, 4 * lr_height, 24, generator=generator), torch.rand(1, 1, lr_height, 6, generator=generator)
-    down_h, down_w = matlab_bicubic_matrix(4 * lr_height, 1 / 4), matlab_bicubic_matrix(24, 1 / 4)
+    y = torch.rand(1, 1, scale * lr_height, 6 * scale, generator=generator)
+    x = torch.rand(1, 1, lr_height, 6, generator=generator)
+    down_h, down_w = matlab_bicubic_matrix(scale * lr_height, 1 / scale), matlab_bicubic_matrix(6 * scale, 1 / scale)
     residual = x.double() - down_h @ y.double() @ down_w.T
     expected = y.double() + torch.linalg.pinv(down_h) @ residual @ torch.linalg.pinv(down_w).T
-    assert (project_to_lr(y, x, 4, value_range=None).double() - expected).abs().max() < 1e-5
+    assert (project_to_lr(y, x, scale, value_range=None).double() - expected).abs().max() < 1e-5
 
 
 def test_projection_under_autocast_computes_in_float32():
