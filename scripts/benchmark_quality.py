@@ -11,7 +11,8 @@ sampler forced on / off), the references ``bicubic`` (BasicSR's MATLAB imresize)
 LR-consistency projection), and BasicSR RRDBNets ``rrdb`` / ``esrgan``.
 
 Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), diversity (stochastic methods, NTIRE 2021,
-``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), seconds per image;
+``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), sharpness (Laplacian variance
+over the HR's, ``calculate_sharpness``: 1 = as much fine detail as the HR), seconds per image;
 optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
 paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A metric whose weights are missing
 (LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
@@ -44,7 +45,7 @@ RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
 SRDDGAN_METHODS = {'srddgan': None, 'srddgan_lrc': 'bicubic', 'srddgan_plain': 'none'}
 COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
            ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
-           ('seconds', 's/image', 3)]
+           ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 
 
@@ -143,6 +144,7 @@ class MetricSet:
             psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
             ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
             lr_psnr=self.get('calculate_lr_psnr')(sr, lq=lq, crop_border=0),
+            sharpness=self.get('calculate_sharpness')(sr, gt, crop_border=crop),
             lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
                 sr, gt, backbone_path=self.args.lpips_backbone)))
         if not self.args.no_niqe:

@@ -83,6 +83,7 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
     assert float(rows['srddgan_lrc'][6]) > 0 and rows['ibp'][6] == 'n/a'  # so is the pixel std across samples
     assert rows['bicubic'][2] != 'n/a' and float(rows['bicubic'][3]) > 20  # LPIPS computed; bicubic is LR-consistent
     assert float(rows['ibp'][3]) > 45 and float(rows['srddgan_lrc'][3]) > 45 > float(rows['srddgan'][3])
+    assert float(rows['ibp'][7]) > float(rows['bicubic'][7]) > 0  # the projection restores detail bicubic blurs
     assert 'NIQE needs images of at least 96' in table
 
 

@@ -17,6 +17,7 @@ from conftest import ALEXNET_CONV_SHAPES
 from srddgan_arch.metrics.diversity_metric import calculate_diversity, calculate_sample_std, diversity_score
 from srddgan_arch.metrics.lpips_metric import build_lpips, calculate_lpips, get_lpips, locate_backbone
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr, downscale_uint8
+from srddgan_arch.metrics.sharpness_metric import calculate_sharpness
 
 
 @pytest.fixture(scope='module')
@@ -181,3 +182,17 @@ def test_sample_std_by_hand():
     assert calculate_sample_std([zeros, twos]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match='at least 2 samples'):
         calculate_sample_std([zeros])
+
+
+def test_sharpness_relative_to_the_hr(photo):
+    """1 for the HR itself, below 1 for its bicubic x4 round trip and a Gaussian blur, above 1 with added noise;
+    registered, and a flat HR is refused."""
+    upscaled = np.clip(np.round(imresize(imresize(photo / 255., 1 / 4), 4) * 255), 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(photo, (0, 0), 1.5)
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 10, photo.shape), 0, 255).astype(np.uint8)
+    assert calculate_sharpness(photo, photo) == pytest.approx(1)
+    assert calculate_sharpness(upscaled, photo) < 0.5 and calculate_sharpness(blurred, photo) < 0.5
+    assert calculate_sharpness(noisy, photo) > 1.5
+    assert METRIC_REGISTRY.get('calculate_sharpness')(blurred, photo, crop_border=4) < 1
+    with pytest.raises(ValueError, match='flat'):
+        calculate_sharpness(photo, np.full_like(photo, 7))
