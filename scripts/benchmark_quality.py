@@ -36,7 +36,7 @@ import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registr
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
-from srddgan_arch.lr_consistency import back_projection, bicubic_upscale  # noqa: E402
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
@@ -77,8 +77,7 @@ def _reference_method(reference, scale, iterations):
     """function(lq uint8 BGR, seed) -> SR uint8 BGR of the bicubic or IBP reference (computed as validation does)."""
     def run(lq, seed):
         lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
-        sr = bicubic_upscale(lq_tensor, scale).clamp(0, 1) if reference == 'bicubic' else back_projection(
-            lq_tensor, scale, iterations)
+        sr = reference_upscale(lq_tensor, scale, reference, iterations)
         return to_uint8(sr[0].numpy().transpose(1, 2, 0))
     return run
 
@@ -88,7 +87,7 @@ def build_methods(args):
     consistency = load_option_file(args.srddgan_opt).lr_consistency if args.srddgan_opt else LRConsistencyOptions()
     methods = {}
     for name in args.methods.split(','):
-        if name in ('bicubic', 'ibp'):
+        if name in REFERENCES:
             methods[name] = _reference_method(name, args.scale, consistency.iterations)
             continue
         lr_consistency = None

@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 
 # the package first: BasicSR compatibility fixes and registration
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
-from srddgan_arch.lr_consistency import back_projection, bicubic_upscale  # noqa: E402
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 
 DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
 LABEL_HEIGHT = 18
@@ -110,7 +110,7 @@ def comparison_figure(val_root, samples_dir, label, scale, iterations, path, num
         hr = cv2.imread(hr_path)
         lq = cv2.imread(osp.join(val_root, f'LR_bicubic_X{scale}', f'{stem}.png'))
         lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
-        references = [bicubic_upscale(lq_tensor, scale).clamp(0, 1), back_projection(lq_tensor, scale, iterations)]
+        references = [reference_upscale(lq_tensor, scale, name, iterations) for name in REFERENCES]
         bicubic, ibp = [(t[0].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8) for t in references]
         tiles = [('LR (nearest)', cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_NEAREST)),
                  ('bicubic', bicubic), ('IBP', ibp)]

@@ -209,6 +209,29 @@ def back_projection(lq, scale, iterations=3, value_range=(0., 1.)):
     return project_to_lr(up, lq, scale, iterations, value_range).clamp(*value_range)
 
 
+# the references every quality report prints beside a model, scored by the same metric code
+REFERENCES = ('bicubic', 'ibp')
+
+
+def reference_upscale(lq, scale, reference, iterations=3):
+    """A reference SR image: 'bicubic' (BasicSR's MATLAB ``imresize``, clipped) or 'ibp' (:func:`back_projection`).
+
+    Args:
+        lq (Tensor): LR images (B, C, h, w) in [0, 1].
+        scale (int): Integer scale.
+        reference (str): One of ``REFERENCES``.
+        iterations (int): Projection iterations of 'ibp' (the sampler's). Default: 3.
+
+    Returns:
+        Tensor: (B, C, h * scale, w * scale) in [0, 1].
+    """
+    if reference == 'bicubic':
+        return bicubic_upscale(lq, scale).clamp(0, 1)
+    if reference == 'ibp':
+        return back_projection(lq, scale, iterations)
+    raise ValueError(f'reference must be one of {", ".join(REFERENCES)}, got {reference!r}.')
+
+
 def _check_sizes(img, lq, scale):
     if img.shape[-2:] != (lq.shape[-2] * scale, lq.shape[-1] * scale) or img.shape[:-2] != lq.shape[:-2]:
         raise ValueError(f'LR consistency: image of shape {tuple(img.shape)} is not a x{scale} upscaling of the LR '

@@ -10,6 +10,7 @@ from srddgan_arch.lr_consistency import (
     bicubic_upscale,
     matlab_bicubic_matrix,
     project_to_lr,
+    reference_upscale,
 )
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
@@ -134,3 +135,12 @@ def test_wrong_sizes_are_refused(shape_hr, shape_lq):
     """An SR image that is not scale x the LR image (or another batch) is refused with both shapes named."""
     with pytest.raises(ValueError, match='is not a x4 upscaling'):
         project_to_lr(torch.zeros(shape_hr), torch.zeros(shape_lq), 4)
+
+
+def test_reference_upscale_names_the_two_references():
+    """'bicubic' is the clipped bicubic upscale, 'ibp' the back-projection; another name is refused."""
+    lq = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(reference_upscale(lq, 4, 'bicubic'), bicubic_upscale(lq, 4).clamp(0, 1))
+    assert torch.equal(reference_upscale(lq, 4, 'ibp', 2), back_projection(lq, 4, 2))
+    with pytest.raises(ValueError, match='bicubic, ibp'):
+        reference_upscale(lq, 4, 'lanczos')

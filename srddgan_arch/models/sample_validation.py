@@ -8,7 +8,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
-from srddgan_arch.lr_consistency import back_projection, bicubic_upscale
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
 from srddgan_arch.options import LRConsistencyOptions
 
 
@@ -73,8 +73,8 @@ class SampleValidationMixin:
     def _reference_metrics(self, metrics_opt, gt_img, lq_img):
         """The per-sample metrics of the bicubic and IBP references on the current LR image (``self.lq``)."""
         scale = self.opt['scale']
-        references = {'bicubic': bicubic_upscale(self.lq, scale).clamp(0, 1),
-                      'ibp': back_projection(self.lq, scale, self.lr_consistency.iterations)}
+        references = {name: reference_upscale(self.lq, scale, name, self.lr_consistency.iterations)
+                      for name in REFERENCES}
         per_sample = {name: metric_opt for name, metric_opt in metrics_opt.items()
                       if 'samples' not in inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters}
         return {method: self._image_metrics(per_sample, [tensor2img(img.detach().cpu())], gt_img, lq_img)
