@@ -18,7 +18,7 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*']),
+    packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*', 'srddgan_runtime']),
     install_requires=[
         'basicsr==1.4.2',
         # torch >= 2.6 loads with weights_only=True by default: BasicSR's load_network, lpips and facexlib call
@@ -38,12 +38,20 @@ setup(
         'tqdm>=4.60',
         'pillow>=9.0',
     ],
-    extras_require={'test': ['pytest>=7.4', 'ruff>=0.5']},
+    extras_require={
+        'test': ['pytest>=7.4', 'ruff>=0.5'],
+        # srddgan-export --onnx and srddgan-infer --backend onnxruntime (deployment alone: onnxruntime and numpy)
+        'onnx': ['onnxruntime>=1.17', 'onnx>=1.16', 'onnxscript>=0.2'],
+        # srddgan-app; gradio caps pillow below our pinned 13: install with -c constraints-app.txt (README)
+        'app': ['gradio>=5.0'],
+    },
     entry_points={
         'console_scripts': [
             'srddgan-train=srddgan_arch.entry:train',
             'srddgan-test=srddgan_arch.entry:test',
             'srddgan-infer=srddgan_arch.inference:main',
+            'srddgan-export=srddgan_arch.export:main',
+            'srddgan-app=srddgan_arch.app:main',
         ],
     },
 )

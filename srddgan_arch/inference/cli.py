@@ -29,10 +29,12 @@ from srddgan_arch.data.image_io import (
 from srddgan_arch.device import default_device, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
 from srddgan_arch.inference.memory import MemoryGuard
+from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
 
 PROG = 'srddgan-infer'
+BACKENDS = ('torch', 'onnxruntime')
 # seeds torch.Generator takes: [0, 2**64)
 MAX_SEED = 2**64 - 1
 
@@ -144,6 +146,11 @@ def parse_args(argv=None):
                                help=f'Compute in {name}' + (' (autocast).' if name != 'fp32' else ' (default).'))
     parser.set_defaults(precision='fp32')
     parser.add_argument('--device', choices=['cuda', 'cpu', 'mps'], help='Device. Default: cuda, mps or cpu.')
+    parser.add_argument('--backend', choices=BACKENDS, default='torch', help='torch, or onnxruntime: the generator '
+                        'exported to ONNX (once, into --onnx_dir or torch.hub\'s cache folder), sampled by ONNX '
+                        'Runtime and numpy on the CPU in fp32; the same --seed gives the same image. Default: torch.')
+    parser.add_argument('--onnx_dir', help='--backend onnxruntime: the export folder (made when missing). Default: '
+                        '<torch.hub folder>/srddgan_onnx/<model key>.')
     parser.add_argument('--channels_last', action='store_true', help='Channels-last memory format.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network.')
     parser.add_argument('--suffix', default='srddgan', help='Suffix of the output names. Default: srddgan.')
@@ -189,6 +196,8 @@ def _argument_error(args):
             return f'--{name} must be >= 0.'
     if args.max_memory is not None and not args.max_memory > 0:
         return '--max_memory must be a positive number of GiB.'
+    if args.backend == 'onnxruntime':
+        return onnx_argument_error(args)
     return _device_error(args.device)
 
 
@@ -254,8 +263,10 @@ def run(args):
                    tile_pad=args.tile_pad, precision=args.precision, device=args.device,
                    channels_last=args.channels_last, compile=args.compile, lr_consistency=args.lr_consistency)
     upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
-    context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None,
-                   guard=MemoryGuard(upsampler, args.max_memory) if upsampler else None)
+    guard = MemoryGuard(upsampler, args.max_memory) if upsampler else None
+    if args.backend == 'onnxruntime':  # the memory guard measures torch's network: none for ONNX Runtime
+        upsampler, guard = build_onnx_upsampler(upsampler, args, inputs), None
+    context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None, guard=guard)
     if args.face:
         context['face_upsampler'] = build_upsampler(args.face_opt, args.face_model_path, **runtime)
         outscale = args.outscale or (upsampler.scale if upsampler else context['face_upsampler'].scale)
