@@ -116,7 +116,7 @@ def parse_options(root_path, is_train=True):
     """
     from basicsr.utils import options as basicsr_options
 
-    from srddgan_arch.options import check_option_keys, prepare_run_options
+    from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
     raw_opt = _read_option_file(sys.argv[1:])
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
@@ -129,8 +129,8 @@ def parse_options(root_path, is_train=True):
     finally:
         basicsr_options.init_dist = original_init_dist
     if opt.get('val') is not None:
-        opt['val'].setdefault('suffix', None)
-        opt['val'].setdefault('save_img', False)
+        for key in ('suffix', 'save_img'):
+            opt['val'].setdefault(key, getattr(ValOptions, key))
     # not a fix: srddgan's run options (train.total_batch, every section's checks) must be read here, the one moment
     # between parsing and BasicSR building the data sets
     prepare_run_options(opt)

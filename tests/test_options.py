@@ -105,6 +105,7 @@ def _set(opt, dotted, value):
     ('network_g.num_res_blocks', '2', r'network_g\.num_res_blocks must be like its default'),
     ('diffusion.num_timestep', 4, r'Unknown option diffusion\.num_timestep\. Did you mean .num_timesteps.'),
     ('diffusion.num_timesteps', 0, r'diffusion\.num_timesteps must be an int >= 1'),
+    ('diffusion.beta_min', 30.0, r'diffusion\.beta_min must be smaller than diffusion\.beta_max'),
     ('train.ema_decy', 0.999, r'Unknown option train\.ema_decy\. Did you mean .ema_decay.'),
     ('train.optim_g.lr', '1e-4', r'train\.optim_g\.lr must be a number.*1\.0e-4'),
     ('train.optim_d.beta', [0.5, 0.9], r'train\.optim_d\.beta .*Did you mean .betas.'),

@@ -4,6 +4,7 @@ from srddgan_arch.options.checks import (
     check_data_sets,
     check_option_keys,
     check_run_options,
+    dataset_settings,
     parse_model_options,
     prepare_run_options,
     resolve_total_batch,
@@ -12,5 +13,5 @@ from srddgan_arch.options.schema import OptionError
 from srddgan_arch.options.sections import DiffusionOptions, LRConsistencyOptions, TrainOptions, ValOptions
 
 __all__ = ['DiffusionOptions', 'LRConsistencyOptions', 'ModelSettings', 'OptionError', 'TrainOptions', 'ValOptions',
-           'check_data_sets', 'check_option_keys', 'check_run_options', 'parse_model_options', 'prepare_run_options',
-           'resolve_total_batch']
+           'check_data_sets', 'check_option_keys', 'check_run_options', 'dataset_settings', 'parse_model_options',
+           'prepare_run_options', 'resolve_total_batch']

@@ -21,19 +21,16 @@ from typing import NamedTuple
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
-from srddgan_arch.data.degradations import DegradationOptions
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
 from srddgan_arch.metrics.lpips_metric import locate_backbone
 from srddgan_arch.options.schema import OptionError, Rule, suggest
 from srddgan_arch.options.sections import (
     SCHEDULERS,
     DatasetOptions,
-    DegradedDatasetOptions,
     DiffusionOptions,
     DistOptions,
     LoggerOptions,
     LRConsistencyOptions,
-    PairedDatasetOptions,
     PathOptions,
     RunOptions,
     TrainOptions,
@@ -49,9 +46,6 @@ SPREAD_METRICS = ('calculate_diversity', 'calculate_sample_std')
 METRIC_DATA_ARGUMENTS = ('img', 'img2', 'lq', 'samples')
 # the models whose option files srddgan checks (BasicSR's own models are left to BasicSR)
 CHECKED_MODELS = ('SRDDGANModel', 'SRBaselineModel')
-# data set type -> the section of its keys; other types get their loader keys checked only
-DATASET_SECTIONS = {'PairedImageDataset': PairedDatasetOptions, 'SRDDGANPairedDataset': PairedDatasetOptions,
-                    'SRDDGANDegradedDataset': DegradedDatasetOptions}
 # phases BasicSR's pipelines build data sets for (the part before '_'), training and testing
 PHASES = {True: ('train', 'val'), False: ('val', 'test')}
 _POSITIVE_INT = Rule(int, gt=0)
@@ -65,12 +59,14 @@ class ModelSettings(NamedTuple):
         train (TrainOptions | None): Training settings; None for a test run.
         val (ValOptions): Validation settings.
         lr_consistency (LRConsistencyOptions): The sampler's LR-consistency settings.
+        path (PathOptions): The weights to load and the output folders.
     """
 
     diffusion: DiffusionOptions
     train: TrainOptions | None
     val: ValOptions
     lr_consistency: LRConsistencyOptions
+    path: PathOptions
 
 
 def _type_name(value):
@@ -263,7 +259,8 @@ def parse_model_options(opt):
     _check_sizes(opt)
     val = _parse_val(opt.get('val'))
     _check_frozen_encoder(opt)
-    return ModelSettings(diffusion, train, val, LRConsistencyOptions.from_dict(opt.get('lr_consistency')))
+    return ModelSettings(diffusion, train, val, LRConsistencyOptions.from_dict(opt.get('lr_consistency')),
+                         PathOptions.from_dict(opt.get('path')))
 
 
 def _check_folder(key, folder, io_backend):
@@ -304,25 +301,36 @@ def _check_datasets(opt):
         if phase.split('_')[0] not in PHASES[is_train]:
             raise OptionError(f'{key}: a {"training" if is_train else "test"} run builds the phases '
                               f'{" and ".join(f"{p}, {p}_*" for p in PHASES[is_train])}.')
-        _registered(key, dataset_opt, DATASET_REGISTRY)
-        section = DATASET_SECTIONS.get(dataset_opt['type'])
-        if section is None:  # another type: its own keys are unknown here, those of the data loader are checked
-            for name, rule in DatasetOptions.rules.items():
-                if name in dataset_opt:
-                    rule.check(f'{key}.{name}', dataset_opt[name])
+        settings = dataset_settings(key, dataset_opt, opt)
+        if settings is None:
             continue
-        settings = section.from_dict(dataset_opt, key)
         if opt.get('scale') is None:
             raise OptionError(f'scale is missing: {key} ({dataset_opt["type"]}) needs it.')
         required = ('gt_size', 'use_hflip', 'use_rot', 'batch_size_per_gpu', 'num_worker_per_gpu')
         for name in required if phase == 'train' else ():
             if getattr(settings, name) is None:
                 raise OptionError(f'{key}.{name} is missing: training reads it.')
-        if section is DegradedDatasetOptions:
-            try:
-                DegradationOptions.from_dict(settings.degradation, opt['scale'])
-            except (KeyError, ValueError, TypeError) as error:
-                raise OptionError(f'{key}.{error.args[0]}') from None
+
+
+def dataset_settings(key, dataset_opt, opt):
+    """A data set's settings, read through the section its registered class carries (``options_section``), or
+    None for a class without one (then only the data loader's keys are checked, in place).
+
+    Args:
+        key (str): The data set's name in messages, e.g. 'datasets.train'.
+        dataset_opt (dict): The data set's options.
+        opt (dict): The whole options (the data set takes its ``scale``).
+
+    Returns:
+        Section | None: The settings.
+    """
+    section = getattr(_registered(key, dataset_opt, DATASET_REGISTRY), 'options_section', None)
+    if section is None:
+        for name, rule in DatasetOptions.rules.items():
+            if name in dataset_opt:
+                rule.check(f'{key}.{name}', dataset_opt[name])
+        return None
+    return section.from_dict(dataset_opt, key, inherited=opt)
 
 
 def _lmdb_size(folder, key=None):
@@ -413,7 +421,7 @@ def _check_data(opt):
         meta_info = dataset_opt.get('meta_info_file')
         if meta_info is not None and not osp.isfile(meta_info):
             raise OptionError(f'datasets.{phase}.meta_info_file: {meta_info} does not exist.')
-        if dataset_opt['type'] in DATASET_SECTIONS:
+        if dataset_settings(f'datasets.{phase}', dataset_opt, opt) is not None:
             _check_first_pair(phase, dataset_opt, opt['scale'])
 
 
@@ -478,7 +486,7 @@ def resolve_total_batch(opt):
     if total is None or 'train' not in (opt.get('datasets') or {}):
         return
     _POSITIVE_INT.check('train.total_batch', total)
-    world_size = opt.get('world_size', 1)
+    world_size = opt['world_size']
     if total % world_size:
         raise OptionError(f'train.total_batch = {total} is not divisible by the {world_size} processes.')
     train_set = opt['datasets']['train']

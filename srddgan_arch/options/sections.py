@@ -9,7 +9,7 @@ built by a constructor (``network_g``, ``network_d``, losses, optimisers, metric
 constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
 """
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
-from srddgan_arch.options.schema import REQUIRED, Section, option, section
+from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 
@@ -19,8 +19,13 @@ class DiffusionOptions(Section):
     """The diffusion schedule (keyword arguments of ``DiffusionSchedule``)."""
 
     num_timesteps: int = option(4, 'Number of denoising steps T (paper Table 1).', ge=1)
-    beta_min: float = option(0.1, "beta_min of DDGAN's variance-preserving schedule.")
-    beta_max: float = option(20.0, "beta_max of DDGAN's variance-preserving schedule.")
+    beta_min: float = option(0.1, "beta_min of DDGAN's variance-preserving schedule.", ge=0)
+    beta_max: float = option(20.0, "beta_max of DDGAN's variance-preserving schedule (above beta_min).")
+
+    def validate(self, key):
+        if not self.beta_min < self.beta_max:
+            raise OptionError(f'{key("beta_min")} must be smaller than {key("beta_max")}, got beta_min='
+                              f'{self.beta_min}, beta_max={self.beta_max}.')
 
 
 @section('train')
@@ -110,7 +115,7 @@ class DatasetOptions(Section):
     name: str = option(REQUIRED, 'Name in logs and result folders.')
     type: str = option(REQUIRED, 'The registered data set, e.g. PairedImageDataset.')
     phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.')
-    scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', gt=0)
+    scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', inherit=True, gt=0)
     io_backend: dict = option(REQUIRED, 'File access: {type: disk} or {type: lmdb}.')
     batch_size_per_gpu: int | None = option(None, 'Training batch per process (derived from train.total_batch).',
                                             gt=0)
@@ -120,40 +125,6 @@ class DatasetOptions(Section):
     num_prefetch_queue: int = option(1, 'Batches prefetched with prefetch_mode: cpu.', gt=0)
     pin_memory: bool = option(False, "The data loader's pin_memory (prefetch_mode: cuda needs true).")
     persistent_workers: bool = option(False, "The data loader's persistent_workers.")
-
-
-@section('datasets.<phase>')
-class ImageDatasetOptions(DatasetOptions):
-    """The keys srddgan's data sets share with BasicSR's ``PairedImageDataset``."""
-
-    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
-    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
-    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
-    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
-
-
-@section('datasets.<phase>')
-class PairedDatasetOptions(ImageDatasetOptions):
-    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
-
-    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
-    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
-    use_hflip: bool | None = option(None, 'Random horizontal flips (training).')
-    use_rot: bool | None = option(None, 'Random rotations (training).')
-    color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
-    mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
-    std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
-
-
-@section('datasets.<phase>')
-class DegradedDatasetOptions(ImageDatasetOptions):
-    """``SRDDGANDegradedDataset``: HR only, the LR made on the fly."""
-
-    use_hflip: bool = option(True, 'Random horizontal flips (training).')
-    use_rot: bool = option(True, 'Random rotations (training).')
-    degradation: dict | None = option(None, 'Probabilities and ranges of the degradation (DegradationOptions).')
-    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
-    degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
 
 
 @section('path')
