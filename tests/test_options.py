@@ -8,6 +8,7 @@ import pytest
 import yaml
 from conftest import tiny_srddgan_options, write_paired_images
 
+from srddgan_arch.data.preflight import check_data
 from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.options import (
     DiffusionOptions,
@@ -23,9 +24,15 @@ from srddgan_arch.options import sections as sections_module
 from srddgan_arch.options.schema import Section
 
 
+def start_up(opt):
+    """The checks of a train.py / test.py run when BasicSR has parsed its options: the sections, then the data."""
+    check_run_options(opt)
+    check_data(opt)
+
+
 def check(opt):
     """Every check of a train.py / test.py run: when the options are parsed, then when the model is built."""
-    check_run_options(opt)
+    start_up(opt)
     return parse_model_options(opt)
 
 
@@ -88,7 +95,7 @@ def test_option_files_pass_the_checks(tmp_path, lpips_backbone_in_cache):
                 dataset['dataroot_lq'] = data[1]
         if opt['path'].get('pretrain_network_g'):
             opt['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
-        check(opt) if opt['model_type'] == 'SRDDGANModel' else check_run_options(opt)
+        check(opt) if opt['model_type'] == 'SRDDGANModel' else start_up(opt)
 
 
 def _set(opt, dotted, value):
@@ -258,7 +265,7 @@ def test_data_that_contradicts_the_options_is_found_at_start_up(tmp_path, change
     for dotted, value in change.items():
         _set(opt, dotted, value)
     with pytest.raises(OptionError, match=message):
-        check_run_options(opt)
+        start_up(opt)
 
 
 @pytest.mark.parametrize('config, lr_g, lr_d, total_iter, total_batch, num_feat, ch_mult, scale, gt_size', [

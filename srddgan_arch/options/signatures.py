@@ -1,0 +1,143 @@
+"""YAML sections against the signatures of what they build: constructor sections (``network_g``, losses,
+optimisers) against the class's keyword arguments, metric entries against the metric function's.
+
+BasicSR passes these sections to constructors as keyword arguments and fails late (a TypeError deep in a build, or a
+swallowed key of a metric's ``**kwargs`` until the first validation); here a misspelt key is an error naming it.
+"""
+import inspect
+from numbers import Real
+
+import torch
+
+from srddgan_arch.options.schema import OptionError, Rule, suggest
+
+# what validation passes to a metric; its other arguments come from the metric's YAML entry
+METRIC_DATA_ARGUMENTS = ('img', 'img2', 'lq', 'samples')
+# keys of a metric entry that BasicSR's calculate_metric and the best-value bookkeeping read themselves
+METRIC_ENTRY_KEYS = ('type', 'better')
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def default_matches(default, value):
+    """Whether ``value`` has the kind of type of a constructor's default (numbers mix, lists and tuples mix)."""
+    if default is None or default is inspect.Parameter.empty or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, Real):
+        return isinstance(value, Real) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def constructor_parameters(cls):
+    """Keyword parameters of ``cls`` (a class or function) -> default; None when it takes ``**kwargs``."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {name: p.default for name, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def check_constructor_section(section, section_opt, cls, skip=('type', )):
+    """Keys of a YAML section vs the keyword arguments of the class it builds, value types vs their defaults.
+
+    Args:
+        section (str): The section's name in messages, e.g. 'network_g'.
+        section_opt (dict): The section.
+        cls (type): The class (or function) the section's keys are passed to.
+        skip (tuple[str]): Keys that are not constructor arguments. Default: ('type',).
+    """
+    params = constructor_parameters(cls)
+    if params is None:
+        return
+    for key, value in section_opt.items():
+        if key in skip:
+            continue
+        if key not in params:
+            raise OptionError(f'{section}.{key} is not an argument of {cls.__name__}.{suggest(key, params)} '
+                              f'Accepted: {", ".join(k for k in params if k not in ("params", "self"))}.')
+        if not default_matches(params[key], value):
+            raise OptionError(f'{section}.{key} must be like its default {params[key]!r} '
+                              f'({_type_name(params[key])}), got {value!r} ({_type_name(value)}).')
+
+
+def registered(section, section_opt, registry):
+    """The class (or function) named by ``<section>.type`` in one of BasicSR's registries.
+
+    Args:
+        section (str): The section's name in messages.
+        section_opt (dict): The section, with a ``type`` key.
+        registry (Registry): E.g. ``ARCH_REGISTRY``.
+
+    Returns:
+        type | callable: The registered object.
+    """
+    if not isinstance(section_opt, dict) or 'type' not in section_opt:
+        raise OptionError(f'{section} must be a mapping with a type key, got {section_opt!r}.')
+    try:
+        return registry.get(section_opt['type'])
+    except KeyError:
+        raise OptionError(f'{section}.type: {section_opt["type"]!r} is not registered in BasicSR\'s '
+                          f'{registry._name} registry.{suggest(str(section_opt["type"]), registry._obj_map)}') from None
+
+
+def check_registered_section(section, section_opt, registry):
+    """A constructor section: its type registered in ``registry``, its keys the keyword arguments of that class."""
+    check_constructor_section(section, section_opt, registered(section, section_opt, registry))
+
+
+def check_optimizer(section, optim_opt):
+    """An optimiser section: a ``torch.optim`` class, its ``lr`` and keyword arguments."""
+    optim_type = optim_opt.get('type')
+    optim_class = getattr(torch.optim, str(optim_type), None)
+    if not (isinstance(optim_class, type) and issubclass(optim_class, torch.optim.Optimizer)):
+        raise OptionError(f'{section}.type: {optim_type!r} is not a torch.optim optimiser (e.g. AdamW).')
+    if 'lr' not in optim_opt:
+        raise OptionError(f'{section}.lr is missing.')
+    Rule(float).check(f'{section}.lr', optim_opt['lr'])
+    check_constructor_section(section, optim_opt, optim_class, skip=('type', 'params'))
+
+
+def metric_arguments(function):
+    """The arguments a metric's YAML entry gives (all but the data validation passes): name -> Parameter."""
+    return {name: p for name, p in inspect.signature(function).parameters.items()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in METRIC_DATA_ARGUMENTS}
+
+
+def is_set_metric(function):
+    """True for a metric of the set of samples of one LR image (it takes ``samples``: diversity, pixel std), False
+    for a metric of one image, averaged over the samples."""
+    return 'samples' in inspect.signature(function).parameters
+
+
+def check_metric(key, metric_opt, function):
+    """A metric entry against the metric function's signature: every key a named argument (BasicSR's metrics take
+    ``**kwargs``, which would swallow a misspelt key until the first validation), every argument without default
+    given.
+
+    Args:
+        key (str): The entry's name in messages, e.g. 'val.metrics.psnr'.
+        metric_opt (dict): The entry.
+        function (callable): The registered metric function.
+
+    Returns:
+        dict: The metric's arguments: the entry's values, else the function's defaults.
+    """
+    params = metric_arguments(function)
+    for name, value in metric_opt.items():
+        if name in METRIC_ENTRY_KEYS:
+            continue
+        if name not in params:
+            raise OptionError(f'{key}.{name} is not an argument of {function.__name__}.{suggest(name, params)} '
+                              f'Accepted: {", ".join(params) or "none"}.')
+        if not default_matches(params[name].default, value):
+            raise OptionError(f'{key}.{name} must be like its default {params[name].default!r}, got {value!r} '
+                              f'({_type_name(value)}).')
+    for name, param in params.items():
+        if param.default is inspect.Parameter.empty and name not in metric_opt:
+            raise OptionError(f'{key}.{name} is missing: {function.__name__} has no default for it.')
+    return {name: metric_opt.get(name, param.default) for name, param in params.items()}
