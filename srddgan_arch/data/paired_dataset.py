@@ -9,7 +9,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
 from srddgan_arch.data.image_io import BadImageError, decode_image, note_conversion
-from srddgan_arch.options.schema import REQUIRED, OptionError, option, section
+from srddgan_arch.options.schema import REQUIRED, option, section
 from srddgan_arch.options.sections import DatasetOptions
 
 
@@ -23,8 +23,8 @@ class ImageDatasetOptions(DatasetOptions):
     skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
 
     def validate(self, key):
-        if self.phase == 'train' and self.gt_size is None:
-            raise OptionError(f'{key("gt_size")} is missing: training crops HR patches of that size.')
+        super().validate(key)
+        self.require_for_training(key, 'gt_size')
 
     def image_folders(self):
         """The data folders of the data set, by key: ``dataroot_gt`` (and ``dataroot_lq`` for paired data)."""
@@ -42,6 +42,10 @@ class PairedDatasetOptions(ImageDatasetOptions):
     color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
     mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
     std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
+
+    def validate(self, key):
+        super().validate(key)
+        self.require_for_training(key, 'use_hflip', 'use_rot')
 
     def image_folders(self):
         return {**super().image_folders(), 'dataroot_lq': self.dataroot_lq}

@@ -109,7 +109,7 @@ def check_data(opt):
         opt (dict): Options with ``datasets`` and ``scale``, their sections checked (``check_run_options``).
     """
     for phase, dataset_opt in opt['datasets'].items():
-        settings = dataset_settings(f'datasets.{phase}', dataset_opt, opt)
+        settings = dataset_settings(phase, dataset_opt, opt)
         if isinstance(settings, ImageDatasetOptions):
             folders, meta_info, io_backend = settings.image_folders(), settings.meta_info_file, settings.io_backend
         else:

@@ -36,8 +36,10 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         opt (dict): The parsed BasicSR options.
     """
 
+    parse_settings = staticmethod(parse_model_options)  # how the run checks and __init__ read its sections
+
     def __init__(self, opt):
-        settings = parse_model_options(opt)
+        settings = self.parse_settings(opt)
         self.train_settings, self.val_settings = settings.train, settings.val
         self.lr_consistency, self.path_settings = settings.lr_consistency, settings.path
         self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
@@ -55,7 +57,7 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         """Degradation options of a data set that leaves the LR to the model (``degrade_in_dataset: false``), with
         a DiffJPEG on the model's device; None when every data set provides its LR."""
         for phase, dataset_opt in (self.opt.get('datasets') or {}).items():
-            settings = dataset_settings(f'datasets.{phase}', dataset_opt, self.opt)
+            settings = dataset_settings(phase, dataset_opt, self.opt)
             if isinstance(settings, DegradedDatasetOptions) and not settings.degrade_in_dataset:
                 self.jpeger = DiffJPEG(differentiable=False).to(self.device)
                 return settings.degradation

@@ -7,7 +7,7 @@ they build (``signatures.py``), and the sizes and scales the networks need.
 import inspect
 from typing import NamedTuple
 
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
 
 from srddgan_arch.options.schema import OptionError, Rule
 from srddgan_arch.options.sections import (
@@ -19,18 +19,17 @@ from srddgan_arch.options.sections import (
     ValOptions,
 )
 from srddgan_arch.options.signatures import (
+    check_built_sections,
     check_metric,
     check_optimizer,
     check_registered_section,
     constructor_parameters,
+    is_set_metric,
     registered,
+    uses_lpips_backbone,
 )
 from srddgan_arch.utils.torchvision_weights import locate_backbone
 
-# metrics that score LPIPS distances: their backbone file is looked up before training starts
-LPIPS_METRICS = ('calculate_lpips', 'calculate_diversity')
-# metrics of the spread of several samples per LR image
-SPREAD_METRICS = ('calculate_diversity', 'calculate_sample_std')
 POSITIVE_INT = Rule(int, gt=0)
 
 
@@ -57,9 +56,7 @@ def _parse_train(train_opt):
     train = TrainOptions.from_dict(train_opt)
     check_optimizer('train.optim_g', train.optim_g)
     check_optimizer('train.optim_d', train.optim_d)
-    for key in ('content_style_opt', 'pixel_opt'):
-        if getattr(train, key):
-            check_registered_section(f'train.{key}', getattr(train, key), LOSS_REGISTRY)
+    check_built_sections(train, 'train')
     if train.scheduler and train.scheduler.get('type') not in SCHEDULERS:
         raise OptionError(f'train.scheduler.type must be one of {", ".join(SCHEDULERS)}, '
                           f'got {train.scheduler.get("type")!r}.')
@@ -80,12 +77,12 @@ def parse_val(val_opt):
         key = f'val.metrics.{name}'
         function = registered(key, metric_opt, METRIC_REGISTRY)
         arguments = check_metric(key, metric_opt, function)
-        if metric_opt['type'] in LPIPS_METRICS:
+        if uses_lpips_backbone(function):  # looked up now, not at the first validation
             try:
                 locate_backbone(arguments['net'], arguments['backbone_path'])
             except (FileNotFoundError, ValueError) as error:
                 raise OptionError(f'{key}: {error}') from None
-        if metric_opt['type'] in SPREAD_METRICS and val.num_samples < 2:
+        if is_set_metric(function) and val.num_samples < 2:
             raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image, '
                               f'got {val.num_samples}.')
     return val

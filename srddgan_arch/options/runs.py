@@ -6,12 +6,13 @@ key names), and ``check_run_options`` when BasicSR has parsed it, before it buil
 reads). The data on disk is probed right after (``data/preflight.py``); the model's sections are read again, typed,
 when the model is built (``model.py``).
 """
+import functools
 from os import path as osp
 
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY
+from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
-from srddgan_arch.options.model import POSITIVE_INT, parse_model_options, parse_val
-from srddgan_arch.options.schema import OptionError
+from srddgan_arch.options.model import POSITIVE_INT
+from srddgan_arch.options.schema import OptionError, key_name
 from srddgan_arch.options.sections import (
     DatasetOptions,
     DistOptions,
@@ -20,12 +21,26 @@ from srddgan_arch.options.sections import (
     RunOptions,
     WandbOptions,
 )
-from srddgan_arch.options.signatures import check_registered_section, registered
+from srddgan_arch.options.signatures import registered
 
-# the models whose option files srddgan checks (BasicSR's own models are left to BasicSR)
-CHECKED_MODELS = ('SRDDGANModel', 'SRBaselineModel')
 # phases BasicSR's pipelines build data sets for (the part before '_'), training and testing
 PHASES = {True: ('train', 'val'), False: ('val', 'test')}
+
+
+def settings_parser(opt):
+    """The ``parse_settings`` of the registered model an option dict names: srddgan's models carry one (it reads and
+    checks their sections); None for BasicSR's own models, whose option files are left to BasicSR.
+
+    Args:
+        opt (dict): Options (raw or parsed).
+
+    Returns:
+        callable | None: ``parse_settings(opt)``.
+    """
+    model_type = opt.get('model_type') if isinstance(opt, dict) else None
+    if not isinstance(model_type, str) or model_type not in MODEL_REGISTRY:
+        return None
+    return getattr(MODEL_REGISTRY.get(model_type), 'parse_settings', None)
 
 
 def check_option_keys(opt):
@@ -35,29 +50,30 @@ def check_option_keys(opt):
     Args:
         opt (dict): The option file as YAML loads it.
     """
-    if isinstance(opt, dict) and opt.get('model_type') in CHECKED_MODELS:
+    if settings_parser(opt) is not None:
         RunOptions.check_keys(opt)
 
 
-def dataset_settings(key, dataset_opt, opt):
+def dataset_settings(phase, dataset_opt, opt):
     """A data set's settings, read through the section its registered class carries (``options_section``), or
     None for a class without one (then only the data loader's keys are checked, in place).
 
     Args:
-        key (str): The data set's name in messages, e.g. 'datasets.train'.
+        phase (str): The data set's key in ``datasets``, e.g. 'train' or 'val_1'.
         dataset_opt (dict): The data set's options.
-        opt (dict): The whole options (the data set takes its ``scale``).
+        opt (dict): The whole options (the data set takes their ``scale``, and its phase from ``phase``).
 
     Returns:
         Section | None: The settings.
     """
+    key = f'datasets.{phase}'
     section = getattr(registered(key, dataset_opt, DATASET_REGISTRY), 'options_section', None)
     if section is None:
         for name, rule in DatasetOptions.rules.items():
             if name in dataset_opt:
                 rule.check(f'{key}.{name}', dataset_opt[name])
         return None
-    return section.from_dict(dataset_opt, key, inherited=opt)
+    return section.from_dict(dataset_opt, key, inherited={**opt, 'phase': phase.split('_')[0]})
 
 
 def _check_logger(logger_opt):
@@ -68,7 +84,7 @@ def _check_logger(logger_opt):
 
 
 def check_datasets(opt):
-    """Phases, types and keys of every data set; the keys BasicSR reads unguarded in training are required.
+    """Phases, types and keys of every data set (the keys BasicSR reads unguarded in training are required).
 
     Args:
         opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.
@@ -81,15 +97,13 @@ def check_datasets(opt):
         if phase.split('_')[0] not in PHASES[is_train]:
             raise OptionError(f'{key}: a {"training" if is_train else "test"} run builds the phases '
                               f'{" and ".join(f"{p}, {p}_*" for p in PHASES[is_train])}.')
-        settings = dataset_settings(key, dataset_opt, opt)
+        settings = dataset_settings(phase, dataset_opt, opt)
         if settings is None:
             continue
         if opt.get('scale') is None:
             raise OptionError(f'scale is missing: {key} ({dataset_opt["type"]}) needs it.')
-        required = ('gt_size', 'use_hflip', 'use_rot', 'batch_size_per_gpu', 'num_worker_per_gpu')
-        for name in required if phase == 'train' else ():
-            if getattr(settings, name) is None:
-                raise OptionError(f'{key}.{name} is missing: training reads it.')
+        # BasicSR's data loader reads them; the data set's own (gt_size, ...) its section requires
+        settings.require_for_training(functools.partial(key_name, key), 'batch_size_per_gpu', 'num_worker_per_gpu')
 
 
 def _check_weights(opt, path):
@@ -107,8 +121,7 @@ def _check_weights(opt, path):
 def check_run_options(opt):
     """Every section a train.py / test.py run of srddgan's models reads, before BasicSR builds anything: the top
     level, the data sets (phases, types, keys), path (the weights to load exist; a test run names the trained
-    generator), logger (training), dist_params, and the model's sections (``parse_model_options`` for SRDDGANModel;
-    network_g and val for SRBaselineModel).
+    generator), logger (training), dist_params, and the model's sections (the model class's ``parse_settings``).
 
     Args:
         opt (dict): The options as BasicSR's ``parse_options`` returns them.
@@ -121,11 +134,11 @@ def check_run_options(opt):
             raise OptionError('val.val_freq is missing: a training run validates every val_freq iterations.')
     DistOptions.from_dict(opt.get('dist_params'))
     check_datasets(opt)
-    if opt['model_type'] == 'SRDDGANModel':
-        parse_model_options(opt)
-    else:
-        check_registered_section('network_g', opt['network_g'], ARCH_REGISTRY)
-        parse_val(opt.get('val'))
+    parse_settings = settings_parser(opt)
+    if parse_settings is None:
+        raise OptionError(f'model_type {opt["model_type"]!r} is not one of srddgan\'s models (registered with a '
+                          'parse_settings): BasicSR checks the options of its own.')
+    parse_settings(opt)
     _check_weights(opt, path)
 
 
@@ -165,7 +178,7 @@ def prepare_run_options(opt):
         probed: ``data/preflight.py``).
     """
     resolve_total_batch(opt)
-    checked = opt.get('model_type') in CHECKED_MODELS
+    checked = settings_parser(opt) is not None
     if checked:
         check_run_options(opt)
     return checked

@@ -106,7 +106,7 @@ class Rule:
                 and (self.le is None or value <= self.le))
 
 
-def option(default=REQUIRED, doc='', inherit=False, **bounds):
+def option(default=REQUIRED, doc='', inherit=False, builds=None, **bounds):
     """One key of a section; its type is the field's annotation (``X | None``: null is accepted).
 
     Args:
@@ -114,12 +114,15 @@ def option(default=REQUIRED, doc='', inherit=False, **bounds):
         doc (str): What the key means (it goes into the section's docstring). Default: ''.
         inherit (bool): When absent, the key takes the value of the section around it (``from_dict``'s
             ``inherited``, e.g. a data set's scale for its degradation); when given, it must equal it. Default: False.
+        builds (Registry | None): The key is a constructor section (``type`` and keyword arguments) of a class in
+            this BasicSR registry, e.g. a loss term; ``signatures.check_built_sections`` checks it. Default: None.
         bounds: ``gt``, ``ge``, ``lt``, ``le`` or ``choices`` of :class:`Rule`.
 
     Returns:
         dataclasses.Field: The field.
     """
-    return dataclasses.field(default=default, metadata={'doc': doc, 'bounds': bounds, 'inherit': inherit})
+    metadata = {'doc': doc, 'bounds': bounds, 'inherit': inherit, 'builds': builds}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _rule(field):
@@ -129,7 +132,7 @@ def _rule(field):
     return Rule(kind, type(None) in kinds, **field.metadata['bounds'])
 
 
-def _key(section_name, key):
+def key_name(section_name, key):
     """A key as messages name it: 'train.lazy_reg', or 'scale' at the top level."""
     return f'{section_name}.{key}' if section_name else key
 
@@ -146,7 +149,7 @@ class Section:
             if rule.kind is tuple and isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         if not _checked_by_from_dict.get():
-            key = functools.partial(_key, self.section_name)
+            key = functools.partial(key_name, self.section_name)
             for field in dataclasses.fields(self):
                 value = getattr(self, field.name)
                 if value is not field.default:  # the defaults, written in the section, are right
@@ -186,11 +189,11 @@ class Section:
             raise OptionError(f'{name or "The option file"} must be a mapping, got {type(options).__name__}.')
         for key in options:
             if key not in cls.rules:
-                raise OptionError(f'Unknown option {_key(name, key)}.{suggest(key, cls.rules)} '
+                raise OptionError(f'Unknown option {key_name(name, key)}.{suggest(key, cls.rules)} '
                                   f'Known keys: {", ".join(sorted(cls.rules))}.')
         for field in dataclasses.fields(cls):
             if field.default is REQUIRED and field.name not in options:
-                raise OptionError(f'{_key(name, field.name)} is missing.')
+                raise OptionError(f'{key_name(name, field.name)} is missing.')
         return options
 
     @classmethod
@@ -207,7 +210,7 @@ class Section:
             Section: The settings.
         """
         name = cls.section_name if section_name is None else section_name
-        key = functools.partial(_key, name)
+        key = functools.partial(key_name, name)
         values = dict(cls.check_keys(options, name))
         for field in dataclasses.fields(cls):
             outer = (inherited or {}).get(field.name) if field.metadata['inherit'] else None

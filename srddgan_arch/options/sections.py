@@ -8,6 +8,8 @@ The model then reads it as ``self.val_settings.lr_consistency``; option files ar
 built by a constructor (``network_g``, ``network_d``, losses, optimisers, metrics) are checked against the
 constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
 """
+from basicsr.utils.registry import LOSS_REGISTRY
+
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 
@@ -42,8 +44,10 @@ class TrainOptions(Section):
                                     'arguments; null: constant rates.')
     ema_decay: float = option(0.0, 'Decay of the EMA copy of G (net_g_ema); 0: no EMA.', ge=0, lt=1)
     gan_weight: float = option(1.0, "alpha: weight of G's adversarial loss (Table 1).")
-    content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).')
-    pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.')
+    content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).',
+                                            builds=LOSS_REGISTRY)
+    pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.',
+                                    builds=LOSS_REGISTRY)
     r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.')
     lazy_reg: int = option(1, 'R1 every lazy_reg D steps.', gt=0)
     d_steps_per_g_step: int = option(1, 'D steps per G step.', gt=0)
@@ -114,7 +118,7 @@ class DatasetOptions(Section):
 
     name: str = option(REQUIRED, 'Name in logs and result folders.')
     type: str = option(REQUIRED, 'The registered data set, e.g. PairedImageDataset.')
-    phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.')
+    phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.', inherit=True)
     scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', inherit=True, gt=0)
     io_backend: dict = option(REQUIRED, 'File access: {type: disk} or {type: lmdb}.')
     batch_size_per_gpu: int | None = option(None, 'Training batch per process (derived from train.total_batch).',
@@ -125,6 +129,17 @@ class DatasetOptions(Section):
     num_prefetch_queue: int = option(1, 'Batches prefetched with prefetch_mode: cpu.', gt=0)
     pin_memory: bool = option(False, "The data loader's pin_memory (prefetch_mode: cuda needs true).")
     persistent_workers: bool = option(False, "The data loader's persistent_workers.")
+
+    def require_for_training(self, key, *names):
+        """Keys that training reads unguarded (a KeyError after the data sets were built) must be given.
+
+        Args:
+            key (callable): ``key('x')`` is key x's name in messages.
+            names (str): The keys.
+        """
+        for name in names if self.phase == 'train' else ():
+            if getattr(self, name) is None:
+                raise OptionError(f'{key(name)} is missing: training reads it.')
 
 
 @section('path')

@@ -4,6 +4,7 @@ optimisers) against the class's keyword arguments, metric entries against the me
 BasicSR passes these sections to constructors as keyword arguments and fails late (a TypeError deep in a build, or a
 swallowed key of a metric's ``**kwargs`` until the first validation); here a misspelt key is an error naming it.
 """
+import dataclasses
 import inspect
 from numbers import Real
 
@@ -90,6 +91,20 @@ def check_registered_section(section, section_opt, registry):
     check_constructor_section(section, section_opt, registered(section, section_opt, registry))
 
 
+def check_built_sections(settings, section_name):
+    """The constructor sections of a section's settings: each key declared with ``builds`` (``option(...,
+    builds=LOSS_REGISTRY)``: TrainOptions' loss terms) against the class its ``type`` names in that registry.
+
+    Args:
+        settings (Section): The settings.
+        section_name (str): Their name in messages, e.g. 'train'.
+    """
+    for field in dataclasses.fields(settings):
+        section_opt = getattr(settings, field.name)
+        if field.metadata['builds'] is not None and section_opt:
+            check_registered_section(f'{section_name}.{field.name}', section_opt, field.metadata['builds'])
+
+
 def check_optimizer(section, optim_opt):
     """An optimiser section: a ``torch.optim`` class, its ``lr`` and keyword arguments."""
     optim_type = optim_opt.get('type')
@@ -112,6 +127,11 @@ def is_set_metric(function):
     """True for a metric of the set of samples of one LR image (it takes ``samples``: diversity, pixel std), False
     for a metric of one image, averaged over the samples."""
     return 'samples' in inspect.signature(function).parameters
+
+
+def uses_lpips_backbone(function):
+    """True for a metric that scores LPIPS distances: it takes ``net`` and ``backbone_path`` (LPIPS, diversity)."""
+    return {'net', 'backbone_path'} <= inspect.signature(function).parameters.keys()
 
 
 def check_metric(key, metric_opt, function):
