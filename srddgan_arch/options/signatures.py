@@ -53,17 +53,22 @@ def check_constructor_section(section, section_opt, cls, skip=('type', )):
         skip (tuple[str]): Keys that are not constructor arguments. Default: ('type',).
     """
     params = constructor_parameters(cls)
-    if params is None:
-        return
+    if params is not None:
+        _check_arguments(section, section_opt, params, cls.__name__, skip)
+
+
+def _check_arguments(section, section_opt, defaults, owner, skip):
+    """Every key of a section (but ``skip``) one of ``defaults`` (argument -> default), its value like the default."""
     for key, value in section_opt.items():
         if key in skip:
             continue
-        if key not in params:
-            raise OptionError(f'{section}.{key} is not an argument of {cls.__name__}.{suggest(key, params)} '
-                              f'Accepted: {", ".join(k for k in params if k not in ("params", "self"))}.')
-        if not default_matches(params[key], value):
-            raise OptionError(f'{section}.{key} must be like its default {params[key]!r} '
-                              f'({_type_name(params[key])}), got {value!r} ({_type_name(value)}).')
+        if key not in defaults:
+            accepted = ', '.join(k for k in defaults if k not in ('params', 'self')) or 'none'
+            raise OptionError(f'{section}.{key} is not an argument of {owner}.{suggest(key, defaults)} '
+                              f'Accepted: {accepted}.')
+        if not default_matches(defaults[key], value):
+            raise OptionError(f'{section}.{key} must be like its default {defaults[key]!r} '
+                              f'({_type_name(defaults[key])}), got {value!r} ({_type_name(value)}).')
 
 
 def registered(section, section_opt, registry):
@@ -118,8 +123,8 @@ def check_optimizer(section, optim_opt):
 
 
 def metric_arguments(function):
-    """The arguments a metric's YAML entry gives (all but the data validation passes): name -> Parameter."""
-    return {name: p for name, p in inspect.signature(function).parameters.items()
+    """The arguments a metric's YAML entry gives (all but the data validation passes): name -> default."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in METRIC_DATA_ARGUMENTS}
 
 
@@ -147,17 +152,9 @@ def check_metric(key, metric_opt, function):
     Returns:
         dict: The metric's arguments: the entry's values, else the function's defaults.
     """
-    params = metric_arguments(function)
-    for name, value in metric_opt.items():
-        if name in METRIC_ENTRY_KEYS:
-            continue
-        if name not in params:
-            raise OptionError(f'{key}.{name} is not an argument of {function.__name__}.{suggest(name, params)} '
-                              f'Accepted: {", ".join(params) or "none"}.')
-        if not default_matches(params[name].default, value):
-            raise OptionError(f'{key}.{name} must be like its default {params[name].default!r}, got {value!r} '
-                              f'({_type_name(value)}).')
-    for name, param in params.items():
-        if param.default is inspect.Parameter.empty and name not in metric_opt:
+    defaults = metric_arguments(function)
+    _check_arguments(key, metric_opt, defaults, function.__name__, METRIC_ENTRY_KEYS)
+    for name, default in defaults.items():
+        if default is inspect.Parameter.empty and name not in metric_opt:
             raise OptionError(f'{key}.{name} is missing: {function.__name__} has no default for it.')
-    return {name: metric_opt.get(name, param.default) for name, param in params.items()}
+    return {name: metric_opt.get(name, default) for name, default in defaults.items()}
