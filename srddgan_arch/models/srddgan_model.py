@@ -15,7 +15,6 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from srddgan_arch.data.degradations import degrade_batch
 from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
-from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.options import dataset_settings, parse_model_options
@@ -45,7 +44,7 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
-        self.project = lr_projector(self.lr_consistency.downsampler, opt['scale'], self.lr_consistency.iterations)
+        self.project = self.lr_consistency.projector(opt['scale'])
         self._warn_untrained_schedule()
         self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':

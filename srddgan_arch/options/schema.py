@@ -164,12 +164,14 @@ class Section:
         """
 
     def updated(self, **changes):
-        """A copy with the ``changes`` that are not None (None: keep the value, as every layer passes it through).
+        """The settings with the ``changes`` that are not None (None: keep the value, as every layer passes it
+        through): a copy, or these settings themselves when nothing changes.
 
         Returns:
             Section: The settings.
         """
-        return dataclasses.replace(self, **{name: value for name, value in changes.items() if value is not None})
+        changes = {name: value for name, value in changes.items() if value is not None and value != getattr(self, name)}
+        return dataclasses.replace(self, **changes) if changes else self
 
     @classmethod
     def check_keys(cls, options, section_name=None):

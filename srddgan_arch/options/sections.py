@@ -6,11 +6,15 @@ A new key is one line in its section, e.g. in ``ValOptions``::
 
 The model then reads it as ``self.val_settings.lr_consistency``; option files are checked against it. Sections
 built by a constructor (``network_g``, ``network_d``, losses, optimisers, metrics) are checked against the
-constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
+constructor's keyword arguments instead (``signatures.py``): a new constructor argument is a new key, and a new loss
+term is one field of ``TrainOptions`` declared with ``builds=LOSS_REGISTRY``. A data set's section lives with its
+class (``options_section``, e.g. ``data/paired_dataset.py``).
 """
+import functools
+
 from basicsr.utils.registry import LOSS_REGISTRY
 
-from srddgan_arch.lr_consistency import DOWNSAMPLERS
+from srddgan_arch.lr_consistency import DOWNSAMPLERS, project_to_lr
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
@@ -82,6 +86,20 @@ class LRConsistencyOptions(Section):
                               "'none': the paper's sampler.", choices=DOWNSAMPLERS)
     iterations: int = option(3, 'Projections alternated with clipping to the pixel range (more: closer to both '
                              'near saturated pixels).', gt=0)
+
+    def projector(self, scale):
+        """The sampler's ``project`` (``diffusion.sample``), the one place it is built from these settings.
+
+        Args:
+            scale (int): The SR scale.
+
+        Returns:
+            callable | None: ``project(y0, lq, value_range=(-1, 1)) -> y0``, the projection onto the images whose
+            downscale is ``lq`` (``iterations`` of them, clipped in between); None for 'none'.
+        """
+        if self.downsampler == 'none':
+            return None
+        return functools.partial(project_to_lr, scale=scale, iterations=self.iterations)
 
 
 @section('')
