@@ -201,7 +201,7 @@ def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
 
 def fid_is_scores(method, run, pairs, fid_dir, args):
     """FID against ``--fid_reference`` and IS of ``--fid_samples`` SR images, or None (the reason in the notes)."""
-    from srddgan_arch.fid_is import calculate_fid_is
+    from srddgan_arch.metrics.fid_is import calculate_fid_is
     os.makedirs(fid_dir, exist_ok=True)
     count = save_fid_samples(method, run, pairs, fid_dir, args.fid_samples, args.seed)
     scores = calculate_fid_is(fid_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
