@@ -25,11 +25,9 @@ from srddgan_arch.utils.checkpoint import load_checkpoint
 class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     """Super-resolution with a denoising diffusion GAN: G predicts y0 from (y_t, LR, t, z), D judges (y_{t-1}, y_t, t).
 
-    Its ``diffusion``, ``train``, ``val`` and ``lr_consistency`` sections are read through ``srddgan_arch.options``
-    (``DiffusionOptions``, ``TrainOptions``, ``ValOptions``, ``LRConsistencyOptions``: every key with its type,
-    default and meaning), checked once, here; besides them
-    BasicSR's ``network_g``, ``network_d`` (with ``path.pretrain_network_d`` / ``param_key_d`` / ``strict_load_d``)
-    and ``path``.
+    ``parse_settings`` reads its sections (``DiffusionOptions``, ``TrainOptions``, ``ValOptions``,
+    ``LRConsistencyOptions``, ``PathOptions``; ``network_g`` / ``network_d`` against their constructors); a data set
+    with ``degrade_in_dataset: false`` is read through its section.
 
     Args:
         opt (dict): The parsed BasicSR options.
