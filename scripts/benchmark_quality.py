@@ -35,6 +35,7 @@ sys.path.insert(0, ROOT)
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
+from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
@@ -200,7 +201,7 @@ def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
 
 def fid_is_scores(method, run, pairs, fid_dir, args):
     """FID against ``--fid_reference`` and IS of ``--fid_samples`` SR images, or None (the reason in the notes)."""
-    from srddgan_arch.fid_is import calculate_fid_is
+    from srddgan_arch.metrics.fid_is import calculate_fid_is
     os.makedirs(fid_dir, exist_ok=True)
     count = save_fid_samples(method, run, pairs, fid_dir, args.fid_samples, args.seed)
     scores = calculate_fid_is(fid_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
@@ -250,9 +251,9 @@ def parse_args(argv=None):
                         '50000 (paper Table 4, FID@50k).')
     parser.add_argument('--inception_path', help="InceptionV3 weights for FID/IS. Default: torch-fidelity's cache.")
     parser.add_argument('--max_images', type=int, help='Evaluate only the first N images.')
-    parser.add_argument('--tile', type=int, default=0, help='Tile size in LR pixels (0: none). Default: 0.')
-    parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context. Default: 10.')
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'], help='Default: fp32.')
+    parser.add_argument('--tile', type=int, help=f'Tile size in LR pixels, 0: none. Default: {InferenceSettings.tile}.')
+    parser.add_argument('--tile_pad', type=int, help=f'Tile overlap context. Default: {InferenceSettings.tile_pad}.')
+    parser.add_argument('--precision', choices=PRECISIONS, help=f'Default: {InferenceSettings.precision}.')
     parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
     parser.add_argument('--save_dir', help='Save each method\'s SR images under SAVE_DIR/<method>.')
     parser.add_argument('--output', help='Write the markdown table to this file.')

@@ -100,9 +100,7 @@ def benchmark(name, opt, steps, lq, settings, args):
 
 def cli_defaults(opt):
     """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
-    args = parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth'])
-    keys = ('steps', 'tile', 'tile_pad', 'precision', 'channels_last', 'compile', 'lr_consistency')
-    return {key: getattr(args, key) for key in keys}
+    return parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth']).settings
 
 
 def size_sweep(args):
@@ -116,7 +114,7 @@ def size_sweep(args):
         per-pixel (wall) cost at the largest size over that at the smallest.
     """
     settings = cli_defaults(args.opt)
-    upsampler = build_upsampler(args.opt, device=args.device, **settings)
+    upsampler = build_upsampler(args.opt, settings=settings, device=args.device)
     steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
     print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')

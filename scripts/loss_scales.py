@@ -28,8 +28,9 @@ sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
 from srddgan_arch.data.demo import TRAIN_PHOTOS  # noqa: E402
+from srddgan_arch.data.preflight import check_data_sets  # noqa: E402
 from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
-from srddgan_arch.options import OptionError, check_data_sets  # noqa: E402
+from srddgan_arch.options import OptionError  # noqa: E402
 
 EQ22_SYMBOLS = {'l_g_adv': 'alpha L_adv', 'l_g_content': 'beta L_content', 'l_g_style': 'eta L_style',
                 'l_g_pix': 'pixel loss'}

@@ -88,7 +88,7 @@ def test_seeded_degradation_is_reproducible():
 
 
 @pytest.mark.parametrize('options, message', [
-    ({'blur_sigmas': [1, 2]}, 'unknown key'),
+    ({'blur_sigmas': [1, 2]}, r'Unknown option degradation\.blur_sigmas'),
     ({'jpeg_prob': 1.5}, 'jpeg_prob'),
     ({'kernel_list': ['iso', 'box'], 'kernel_prob': [0.5, 0.5]}, 'kernel_list'),
     ({'resize_prob': [1, 0]}, 'resize_prob'),
@@ -99,7 +99,22 @@ def test_seeded_degradation_is_reproducible():
 def test_bad_options_name_the_key(options, message):
     """Wrong degradation options fail at construction with the key in the message."""
     with pytest.raises((KeyError, ValueError), match=message):
-        DegradationOptions.from_dict(options, scale=4)
+        DegradationOptions.from_dict(options, inherited={'scale': 4})
+
+
+def test_degradation_is_a_nested_section_of_its_data_set():
+    """The data set's degradation block is read with the data set: its mistakes are named under the data set's key,
+    its scale is the data set's, and a contradicting scale is an error."""
+    from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
+    dataset = {'name': 'd', 'type': 'SRDDGANDegradedDataset', 'io_backend': {'type': 'disk'}, 'dataroot_gt': 'x',
+               'scale': 2}
+    assert DegradedDatasetOptions.from_dict(dataset, 'datasets.train').degradation.scale == 2
+    with pytest.raises(ValueError, match=r'datasets\.train\.degradation\.jpeg_prob must be a number in \[0, 1\]'):
+        DegradedDatasetOptions.from_dict(dict(dataset, degradation={'jpeg_prob': 2}), 'datasets.train')
+    with pytest.raises(ValueError, match=r'datasets\.train\.degradation\.scale is 4 but the scale around it is 2'):
+        DegradedDatasetOptions.from_dict(dict(dataset, degradation={'scale': 4}), 'datasets.train')
+    with pytest.raises(ValueError, match=r'degradation\.kernel_prob needs one non-negative probability'):
+        DegradationOptions(kernel_list=['iso'])
 
 
 @pytest.fixture

@@ -296,6 +296,19 @@ def test_cli_mistakes_are_one_line_before_any_model(tmp_path, capsys, model_args
     assert code != 0 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
 
 
+def test_cli_settings_reach_the_upsampler_unchanged(tmp_path, capsys, model_args):
+    """The command line builds one InferenceSettings (an option not given keeps the class's default) and the
+    upsampler holds that very object; a value out of its bounds is a one-line usage error naming the option."""
+    args = cli.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16'])
+    job = cli.build_job(args)
+    assert job.upsampler.settings is args.settings
+    settings = args.settings
+    assert (settings.tile_pad, settings.precision, settings.tile, settings.param_key) == (3, 'bf16', 0, 'params_ema')
+    assert (job.upsampler.tile_pad, job.upsampler.precision, str(job.upsampler.device)) == (3, 'bf16', 'cpu')
+    code, err = run_cli(capsys, '-i', str(tmp_path), *model_args, '--tile', '-1')
+    assert code == 2 and re.search(r'--tile must be an int >= 0, got -1', err) and len(err.strip().splitlines()) == 1
+
+
 def test_cli_empty_checkpoint_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, model_args):
     """A 0-byte --model_path is one line naming the file; with --debug the error propagates with its traceback."""
     cv2.imwrite(str(tmp_path / 'in.png'), np.full((8, 8, 3), 90, np.uint8))

@@ -12,7 +12,6 @@ data-loader ``worker_init_fn``); ``rng_scope`` fixes them for a block, e.g. for 
 import contextlib
 import math
 import random
-from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -28,104 +27,62 @@ from basicsr.utils import DiffJPEG
 from torch.nn import functional as F
 
 from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.options.schema import OptionError, Section, option, section
 from srddgan_arch.utils.img_process_util import filter2D
 
 STAGES = ('blur', 'resize', 'noise', 'jpeg')
 KERNEL_TYPES = ('iso', 'aniso')
 CV2_INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
+PROBABILITY = dict(ge=0, le=1)
 
 
-@dataclass(frozen=True)
-class DegradationOptions:
-    """Probabilities and ranges of the complex degradation; the field names are the YAML keys.
+@section('degradation')
+class DegradationOptions(Section):
+    """Probabilities and ranges of the complex degradation (a data set's ``degradation`` section)."""
 
-    Args:
-        scale (int): Down-sampling factor. Default: 4.
-        shuffle_prob (float): Probability of a random stage order (else blur, resize, noise, jpeg). Default: 1.0.
-        blur_prob (float): Probability of the blur stage. Default: 1.0.
-        kernel_list (list[str]): Kernel types among 'iso' and 'aniso'. Default: ['iso', 'aniso'].
-        kernel_prob (list[float]): Probability of each kernel type. Default: [0.5, 0.5].
-        blur_kernel_size (int): Odd kernel side. Default: 21.
-        blur_sigma (list[float]): Range of the Gaussian sigma (both axes for 'aniso'), in pixels. Default: [0.2, 3].
-        resize_modes (list[str]): Down-sampling modes among nearest, bilinear, bicubic. Default: all three.
-        resize_prob (list[float]): Probability of each mode. Default: equal.
-        noise_prob (float): Probability of the noise stage. Default: 1.0.
-        gaussian_noise_prob (float): In the noise stage, Gaussian noise with this probability, else Poisson.
-            Default: 0.5.
-        noise_range (list[float]): Gaussian sigma range, in 0-255 units. Default: [1, 30].
-        poisson_scale_range (list[float]): Poisson noise scale range. Default: [0.05, 3].
-        gray_noise_prob (float): Probability of the same noise on all channels. Default: 0.4.
-        jpeg_prob (float): Probability of the JPEG stage. Default: 0.9.
-        jpeg_range (list[float]): JPEG quality range (0-100). Default: [30, 95].
-    """
+    scale: int = option(4, "Down-sampling factor; in a data set, the data set's scale.", inherit=True, gt=0)
+    shuffle_prob: float = option(1.0, 'Probability of a random stage order (else blur, resize, noise, jpeg).',
+                                 **PROBABILITY)
+    blur_prob: float = option(1.0, 'Probability of the blur stage.', **PROBABILITY)
+    kernel_list: tuple = option(KERNEL_TYPES, f'Kernel types among {", ".join(KERNEL_TYPES)}.')
+    kernel_prob: tuple = option((0.5, 0.5), 'Probability of each kernel type.')
+    blur_kernel_size: int = option(21, 'Odd kernel side.', ge=3)
+    blur_sigma: tuple = option((0.2, 3.0), "Range of the Gaussian sigma (both axes for 'aniso'), in pixels.")
+    resize_modes: tuple = option(tuple(CV2_INTERPOLATION), f'Down-sampling modes among {", ".join(CV2_INTERPOLATION)}.')
+    resize_prob: tuple = option((1 / 3, 1 / 3, 1 / 3), 'Probability of each mode.')
+    noise_prob: float = option(1.0, 'Probability of the noise stage.', **PROBABILITY)
+    gaussian_noise_prob: float = option(0.5, 'In the noise stage, Gaussian noise with this probability, else Poisson.',
+                                        **PROBABILITY)
+    noise_range: tuple = option((1.0, 30.0), 'Gaussian sigma range, in 0-255 units.')
+    poisson_scale_range: tuple = option((0.05, 3.0), 'Poisson noise scale range.')
+    gray_noise_prob: float = option(0.4, 'Probability of the same noise on all channels.', **PROBABILITY)
+    jpeg_prob: float = option(0.9, 'Probability of the JPEG stage.', **PROBABILITY)
+    jpeg_range: tuple = option((30.0, 95.0), 'JPEG quality range (0-100).')
 
-    scale: int = 4
-    shuffle_prob: float = 1.0
-    blur_prob: float = 1.0
-    kernel_list: tuple = KERNEL_TYPES
-    kernel_prob: tuple = (0.5, 0.5)
-    blur_kernel_size: int = 21
-    blur_sigma: tuple = (0.2, 3.0)
-    resize_modes: tuple = tuple(CV2_INTERPOLATION)
-    resize_prob: tuple = (1 / 3, 1 / 3, 1 / 3)
-    noise_prob: float = 1.0
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple = (1.0, 30.0)
-    poisson_scale_range: tuple = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_prob: float = 0.9
-    jpeg_range: tuple = (30.0, 95.0)
-
-    @classmethod
-    def from_dict(cls, options, scale):
-        """Build from a YAML block, naming unknown keys.
-
-        Args:
-            options (dict | None): The ``degradation`` block.
-            scale (int): The data set's scale (a ``scale`` key in the block must agree).
-
-        Returns:
-            DegradationOptions: The validated options.
-        """
-        options = dict(options or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise KeyError(f'degradation: unknown key(s) {unknown}; known keys: {sorted(known)}.')
-        if options.setdefault('scale', scale) != scale:
-            raise ValueError(f'degradation.scale {options["scale"]} differs from the data set scale {scale}.')
-        return cls(**options)
-
-    def __post_init__(self):
-        for name in ('kernel_list', 'kernel_prob', 'blur_sigma', 'resize_modes', 'resize_prob', 'noise_range',
-                     'poisson_scale_range', 'jpeg_range'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if not isinstance(self.scale, int) or self.scale < 1:
-            raise ValueError(f'degradation.scale must be a positive integer, got {self.scale!r}.')
-        for name in ('shuffle_prob', 'blur_prob', 'noise_prob', 'gaussian_noise_prob', 'gray_noise_prob', 'jpeg_prob'):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f'degradation.{name} must be a probability in [0, 1], got {getattr(self, name)}.')
-        _check_choices('kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
-        _check_choices('resize_modes', self.resize_modes, 'resize_prob', self.resize_prob, tuple(CV2_INTERPOLATION))
+    def validate(self, key):
+        """Choices with one probability each, ranges [low, high], an odd kernel side."""
+        _check_choices(key, 'kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
+        _check_choices(key, 'resize_modes', self.resize_modes, 'resize_prob', self.resize_prob,
+                       tuple(CV2_INTERPOLATION))
         for name in ('blur_sigma', 'noise_range', 'poisson_scale_range', 'jpeg_range'):
             low_high = getattr(self, name)
             if len(low_high) != 2 or not 0 <= low_high[0] <= low_high[1]:
-                raise ValueError(f'degradation.{name} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
+                raise OptionError(f'{key(name)} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
         if self.blur_sigma[0] <= 0 or self.blur_sigma[0] == self.blur_sigma[1]:
-            raise ValueError(f'degradation.blur_sigma needs 0 < low < high, got {list(self.blur_sigma)}.')
+            raise OptionError(f'{key("blur_sigma")} needs 0 < low < high, got {list(self.blur_sigma)}.')
         if self.jpeg_range[1] > 100:
-            raise ValueError(f'degradation.jpeg_range is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
-        if self.blur_kernel_size < 3 or self.blur_kernel_size % 2 == 0:
-            raise ValueError(f'degradation.blur_kernel_size must be odd and >= 3, got {self.blur_kernel_size}.')
+            raise OptionError(f'{key("jpeg_range")} is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
+        if self.blur_kernel_size % 2 == 0:
+            raise OptionError(f'{key("blur_kernel_size")} must be odd and >= 3, got {self.blur_kernel_size}.')
 
 
-def _check_choices(name, choices, prob_name, probs, allowed):
+def _check_choices(key, name, choices, prob_name, probs, allowed):
     """Choices must be known, non-empty and have one non-negative probability each."""
     if not choices or any(c not in allowed for c in choices):
-        raise ValueError(f'degradation.{name} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
+        raise OptionError(f'{key(name)} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
     if len(probs) != len(choices) or any(p < 0 for p in probs) or sum(probs) <= 0:
-        raise ValueError(f'degradation.{prob_name} needs one non-negative probability per {name} entry '
-                         f'({len(choices)}), got {list(probs)}.')
+        raise OptionError(f'{key(prob_name)} needs one non-negative probability per {name} entry '
+                          f'({len(choices)}), got {list(probs)}.')
 
 
 @contextlib.contextmanager

@@ -12,12 +12,12 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import DiffJPEG, get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
+from srddgan_arch.data.degradations import degrade_batch
+from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
-from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
-from srddgan_arch.options import parse_model_options
+from srddgan_arch.options import dataset_settings, parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
 
@@ -25,24 +25,24 @@ from srddgan_arch.utils.checkpoint import load_checkpoint
 class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     """Super-resolution with a denoising diffusion GAN: G predicts y0 from (y_t, LR, t, z), D judges (y_{t-1}, y_t, t).
 
-    Its ``diffusion``, ``train``, ``val`` and ``lr_consistency`` sections are read through ``srddgan_arch.options``
-    (``DiffusionOptions``, ``TrainOptions``, ``ValOptions``, ``LRConsistencyOptions``: every key with its type,
-    default and meaning), checked once, here; besides them
-    BasicSR's ``network_g``, ``network_d`` (with ``path.pretrain_network_d`` / ``param_key_d`` / ``strict_load_d``)
-    and ``path``.
+    ``parse_settings`` reads its sections (``DiffusionOptions``, ``TrainOptions``, ``ValOptions``,
+    ``LRConsistencyOptions``, ``PathOptions``; ``network_g`` / ``network_d`` against their constructors); a data set
+    with ``degrade_in_dataset: false`` is read through its section.
 
     Args:
         opt (dict): The parsed BasicSR options.
     """
 
+    parse_settings = staticmethod(parse_model_options)  # how the run checks and __init__ read its sections
+
     def __init__(self, opt):
-        settings = parse_model_options(opt)
+        settings = self.parse_settings(opt)
         self.train_settings, self.val_settings = settings.train, settings.val
-        self.lr_consistency = settings.lr_consistency
+        self.lr_consistency, self.path_settings = settings.lr_consistency, settings.path
         self.schedule = DiffusionSchedule(**dataclasses.asdict(settings.diffusion))
         super().__init__(opt)
         self.schedule = self.schedule.to(self.device)
-        self.project = lr_projector(self.lr_consistency.downsampler, opt['scale'], self.lr_consistency.iterations)
+        self.project = self.lr_consistency.projector(opt['scale'])
         self._warn_untrained_schedule()
         self.batch_degradation = self._batch_degradation()
         if self.device.type == 'cpu':
@@ -53,15 +53,16 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     def _batch_degradation(self):
         """Degradation options of a data set that leaves the LR to the model (``degrade_in_dataset: false``), with
         a DiffJPEG on the model's device; None when every data set provides its LR."""
-        for dataset_opt in (self.opt.get('datasets') or {}).values():
-            if dataset_opt.get('degrade_in_dataset', True) is False:
+        for phase, dataset_opt in (self.opt.get('datasets') or {}).items():
+            settings = dataset_settings(phase, dataset_opt, self.opt)
+            if isinstance(settings, DegradedDatasetOptions) and not settings.degrade_in_dataset:
                 self.jpeger = DiffJPEG(differentiable=False).to(self.device)
-                return DegradationOptions.from_dict(dataset_opt.get('degradation') or {}, self.opt['scale'])
+                return settings.degradation
         return None
 
     def _warn_untrained_schedule(self):
         """Warn when the diffusion section differs from the schedule recorded with ``path.pretrain_network_g``."""
-        load_path = self.opt['path'].get('pretrain_network_g')
+        load_path = self.path_settings.pretrain_network_g
         if load_path is None:
             return
         checkpoint = load_checkpoint(load_path, what='path.pretrain_network_g')
@@ -84,10 +85,9 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         self._init_ema(train.ema_decay)
         self.net_d = self.model_to_device(build_network(deepcopy(self.opt['network_d'])))
         self.print_network(self.net_d)
-        load_path = self.opt['path'].get('pretrain_network_d')
-        if load_path is not None:
-            self.load_network(self.net_d, load_path, self.opt['path'].get('strict_load_d', True),
-                              self.opt['path'].get('param_key_d', 'params'))
+        path = self.path_settings
+        if path.pretrain_network_d is not None:
+            self.load_network(self.net_d, path.pretrain_network_d, path.strict_load_d, path.param_key_d)
         self.net_d.train()
 
         self.gan_weight = train.gan_weight
@@ -114,9 +114,9 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
             return
         get_root_logger().info(f'Use Exponential Moving Average with decay: {ema_decay}')
         self.net_g_ema = build_network(deepcopy(self.opt['network_g'])).to(self.device)
-        load_path = self.opt['path'].get('pretrain_network_g')
-        if load_path is not None:
-            self.load_network(self.net_g_ema, load_path, self.opt['path'].get('strict_load_g', True), 'params_ema')
+        path = self.path_settings
+        if path.pretrain_network_g is not None:
+            self.load_network(self.net_g_ema, path.pretrain_network_g, path.strict_load_g, 'params_ema')
         else:
             self.model_ema(0)
         self.net_g_ema.eval()

@@ -29,7 +29,7 @@ def build_standalone_model(opt, pretrained_vgg=False, vgg_path=None):
     from basicsr.models import build_model
 
     opt = deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0, auto_resume=False, val=None)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0, auto_resume=False, val=None, datasets={})
     opt['path'] = {'pretrain_network_g': None, 'resume_state': None}
     loss_opt = opt['train'].get('content_style_opt')
     if loss_opt:

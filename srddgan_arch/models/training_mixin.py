@@ -28,7 +28,7 @@ class TrainingMixin:
     """
 
     def __init__(self, opt):
-        if opt['is_train'] and opt.get('rank', 0) == 0:
+        if opt['is_train'] and opt['rank'] == 0:
             path_opt = opt.get('path') or {}
             folders = [path_opt[key] for key in ('models', 'training_states') if path_opt.get(key)]
             for path in remove_stale_temporaries(folders):
