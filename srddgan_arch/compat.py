@@ -116,8 +116,11 @@ def parse_options(root_path, is_train=True):
     """
     from basicsr.utils import options as basicsr_options
 
+    from srddgan_arch.option_files import resolve_opt_argument
     from srddgan_arch.options import check_option_keys, prepare_run_options
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
+    # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
+    resolve_opt_argument(sys.argv)
     raw_opt = _read_option_file(sys.argv[1:])
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
     check_option_keys(raw_opt)

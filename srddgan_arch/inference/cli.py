@@ -31,6 +31,7 @@ from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper,
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
+from srddgan_arch.option_files import ListOptionFiles, option_file_argument
 
 PROG = 'srddgan-infer'
 # seeds torch.Generator takes: [0, 2**64)
@@ -122,8 +123,13 @@ def parse_args(argv=None):
     parser = OneLineParser(prog=PROG, description='SRDDGAN inference on image files or folders.')
     parser.add_argument('-i', '--input', required=True, help='Input image or folder.')
     parser.add_argument('-o', '--output', default='results', help='Output folder. Default: results.')
-    parser.add_argument('-opt', '--opt', help='Option file (YAML) with network_g (and diffusion) sections.')
-    parser.add_argument('--model_path', help='Model weights (BasicSR checkpoint).')
+    parser.add_argument('-opt', '--opt', type=option_file_argument, help='Option file (YAML) with network_g (and '
+                        'diffusion) sections, or the name of a packaged one (see --list-options).')
+    parser.add_argument('--list-options', '--list_options', action=ListOptionFiles,
+                        help='List the packaged option files and exit.')
+    parser.add_argument('--model_path', help='Model weights: a BasicSR checkpoint (.pth), a .safetensors file '
+                        "(srddgan-export) or an http(s) address of either (downloaded once into torch.hub's "
+                        'checkpoint folder).')
     parser.add_argument('--param_key', default='params_ema', help='Checkpoint key. Default: params_ema.')
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
