@@ -38,6 +38,7 @@ from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
@@ -229,12 +230,14 @@ def parse_args(argv=None):
     parser.add_argument('-s', '--scale', type=int, default=4, help='Scale. Default: 4.')
     parser.add_argument('--methods', default='srddgan,bicubic,ibp,rrdb,esrgan',
                         help=f'Comma-separated methods: {", ".join(SRDDGAN_METHODS)}, bicubic, ibp, rrdb, esrgan.')
-    parser.add_argument('--srddgan_opt', help='SRDDGAN option file (network_g, diffusion, lr_consistency: also the '
+    parser.add_argument('--srddgan_opt', type=option_file_argument,
+                        help='SRDDGAN option file (network_g, diffusion, lr_consistency: also the '
                         'projection iterations of ibp).')
     parser.add_argument('--srddgan_model', help='SRDDGAN weights.')
     parser.add_argument('--rrdb_model', help='RRDB (PSNR-oriented RRDBNet) weights.')
     parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')
-    parser.add_argument('--rrdb_opt', help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
+    parser.add_argument('--rrdb_opt', type=option_file_argument,
+                        help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
                         'options/test_RRDB_baseline_x4.yml.')
     parser.add_argument('--steps', type=int, help='SRDDGAN sampling steps T. Default: the trained T.')
     parser.add_argument('--force_steps', action='store_true', help='Allow a --steps other than the trained T (the '

@@ -26,6 +26,7 @@ sys.path.insert(0, ROOT)
 from srddgan_arch.device import keep_freed_memory  # noqa: E402
 from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
@@ -137,7 +138,8 @@ def size_sweep(args):
 def parse_args(argv=None):
     """Command-line arguments of the speed benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', '--opt', required=True, help='Option file with the SRDDGAN network_g.')
+    parser.add_argument('-opt', '--opt', required=True, type=option_file_argument,
+                        help='Option file with the SRDDGAN network_g.')
     parser.add_argument('--device', default='cpu', help='cpu, cuda or mps. Default: cpu.')
     parser.add_argument('--lr_size', type=int, default=32, help='LR size (square). Default: 32 (-> 128 at x4).')
     parser.add_argument('--batch', type=int, default=1, help='Batch size. Default: 1.')

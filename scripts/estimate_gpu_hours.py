@@ -28,6 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
 from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 
 # sustained fp32/TF32 training throughput assumed for the paper's cards and a current one (about 40 % of peak)
 DEFAULT_TFLOPS = {'TITAN V (fp32)': 6.0, 'RTX 3090 (fp32)': 14.0, 'A100 (TF32)': 60.0}
@@ -51,7 +52,8 @@ def count_gflops(function):
 def main(argv=None):
     """Print FLOPs per training image, total PFLOPs and GPU-hours of the option file's run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('-opt', required=True, help='A train option file, e.g. options/train_SRDDGAN_DIV2K_x4.yml.')
+    parser.add_argument('-opt', required=True, type=option_file_argument,
+                        help='A train option file, e.g. options/train_SRDDGAN_DIV2K_x4.yml.')
     parser.add_argument('--tflops', type=float, nargs='*', help='Sustained TFLOP/s to convert with (default: the '
                         'paper\'s cards and an A100 at about 40 %% of peak).')
     args = parser.parse_args(argv)

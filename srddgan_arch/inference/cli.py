@@ -7,6 +7,7 @@ run ends with a summary and exit code 1.
 import argparse
 import math
 import os
+import re
 import sys
 from collections import Counter
 from os import path as osp
@@ -30,6 +31,7 @@ from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
+from srddgan_arch.option_files import ListOptionFiles, option_file_argument
 from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-infer'
@@ -122,8 +124,13 @@ def parse_args(argv=None):
     parser = OneLineParser(prog=PROG, description='SRDDGAN inference on image files or folders.')
     parser.add_argument('-i', '--input', required=True, help='Input image or folder.')
     parser.add_argument('-o', '--output', default='results', help='Output folder. Default: results.')
-    parser.add_argument('-opt', '--opt', help='Option file (YAML) with network_g (and diffusion) sections.')
-    parser.add_argument('--model_path', help='Model weights (BasicSR checkpoint).')
+    parser.add_argument('-opt', '--opt', type=option_file_argument, help='Option file (YAML) with network_g (and '
+                        'diffusion) sections, or the name of a packaged one (see --list-options).')
+    parser.add_argument('--list-options', '--list_options', action=ListOptionFiles,
+                        help='List the packaged option files and exit.')
+    parser.add_argument('--model_path', help='Model weights: a BasicSR checkpoint (.pth), a .safetensors file '
+                        "(srddgan-export) or an http(s) address of either (downloaded once into torch.hub's "
+                        'checkpoint folder).')
     parser.add_argument('--param_key', help=f'Checkpoint key. Default: {InferenceSettings.param_key}.')
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
@@ -145,14 +152,16 @@ def parse_args(argv=None):
         precision.add_argument(f'--{name}', dest='precision', action='store_const', const=name,
                                help=f'Compute in {name}' + (' (autocast).' if PRECISIONS[name] else '.') +
                                (' Default.' if name == InferenceSettings.precision else ''))
-    parser.add_argument('--device', choices=['cuda', 'cpu', 'mps'], help='Device. Default: cuda, mps or cpu.')
+    parser.add_argument('--device', help='Device: cpu, mps, cuda or cuda:N. Default: cuda, mps or cpu.')
+    parser.add_argument('-g', '--gpu_id', '--gpu-id', type=int, help='GPU to use, the same as --device cuda:N.')
     parser.add_argument('--channels_last', action='store_true', help='Channels-last memory format.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network.')
     parser.add_argument('--suffix', default='srddgan', help='Suffix of the output names. Default: srddgan.')
     parser.add_argument('--ext', default='auto', help='Output extension; auto keeps the input one (png for '
                         '16-bit or alpha). Default: auto.')
     parser.add_argument('--face', action='store_true', help='Face mode: restore aligned faces with the face model.')
-    parser.add_argument('--face_opt', help='Face mode: option file of the face model (e.g. x8).')
+    parser.add_argument('--face_opt', type=option_file_argument, help='Face mode: option file of the face model '
+                        '(e.g. x8), or a packaged name.')
     parser.add_argument('--face_model_path', help='Face mode: face model weights.')
     parser.add_argument('--face_size', type=int, default=128, help='Face mode: aligned crop size. Default: 128.')
     parser.add_argument('--face_det_model', default='retinaface_resnet50', choices=sorted(FACE_DETECTOR_FILES))
@@ -166,6 +175,8 @@ def parse_args(argv=None):
     error = _argument_error(args)
     if error:
         parser.error(error)
+    if args.gpu_id is not None:
+        args.device = f'cuda:{args.gpu_id}'
     try:
         args.settings = inference_settings(args)
     except OptionError as error:  # a value out of its bounds: named as the option
@@ -199,15 +210,27 @@ def _argument_error(args):
         return f'--ext {args.ext}: not an image format; use auto or one of {", ".join(IMAGE_EXTENSIONS)}.'
     if args.max_memory is not None and not args.max_memory > 0:
         return '--max_memory must be a positive number of GiB.'
-    return _device_error(args.device)
+    return _device_error(args.device, args.gpu_id)
 
 
-def _device_error(device):
-    """What is wrong with ``--device`` on this machine, or None."""
-    if device == 'cuda' and not torch.cuda.is_available():
-        return '--device cuda: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
+def _device_error(device, gpu_id=None):
+    """What is wrong with ``--device`` (cpu, mps, cuda, cuda:N) and ``-g N`` on this machine, or None."""
+    if gpu_id is not None:
+        if device not in (None, 'cuda', f'cuda:{gpu_id}'):
+            return f'-g {gpu_id} means --device cuda:{gpu_id}, but --device is {device}: give one of them.'
+        device = f'cuda:{gpu_id}'
+    if device is None:
+        return None
+    match = re.fullmatch(r'cpu|mps|cuda(?::(\d+))?', device)
+    if match is None:
+        return f'--device {device}: expected cpu, mps, cuda or cuda:N (N: the number of the GPU).'
     if device == 'mps' and not torch.backends.mps.is_available():
         return '--device mps: Apple MPS is not available here; use --device cpu.'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        return f'--device {device}: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
+    if match[1] is not None and int(match[1]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        return f'--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.'
     return None
 
 

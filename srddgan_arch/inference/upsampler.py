@@ -21,7 +21,7 @@ from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
-from srddgan_arch.utils.checkpoint import load_checkpoint
+from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
 
 
 class OptionFile(NamedTuple):
@@ -63,35 +63,31 @@ def build_network(network_opt, model_path=None, param_key=InferenceSettings.para
 
     Args:
         network_opt (dict): ``type`` plus the network's keyword arguments (the ``network_g`` YAML section).
-        model_path (str | None): BasicSR checkpoint (``.pth``). None keeps random weights (speed tests only).
-            Default: None.
+        model_path (str | None): BasicSR checkpoint (``.pth``), ``.safetensors`` file (``srddgan-export``) or an
+            http(s) address of either. None keeps random weights (speed tests only). Default: None.
         param_key (str): Key of the weights in the checkpoint; falls back to ``params`` and to a bare state dict.
             Default: ``InferenceSettings.param_key`` ('params_ema').
 
     Returns:
         nn.Module: The network in eval mode, on the CPU.
     """
-    return _build_network(network_opt, model_path, param_key)[0]
+    return load_trained_network(network_opt, model_path, param_key)[0]
 
 
-def _build_network(network_opt, model_path, param_key):
-    """``build_network`` and the diffusion schedule its checkpoint records (None when it records none)."""
+def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key):
+    """``build_network``, and the diffusion schedule its checkpoint records (None when it records none).
+
+    Returns:
+        tuple[nn.Module, dict | None]: The network and the recorded ``DiffusionSchedule.settings()``.
+    """
     from basicsr.archs import build_network as basicsr_build_network
-    from basicsr.utils import get_root_logger
 
     net = basicsr_build_network(dict(network_opt))
     if model_path is None:
         return net.eval(), None
     checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-    trained = checkpoint.get('diffusion')
-    for key in (param_key, 'params_ema', 'params'):
-        if key in checkpoint:
-            if key != param_key:
-                get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
-            checkpoint = checkpoint[key]
-            break
-    net.load_state_dict(checkpoint, strict=True)
-    return net.eval(), trained
+    net.load_state_dict(state_dict_of(checkpoint, param_key, model_path), strict=True)
+    return net.eval(), checkpoint.get('diffusion')
 
 
 def is_diffusion_network(net):
@@ -228,7 +224,8 @@ def build_upsampler(opt, model_path=None, settings=None, **changes):
     Args:
         opt (str | dict): Option file with ``network_g`` (and ``diffusion``, ``lr_consistency``) sections, or a
             ``network_g`` dict (the default schedule, no LR consistency).
-        model_path (str | None): BasicSR checkpoint; None keeps random weights (speed tests). Default: None.
+        model_path (str | None): BasicSR checkpoint, ``.safetensors`` file or an http(s) address of either; None
+            keeps random weights (speed tests). Default: None.
         settings (InferenceSettings | None): The runtime settings; ``param_key``, ``steps``, ``force_steps`` and
             ``lr_consistency`` are read here, the others by :class:`SRDDGANer`. Default: None (the defaults).
         changes: Settings changed by keyword (``steps=8``); None keeps the setting.
@@ -242,7 +239,7 @@ def build_upsampler(opt, model_path=None, settings=None, **changes):
     else:
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
     consistency = consistency.updated(downsampler=settings.lr_consistency)
-    net, trained = _build_network(network_opt, model_path, settings.param_key)
+    net, trained = load_trained_network(network_opt, model_path, settings.param_key)
     schedule = None
     if is_diffusion_network(net):
         if model_path is not None and trained is None:
