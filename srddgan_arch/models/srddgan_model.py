@@ -1,13 +1,11 @@
 """SRDDGAN training and sampling as a BasicSR model (paper Algorithms 1 and 2)."""
 import dataclasses
-import math
 from collections import OrderedDict
 from copy import deepcopy
 
 import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
-from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import DiffJPEG, get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -17,12 +15,13 @@ from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
+from srddgan_arch.models.training_steps import TrainingStepsMixin
 from srddgan_arch.options import parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
 
 @MODEL_REGISTRY.register()
-class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
+class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRModel):
     """Super-resolution with a denoising diffusion GAN: G predicts y0 from (y_t, LR, t, z), D judges (y_{t-1}, y_t, t).
 
     Its ``diffusion``, ``train``, ``val`` and ``lr_consistency`` sections are read through ``srddgan_arch.options``
@@ -121,20 +120,6 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
             self.model_ema(0)
         self.net_g_ema.eval()
 
-    def _build_loss(self, loss_opt):
-        """A BasicSR loss on the model's device, or None when ``loss_opt`` is empty."""
-        return build_loss(deepcopy(loss_opt)).to(self.device) if loss_opt else None
-
-    def _init_amp(self, use_amp, amp_dtype):
-        """Autocast settings: bf16/fp16 mixed precision on CUDA only; fp16 gets one GradScaler per optimiser."""
-        self.use_amp = bool(use_amp) and self.device.type == 'cuda'
-        if use_amp and not self.use_amp:
-            get_root_logger().warning('train.use_amp is ignored on CPU: training runs in float32.')
-        self.amp_dtype = getattr(torch, amp_dtype)
-        use_scaler = self.use_amp and self.amp_dtype == torch.float16
-        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-
     def setup_optimizers(self):
         """``optim_g`` for G's trainable parameters (a frozen LR encoder is left out) and ``optim_d`` for D."""
         for name, net in (('g', self.net_g), ('d', self.net_d)):
@@ -168,9 +153,6 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
     def _random_latents(self, batch):
         """z ~ N(0, I) of G's latent size, one per image."""
         return torch.randn(batch, self.get_bare_model(self.net_g).z_dim, device=self.device)
-
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
     def _d_step(self, y0, x, apply_r1):
         """D step: softplus(-D(real pair)) + softplus(D(fake pair)) (+ R1 on the real y_{t-1}); True if D stepped."""
@@ -267,53 +249,6 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         if self.cri_pix is not None:
             loss_dict['l_g_pix'] = self.cri_pix(y0_pred, y0)
         return loss_dict
-
-    @staticmethod
-    def _set_requires_grad(net, flag):
-        for param in net.parameters():
-            param.requires_grad = flag
-
-    def _apply_step(self, optimizer, net, scaler, losses):
-        """Clip (``grad_clip``) and step, unless a loss or the gradient norm is non-finite (then no update).
-
-        With fp16 the GradScaler handles overflowing gradients itself (it skips and lowers its scale): only a
-        non-finite loss counts then. Returns True when the optimiser stepped.
-        """
-        scaler.unscale_(optimizer)
-        params = [p for p in net.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip or math.inf)
-        checked = [loss.detach() for loss in losses] + ([] if scaler.is_enabled() else [grad_norm])
-        finite = self._all_finite(checked)
-        if finite:
-            scaler.step(optimizer)
-        else:
-            optimizer.zero_grad(set_to_none=True)
-        scaler.update()
-        return finite
-
-    def _all_finite(self, tensors):
-        """True when every tensor is finite on every process (all ranks then take the same decision)."""
-        flag = torch.stack([torch.isfinite(t.float()).all() for t in tensors]).all().float()
-        if self.opt['dist']:
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-        return bool(flag.item())
-
-    def _count_nonfinite(self, stepped, current_iter):
-        """Count skipped iterations; stop after ``max_nonfinite_steps`` of them in a row."""
-        if stepped:
-            self._nonfinite_streak = 0
-        else:
-            self.nonfinite_skipped += 1
-            self._nonfinite_streak += 1
-            get_root_logger().warning(f'Iteration {current_iter}: non-finite loss or gradient, update skipped '
-                                      f'({self._nonfinite_streak} in a row).')
-        self.log_dict['nonfinite_skipped'] = self.nonfinite_skipped
-        if self.max_nonfinite_steps and self._nonfinite_streak >= self.max_nonfinite_steps:
-            raise RuntimeError(
-                f'Training stopped at iteration {current_iter}: {self._nonfinite_streak} iterations in a row had a '
-                f'non-finite loss or gradient (train.max_nonfinite_steps = {self.max_nonfinite_steps}). The last '
-                f'good checkpoint is in {self.opt["path"].get("models")}; lower the learning rates, set '
-                f'train.grad_clip, or check the data, then resume with --auto_resume.')
 
     # ------------------------------------------------------------------ sampling (Algorithm 2)
     def test(self):
