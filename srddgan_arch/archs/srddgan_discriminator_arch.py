@@ -5,7 +5,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import SKIP_SCALE, TimeEmbedding
+from .layers import SKIP_SCALE, TimeEmbedding, avg_pool_2x
 
 
 class DownBlock(nn.Module):
@@ -31,7 +31,7 @@ class DownBlock(nn.Module):
         h = self.conv1(self.act(x)) + self.t_proj(t_emb)[:, :, None, None]
         h = self.act(h)
         if self.downsample:
-            h, x = F.avg_pool2d(h, 2), F.avg_pool2d(x, 2)
+            h, x = avg_pool_2x(h), avg_pool_2x(x)
         return (self.conv2(h) + self.skip(x)) * SKIP_SCALE
 
 

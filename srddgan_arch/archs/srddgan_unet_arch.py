@@ -3,7 +3,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, PixelNorm, TimeEmbedding, num_groups
+from .layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, PixelNorm, TimeEmbedding, avg_pool_2x, num_groups
 from .rrdb_encoder_arch import RRDBEncoder
 
 
@@ -33,7 +33,7 @@ class ResBlock(nn.Module):
 
     def _resample(self, x):
         if self.resample == 'down':
-            return F.avg_pool2d(x, 2)
+            return avg_pool_2x(x)
         if self.resample == 'up':
             return F.interpolate(x, scale_factor=2, mode='nearest')
         return x

@@ -1,4 +1,5 @@
 """What srddgan's models change in BasicSR's ``BaseModel``: optimisers, loading and saving checkpoints, exact resume."""
+import inspect
 from os import path as osp
 
 import torch
@@ -39,7 +40,9 @@ class TrainingMixin:
         super().__init__(opt)
 
     def get_optimizer(self, optim_type, params, lr, **kwargs):
-        """A ``torch.optim`` optimiser by class name.
+        """A ``torch.optim`` optimiser by class name; fused (``fused=True``: one kernel per step on the CPU and the
+        GPU, the same update up to rounding) where the class has that option and neither ``fused`` nor ``foreach``
+        is given.
 
         Args:
             optim_type (str): E.g. 'Adam', 'AdamW', 'SGD'.
@@ -54,6 +57,8 @@ class TrainingMixin:
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
             raise NotImplementedError(f'optimizer {optim_type!r} is not a torch.optim optimiser (e.g. Adam, AdamW, '
                                       'SGD).')
+        if 'fused' in inspect.signature(optimizer_class).parameters and not {'fused', 'foreach'} & set(kwargs):
+            kwargs['fused'] = True
         return optimizer_class(params, lr, **kwargs)
 
     def load_network(self, net, load_path, strict=True, param_key='params'):

@@ -55,6 +55,8 @@ class TrainOptions(Section):
     r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.')
     lazy_reg: int = option(1, 'R1 every lazy_reg D steps.', gt=0)
     d_steps_per_g_step: int = option(1, 'D steps per G step.', gt=0)
+    share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
+                                   'fewer per iteration, as BasicSR\'s ESRGAN; not Algorithm 1).')
     grad_clip: float | None = option(None, 'Maximum gradient norm of each network; null: no clipping.', gt=0)
     use_amp: bool = option(False, 'Mixed precision (autocast) on CUDA; ignored on CPU.')
     amp_dtype: str = option('bfloat16', 'Autocast type; float16 adds gradient scalers.',
