@@ -1,8 +1,10 @@
 """Complex degradation (paper "Diverse forms of degradation", after BSRGAN): X_LR = (I * k) down_s + n.
 
-Blur (isotropic / anisotropic Gaussian kernel), down-sampling (nearest / bilinear / bicubic) and noise (Gaussian or
-Poisson "camera" noise, then JPEG) are applied in a random order. Down-sampling always happens once, to exactly
-(h / scale, w / scale); the other stages happen with their probability.
+Blur (isotropic / anisotropic Gaussian kernels, optionally BasicSR's generalized and plateau kernels and the sinc
+filter), down-sampling (nearest / bilinear / bicubic) and noise (camera sensor noise, Gaussian or Poisson noise; JPEG)
+are applied in a random order. Down-sampling always happens once, to exactly (h / scale, w / scale), and keeps pixel
+centres aligned: an HR coordinate c lands at (c + 0.5) / scale - 0.5 in the LR for every mode (nearest is shifted
+back as BSRGAN does); the other stages happen with their probability.
 
 Two paths with the same options: ``degrade_image`` on one numpy image (data-loader workers, CPU) and
 ``degrade_batch`` on a batch tensor on its device (as Real-ESRGAN does on the GPU, e.g. in a model's ``feed_data``).
@@ -18,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 from basicsr.data.degradations import (
+    circular_lowpass_kernel,
     random_add_gaussian_noise,
     random_add_gaussian_noise_pt,
     random_add_poisson_noise,
@@ -27,11 +30,13 @@ from basicsr.data.degradations import (
 from basicsr.utils import DiffJPEG
 from torch.nn import functional as F
 
+from srddgan_arch.data.camera_noise import add_camera_noise_pt
 from srddgan_arch.data.image_io import to_uint8
 from srddgan_arch.utils.img_process_util import filter2D
 
 STAGES = ('blur', 'resize', 'noise', 'jpeg')
-KERNEL_TYPES = ('iso', 'aniso')
+# BasicSR's random_mixed_kernels: Gaussian, generalized Gaussian (shape betag) and plateau (shape betap) kernels
+KERNEL_TYPES = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
 CV2_INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
 
 
@@ -43,38 +48,57 @@ class DegradationOptions:
         scale (int): Down-sampling factor. Default: 4.
         shuffle_prob (float): Probability of a random stage order (else blur, resize, noise, jpeg). Default: 1.0.
         blur_prob (float): Probability of the blur stage. Default: 1.0.
-        kernel_list (list[str]): Kernel types among 'iso' and 'aniso'. Default: ['iso', 'aniso'].
+        kernel_list (list[str]): Kernel types among ``KERNEL_TYPES`` (BasicSR's). Default: ['iso', 'aniso'] (the paper).
         kernel_prob (list[float]): Probability of each kernel type. Default: [0.5, 0.5].
         blur_kernel_size (int): Odd kernel side. Default: 21.
         blur_sigma (list[float]): Range of the Gaussian sigma (both axes for 'aniso'), in pixels. Default: [0.2, 3].
+        betag_range (list[float]): Shape range of the generalized Gaussian kernels. Default: [0.5, 4] (Real-ESRGAN).
+        betap_range (list[float]): Shape range of the plateau kernels. Default: [1, 2] (Real-ESRGAN).
+        sinc_prob (float): Probability that the blur is a sinc (circular low-pass) filter, cut-off drawn as
+            Real-ESRGAN does. Default: 0.0.
         resize_modes (list[str]): Down-sampling modes among nearest, bilinear, bicubic. Default: all three.
         resize_prob (list[float]): Probability of each mode. Default: equal.
         noise_prob (float): Probability of the noise stage. Default: 1.0.
-        gaussian_noise_prob (float): In the noise stage, Gaussian noise with this probability, else Poisson.
-            Default: 0.5.
+        camera_noise_prob (float): In the noise stage, camera sensor noise (``camera_noise.py``) with this
+            probability, else Gaussian or Poisson noise. Default: 0.5.
+        gaussian_noise_prob (float): Otherwise Gaussian noise with this probability, else Poisson. Default: 0.5.
         noise_range (list[float]): Gaussian sigma range, in 0-255 units. Default: [1, 30].
         poisson_scale_range (list[float]): Poisson noise scale range. Default: [0.05, 3].
         gray_noise_prob (float): Probability of the same noise on all channels. Default: 0.4.
         jpeg_prob (float): Probability of the JPEG stage. Default: 0.9.
         jpeg_range (list[float]): JPEG quality range (0-100). Default: [30, 95].
+        camera_shot_range (list[float]): Shot-noise factor range, drawn log-uniformly (Brooks et al.).
+            Default: [0.0001, 0.012].
+        camera_read_fit (list[float]): Slope, intercept, std of log(read noise) given log(shot) (Brooks et al.).
+            Default: [2.18, 1.2, 0.26].
+        camera_red_gain (list[float]): Red white-balance gain range (Brooks et al.). Default: [1.9, 2.4].
+        camera_blue_gain (list[float]): Blue white-balance gain range (Brooks et al.). Default: [1.5, 1.9].
     """
 
     scale: int = 4
     shuffle_prob: float = 1.0
     blur_prob: float = 1.0
-    kernel_list: tuple = KERNEL_TYPES
+    kernel_list: tuple = ('iso', 'aniso')
     kernel_prob: tuple = (0.5, 0.5)
     blur_kernel_size: int = 21
     blur_sigma: tuple = (0.2, 3.0)
+    betag_range: tuple = (0.5, 4.0)
+    betap_range: tuple = (1.0, 2.0)
+    sinc_prob: float = 0.0
     resize_modes: tuple = tuple(CV2_INTERPOLATION)
     resize_prob: tuple = (1 / 3, 1 / 3, 1 / 3)
     noise_prob: float = 1.0
+    camera_noise_prob: float = 0.5
     gaussian_noise_prob: float = 0.5
     noise_range: tuple = (1.0, 30.0)
     poisson_scale_range: tuple = (0.05, 3.0)
     gray_noise_prob: float = 0.4
     jpeg_prob: float = 0.9
     jpeg_range: tuple = (30.0, 95.0)
+    camera_shot_range: tuple = (0.0001, 0.012)
+    camera_read_fit: tuple = (2.18, 1.2, 0.26)
+    camera_red_gain: tuple = (1.9, 2.4)
+    camera_blue_gain: tuple = (1.5, 1.9)
 
     @classmethod
     def from_dict(cls, options, scale):
@@ -97,17 +121,19 @@ class DegradationOptions:
         return cls(**options)
 
     def __post_init__(self):
-        for name in ('kernel_list', 'kernel_prob', 'blur_sigma', 'resize_modes', 'resize_prob', 'noise_range',
-                     'poisson_scale_range', 'jpeg_range'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for field in fields(self):
+            if field.type is tuple:
+                object.__setattr__(self, field.name, tuple(getattr(self, field.name)))
         if not isinstance(self.scale, int) or self.scale < 1:
             raise ValueError(f'degradation.scale must be a positive integer, got {self.scale!r}.')
-        for name in ('shuffle_prob', 'blur_prob', 'noise_prob', 'gaussian_noise_prob', 'gray_noise_prob', 'jpeg_prob'):
+        for name in ('shuffle_prob', 'blur_prob', 'sinc_prob', 'noise_prob', 'camera_noise_prob', 'gaussian_noise_prob',
+                     'gray_noise_prob', 'jpeg_prob'):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f'degradation.{name} must be a probability in [0, 1], got {getattr(self, name)}.')
         _check_choices('kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
         _check_choices('resize_modes', self.resize_modes, 'resize_prob', self.resize_prob, tuple(CV2_INTERPOLATION))
-        for name in ('blur_sigma', 'noise_range', 'poisson_scale_range', 'jpeg_range'):
+        for name in ('blur_sigma', 'betag_range', 'betap_range', 'noise_range', 'poisson_scale_range', 'jpeg_range',
+                     'camera_red_gain', 'camera_blue_gain'):
             low_high = getattr(self, name)
             if len(low_high) != 2 or not 0 <= low_high[0] <= low_high[1]:
                 raise ValueError(f'degradation.{name} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
@@ -117,6 +143,12 @@ class DegradationOptions:
             raise ValueError(f'degradation.jpeg_range is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
         if self.blur_kernel_size < 3 or self.blur_kernel_size % 2 == 0:
             raise ValueError(f'degradation.blur_kernel_size must be odd and >= 3, got {self.blur_kernel_size}.')
+        if len(self.camera_shot_range) != 2 or not 0 < self.camera_shot_range[0] <= self.camera_shot_range[1] < 1:
+            raise ValueError(f'degradation.camera_shot_range must be [low, high] with 0 < low <= high < 1, got '
+                             f'{list(self.camera_shot_range)}.')
+        if len(self.camera_read_fit) != 3 or self.camera_read_fit[2] < 0:
+            raise ValueError(f'degradation.camera_read_fit must be [slope, intercept, std >= 0], got '
+                             f'{list(self.camera_read_fit)}.')
 
 
 def _check_choices(name, choices, prob_name, probs, allowed):
@@ -164,7 +196,8 @@ def sample_stages(options):
 
 
 def sample_kernel(options):
-    """One isotropic or anisotropic Gaussian blur kernel (BasicSR's ``random_mixed_kernels``).
+    """One blur kernel: a sinc filter with ``sinc_prob`` (cut-off as Real-ESRGAN draws it for the kernel size), else
+    one of ``kernel_list`` (BasicSR's ``random_mixed_kernels``).
 
     Args:
         options (DegradationOptions): The options.
@@ -172,8 +205,35 @@ def sample_kernel(options):
     Returns:
         ndarray: float32 kernel, (blur_kernel_size, blur_kernel_size), summing to 1.
     """
-    return random_mixed_kernels(list(options.kernel_list), list(options.kernel_prob), options.blur_kernel_size,
-                                options.blur_sigma, options.blur_sigma, (-math.pi, math.pi)).astype(np.float32)
+    size = options.blur_kernel_size
+    if np.random.uniform() < options.sinc_prob:
+        omega_c = np.random.uniform(math.pi / 3 if size < 13 else math.pi / 5, math.pi)
+        return circular_lowpass_kernel(omega_c, size, pad_to=False).astype(np.float32)
+    return random_mixed_kernels(list(options.kernel_list), list(options.kernel_prob), size, options.blur_sigma,
+                                options.blur_sigma, (-math.pi, math.pi), options.betag_range,
+                                options.betap_range).astype(np.float32)
+
+
+def block_centres(img, scale, axes):
+    """Nearest down-sampling aligned with the HR, as BSRGAN does it: the image shifted by (scale - 1) / 2 pixels, then
+    every scale-th pixel (plain nearest keeps each block's first pixel: a shift of (scale - 1) / 2 HR pixels). That is
+    the centre of each block: its centre pixel at odd scales, the mean of its two central pixels per axis at even ones
+    (the samples non-antialiased bilinear takes at integer scales).
+
+    Args:
+        img (ndarray | Tensor): Image or batch; its sides along ``axes`` divisible by ``scale``.
+        scale (int): Down-sampling factor.
+        axes (tuple[int]): The two spatial axes: (0, 1) for HWC, (-2, -1) for BCHW.
+
+    Returns:
+        ndarray | Tensor: The down-sampled image, same type.
+    """
+    def every(img, axis, start):
+        return img[(slice(None), ) * (axis % img.ndim) + (slice(start, None, scale), )]
+    for axis in axes:
+        half = (scale - 1) // 2
+        img = every(img, axis, half) if scale % 2 else (every(img, axis, half) + every(img, axis, half + 1)) / 2
+    return img
 
 
 def _sample_resize_mode(options):
@@ -184,7 +244,16 @@ def _sample_jpeg_quality(options):
     return int(round(np.random.uniform(*options.jpeg_range)))
 
 
+def _camera_noise(img, options):
+    """Camera sensor noise on an RGB batch tensor (``camera_noise.py``) with the options' ranges."""
+    return add_camera_noise_pt(img, options.camera_shot_range, options.camera_read_fit, options.camera_red_gain,
+                               options.camera_blue_gain)
+
+
 def _image_noise(img, options):
+    if np.random.uniform() < options.camera_noise_prob:
+        rgb = torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1)))[None]
+        return _camera_noise(rgb, options)[0].numpy().transpose(1, 2, 0)[..., ::-1]
     if np.random.uniform() < options.gaussian_noise_prob:
         return random_add_gaussian_noise(img, options.noise_range, options.gray_noise_prob, clip=True)
     return random_add_poisson_noise(img, options.poisson_scale_range, options.gray_noise_prob, clip=True)
@@ -213,8 +282,11 @@ def degrade_image(img, options):
         if stage == 'blur':
             out = cv2.filter2D(out, -1, sample_kernel(options), borderType=cv2.BORDER_REFLECT_101)
         elif stage == 'resize':
-            mode = CV2_INTERPOLATION[_sample_resize_mode(options)]
-            out = cv2.resize(out, (w // options.scale, h // options.scale), interpolation=mode)
+            mode = _sample_resize_mode(options)
+            if mode == 'nearest':
+                out = block_centres(out, options.scale, (0, 1))
+            else:
+                out = cv2.resize(out, (w // options.scale, h // options.scale), interpolation=CV2_INTERPOLATION[mode])
         elif stage == 'noise':
             out = _image_noise(out, options)
         else:
@@ -223,6 +295,8 @@ def degrade_image(img, options):
 
 
 def _batch_noise(out, options):
+    if np.random.uniform() < options.camera_noise_prob:
+        return _camera_noise(out, options)
     if np.random.uniform() < options.gaussian_noise_prob:
         return random_add_gaussian_noise_pt(out, options.noise_range, options.gray_noise_prob, clip=True)
     return random_add_poisson_noise_pt(out, options.poisson_scale_range, options.gray_noise_prob, clip=True)
@@ -259,7 +333,11 @@ def degrade_batch(gt, options, jpeger=None):
             kernels = torch.from_numpy(np.stack([sample_kernel(options) for _ in range(b)])).to(gt)
             out = filter2D(out, _fit_kernels(kernels, min(out.shape[-2:])))
         elif stage == 'resize':
-            out = F.interpolate(out, size=(h // options.scale, w // options.scale), mode=_sample_resize_mode(options))
+            mode = _sample_resize_mode(options)
+            if mode == 'nearest':
+                out = block_centres(out, options.scale, (-2, -1))
+            else:
+                out = F.interpolate(out, size=(h // options.scale, w // options.scale), mode=mode)
         elif stage == 'noise':
             out = _batch_noise(out, options)
         else:
