@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import DiffJPEG, get_root_logger
+from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from srddgan_arch.data.degradations import DegradationOptions, degrade_batch
+from srddgan_arch.data.batch_degradation import build_batch_degradation
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.lr_consistency import lr_projector
 from srddgan_arch.models.sample_validation import SampleValidationMixin
@@ -44,21 +44,12 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
         self.schedule = self.schedule.to(self.device)
         self.project = lr_projector(self.lr_consistency.downsampler, opt['scale'], self.lr_consistency.iterations)
         self._warn_untrained_schedule()
-        self.batch_degradation = self._batch_degradation()
+        self.degrade = build_batch_degradation(self.opt, self.device)
         if self.device.type == 'cpu':
             # the R1 gradients and AdamW's second moments reach denormal floats, which slow x86 CPUs 10-100x
             torch.set_flush_denormal(True)
 
     # ------------------------------------------------------------------ set-up
-    def _batch_degradation(self):
-        """Degradation options of a data set that leaves the LR to the model (``degrade_in_dataset: false``), with
-        a DiffJPEG on the model's device; None when every data set provides its LR."""
-        for dataset_opt in (self.opt.get('datasets') or {}).values():
-            if dataset_opt.get('degrade_in_dataset', True) is False:
-                self.jpeger = DiffJPEG(differentiable=False).to(self.device)
-                return DegradationOptions.from_dict(dataset_opt.get('degradation') or {}, self.opt['scale'])
-        return None
-
     def _warn_untrained_schedule(self):
         """Warn when the diffusion section differs from the schedule recorded with ``path.pretrain_network_g``."""
         load_path = self.opt['path'].get('pretrain_network_g')
@@ -71,10 +62,10 @@ class SRDDGANModel(TrainingMixin, SampleValidationMixin, SRModel):
                                       'samples degrade until it is trained with this one.')
 
     def feed_data(self, data):
-        """Move a batch to the device; without ``lq`` (``degrade_in_dataset: false``) the LR is made here, batched on
-        the device as Real-ESRGAN does."""
+        """Move a batch to the device; a training batch without ``lq`` is degraded here, batched on the device as
+        Real-ESRGAN does (``realesrgan`` section, or ``degrade_in_dataset: false``: ``data/batch_degradation.py``)."""
         if 'lq' not in data:
-            data = dict(data, lq=degrade_batch(data['gt'].to(self.device), self.batch_degradation, self.jpeger))
+            data = self.degrade(data)
         super().feed_data(data)
 
     def init_training_settings(self):

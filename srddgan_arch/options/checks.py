@@ -24,6 +24,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 from srddgan_arch.data.degradations import DegradationOptions
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
 from srddgan_arch.metrics.lpips_metric import locate_backbone
+from srddgan_arch.options.realesrgan import RealESRGANDatasetOptions
 from srddgan_arch.options.schema import OptionError, Rule, suggest
 from srddgan_arch.options.sections import (
     SCHEDULERS,
@@ -51,7 +52,9 @@ METRIC_DATA_ARGUMENTS = ('img', 'img2', 'lq', 'samples')
 CHECKED_MODELS = ('SRDDGANModel', 'SRBaselineModel')
 # data set type -> the section of its keys; other types get their loader keys checked only
 DATASET_SECTIONS = {'PairedImageDataset': PairedDatasetOptions, 'SRDDGANPairedDataset': PairedDatasetOptions,
-                    'SRDDGANDegradedDataset': DegradedDatasetOptions}
+                    'SRDDGANDegradedDataset': DegradedDatasetOptions,
+                    'SRDDGANRealESRGANDataset': RealESRGANDatasetOptions,
+                    'RealESRGANDataset_basicsr': RealESRGANDatasetOptions}
 # phases BasicSR's pipelines build data sets for (the part before '_'), training and testing
 PHASES = {True: ('train', 'val'), False: ('val', 'test')}
 _POSITIVE_INT = Rule(int, gt=0)
@@ -318,6 +321,8 @@ def _check_datasets(opt):
         for name in required if phase == 'train' else ():
             if getattr(settings, name) is None:
                 raise OptionError(f'{key}.{name} is missing: training reads it.')
+        if hasattr(settings, 'check_with_run'):  # a data set whose keys depend on other sections and its images
+            settings.check_with_run(opt, key)
         if section is DegradedDatasetOptions:
             try:
                 DegradationOptions.from_dict(settings.degradation, opt['scale'])

@@ -1,0 +1,84 @@
+"""Real-ESRGAN's training data set (BasicSR's ``RealESRGANDataset``) with its fixed 400-px crop as a key.
+
+BasicSR's data set crops (or reflection-pads) every HR image to 400x400 in ``__getitem__``, a number in its code. Here
+the crop is ``crop_pad_size`` (default 400) and smaller images are refused instead of padded (at start-up by the
+option checks, at loading by path); everything else is BasicSR's: its ``__init__`` (paths from ``meta_info`` or the
+LMDB, the kernel settings), its ``augment``, and its kernel draws, made in the same order with the same BasicSR
+functions, so that with ``crop_pad_size: 400`` a seed gives the HR crop and kernels BasicSR's data set gives.
+"""
+import math
+import random
+
+import numpy as np
+import torch
+from basicsr.data.degradations import circular_lowpass_kernel, random_mixed_kernels
+from basicsr.data.realesrgan_dataset import RealESRGANDataset
+from basicsr.data.transforms import augment
+from basicsr.utils import img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from srddgan_arch.data.image_io import BadImageError
+from srddgan_arch.data.paired_dataset import RobustImageReading
+from srddgan_arch.options.realesrgan import KERNEL_SIDE, listing_file, with_defaults
+
+
+@DATASET_REGISTRY.register()
+class SRDDGANRealESRGANDataset(RobustImageReading, RealESRGANDataset):
+    """BasicSR's ``RealESRGANDataset`` with ``crop_pad_size`` and bad or too small images named (or skipped).
+
+    Args:
+        opt (dict): ``RealESRGANDatasetOptions`` keys (BasicSR's, plus ``crop_pad_size`` and ``skip_bad_images``).
+    """
+
+    def __init__(self, opt):
+        opt = with_defaults(opt)
+        listing_file(opt['dataroot_gt'], opt['io_backend']['type'], opt['meta_info'], f'datasets.{opt.get("phase")}')
+        RealESRGANDataset.__init__(self, opt)
+
+    def __getitem__(self, index):
+        return self.load_skipping_bad(index)
+
+    def load(self, index):
+        """Sample ``index``: ``gt`` (RGB CHW in [0, 1], crop_pad_size square), ``kernel1``, ``kernel2``,
+        ``sinc_kernel`` (21x21) and ``gt_path``."""
+        gt_path = self.paths[index]
+        img_gt = augment(self.read_client_image(gt_path, 'gt'), self.opt['use_hflip'], self.opt['use_rot'])
+        size = self.opt['crop_pad_size']
+        h, w = img_gt.shape[:2]
+        if h < size or w < size:
+            raise BadImageError(gt_path, f'HR size {w}x{h} is smaller than crop_pad_size {size}')
+        if h > size or w > size:
+            top, left = random.randint(0, h - size), random.randint(0, w - size)
+            img_gt = img_gt[top:top + size, left:left + size]
+        return {'gt': img2tensor(img_gt, bgr2rgb=True, float32=True), **self.sample_kernels(), 'gt_path': gt_path}
+
+    def sample_kernels(self):
+        """The first- and second-order blur kernels and the final sinc filter of one sample, drawn as BasicSR's
+        ``RealESRGANDataset.__getitem__`` draws them (same generators, same order).
+
+        Returns:
+            dict: ``kernel1``, ``kernel2``, ``sinc_kernel``: float tensors (21, 21).
+        """
+        kernels = {'kernel1': self._blur_kernel(''), 'kernel2': self._blur_kernel('2')}
+        if np.random.uniform() < self.opt['final_sinc_prob']:
+            kernel_size = random.choice(self.kernel_range)
+            omega_c = np.random.uniform(math.pi / 3, math.pi)
+            sinc = torch.FloatTensor(circular_lowpass_kernel(omega_c, kernel_size, pad_to=KERNEL_SIDE))
+        else:
+            sinc = self.pulse_tensor
+        return dict(kernels, sinc_kernel=sinc)
+
+    def _blur_kernel(self, order):
+        """A blur kernel of the first (``order`` '') or second ('2') degradation, zero-padded to 21x21."""
+        opt = self.opt
+        kernel_size = random.choice(self.kernel_range)
+        if np.random.uniform() < opt[f'sinc_prob{order}']:
+            omega_c = np.random.uniform(math.pi / 3 if kernel_size < 13 else math.pi / 5, math.pi)
+            kernel = circular_lowpass_kernel(omega_c, kernel_size, pad_to=False)
+        else:
+            sigma = opt[f'blur_sigma{order}']
+            kernel = random_mixed_kernels(opt[f'kernel_list{order}'], opt[f'kernel_prob{order}'], kernel_size, sigma,
+                                          sigma, [-math.pi, math.pi], opt[f'betag_range{order}'],
+                                          opt[f'betap_range{order}'], noise_range=None)
+        pad = (KERNEL_SIDE - kernel_size) // 2
+        return torch.FloatTensor(np.pad(kernel, ((pad, pad), (pad, pad))))
