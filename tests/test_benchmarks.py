@@ -148,6 +148,26 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
     assert 'NIQE needs images of at least 96' in table
 
 
+def test_quality_benchmark_scores_lr_photos_without_ground_truth(tmp_path, tiny_models, capsys):
+    """--lq alone (real photographs: no HR) gives the same table, one row per method, with the metrics that need no
+    HR (NIQE, LR-PSNR, pixel std, seconds) and none of those that do."""
+    (tmp_path / 'lq').mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / 'lq' / f'{i}.png'), cv2.resize(np.uint8(np.random.default_rng(i).random(
+            (6, 3, 3)) * 255), (24, 48), interpolation=cv2.INTER_CUBIC))
+    table = load_script('benchmark_quality').main([
+        '--lq', str(tmp_path / 'lq'), '--methods', 'srddgan,bicubic', '--srddgan_opt', tiny_models['srddgan'][0],
+        '--srddgan_model', tiny_models['srddgan'][1], '--num_samples', '2', '--device', 'cpu'])
+    lines = table.splitlines()
+    assert lines[0] == '| Method | LR-PSNR ↑ | NIQE ↓ | Pixel std ↑ | s/image |'
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:4]}
+    assert sorted(rows) == ['bicubic', 'srddgan'] and float(rows['bicubic'][1]) > 0 and float(rows['srddgan'][1]) > 0
+    assert float(rows['srddgan'][2]) > 0 and rows['bicubic'][2] == 'n/a'
+    assert '2 images, x4, no ground truth' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load_script('benchmark_quality').main(['--methods', 'bicubic'])
+
+
 def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
     """rrdb/esrgan without --*_model stop with an error naming the option."""
     (tmp_path / 'gt').mkdir()

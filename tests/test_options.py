@@ -93,9 +93,13 @@ def test_option_files_pass_the_checks(tmp_path, lpips_backbone_in_cache):
         opt.update(is_train='train' in opt, num_gpu=0, dist=False, rank=0, world_size=1)
         resolve_total_batch(opt)
         for phase, dataset in opt['datasets'].items():
-            size = dataset.get('gt_size', 128)
+            size = dataset.get('crop_pad_size', dataset.get('gt_size', 128))
             data = write_paired_images(str(tmp_path / osp.basename(path) / phase), 1, size, opt['scale'])
             dataset.update(phase=phase.split('_')[0], scale=opt['scale'], dataroot_gt=data[0])
+            if 'meta_info' in dataset:  # Real-ESRGAN's data set lists its HR images
+                dataset['meta_info'] = osp.join(data[0], '..', 'meta_info.txt')
+                with open(dataset['meta_info'], 'w') as f:
+                    f.write('000.png\n')
             if 'dataroot_lq' in dataset:
                 dataset['dataroot_lq'] = data[1]
         if opt['path'].get('pretrain_network_g'):

@@ -121,6 +121,8 @@ def check_data(opt):
             raise OptionError(f'datasets.{phase}.meta_info_file: {meta_info} does not exist.')
         if isinstance(settings, ImageDatasetOptions):
             _check_first_pair(phase, settings, opt['scale'])
+        if hasattr(settings, 'check_images'):  # a data set with its own image checks (Real-ESRGAN's crop size)
+            settings.check_images(f'datasets.{phase}')
 
 
 def check_data_sets(opt):

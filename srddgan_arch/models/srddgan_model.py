@@ -7,16 +7,15 @@ import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import DiffJPEG, get_root_logger
+from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from srddgan_arch.data.degradations import degrade_batch
-from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
+from srddgan_arch.data.batch_degradation import build_batch_degradation
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.models.training_steps import TrainingStepsMixin
-from srddgan_arch.options import dataset_settings, parse_model_options
+from srddgan_arch.options import parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
 
@@ -43,22 +42,12 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         self.schedule = self.schedule.to(self.device)
         self.project = self.lr_consistency.projector(opt['scale'])
         self._warn_untrained_schedule()
-        self.batch_degradation = self._batch_degradation()
+        self.degrade = build_batch_degradation(self.opt, self.device)
         if self.device.type == 'cpu':
             # the R1 gradients and AdamW's second moments reach denormal floats, which slow x86 CPUs 10-100x
             torch.set_flush_denormal(True)
 
     # ------------------------------------------------------------------ set-up
-    def _batch_degradation(self):
-        """Degradation options of a data set that leaves the LR to the model (``degrade_in_dataset: false``), with
-        a DiffJPEG on the model's device; None when every data set provides its LR."""
-        for phase, dataset_opt in (self.opt.get('datasets') or {}).items():
-            settings = dataset_settings(phase, dataset_opt, self.opt)
-            if isinstance(settings, DegradedDatasetOptions) and not settings.degrade_in_dataset:
-                self.jpeger = DiffJPEG(differentiable=False).to(self.device)
-                return settings.degradation
-        return None
-
     def _warn_untrained_schedule(self):
         """Warn when the diffusion section differs from the schedule recorded with ``path.pretrain_network_g``."""
         load_path = self.path_settings.pretrain_network_g
@@ -71,10 +60,10 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
                                       'samples degrade until it is trained with this one.')
 
     def feed_data(self, data):
-        """Move a batch to the device; without ``lq`` (``degrade_in_dataset: false``) the LR is made here, batched on
-        the device as Real-ESRGAN does."""
+        """Move a batch to the device; a training batch without ``lq`` is degraded here, batched on the device as
+        Real-ESRGAN does (``realesrgan`` section, or ``degrade_in_dataset: false``: ``data/batch_degradation.py``)."""
         if 'lq' not in data:
-            data = dict(data, lq=degrade_batch(data['gt'].to(self.device), self.batch_degradation, self.jpeger))
+            data = self.degrade(data)
         super().feed_data(data)
 
     def init_training_settings(self):

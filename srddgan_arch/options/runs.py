@@ -104,6 +104,8 @@ def check_datasets(opt):
             raise OptionError(f'scale is missing: {key} ({dataset_opt["type"]}) needs it.')
         # BasicSR's data loader reads them; the data set's own (gt_size, ...) its section requires
         settings.require_for_training(functools.partial(key_name, key), 'batch_size_per_gpu', 'num_worker_per_gpu')
+        if hasattr(settings, 'check_with_run'):  # a data set whose keys depend on other sections (realesrgan)
+            settings.check_with_run(opt, key)
 
 
 def _check_weights(opt, path):

@@ -120,6 +120,8 @@ class RunOptions(Section):
     path: dict = option(REQUIRED, 'Weights to load and output folders, see PathOptions.')
     diffusion: dict | None = option(None, 'The diffusion schedule, see DiffusionOptions.')
     lr_consistency: dict | None = option(None, 'LR-consistent sampling, see LRConsistencyOptions.')
+    realesrgan: dict | None = option(None, "Real-ESRGAN's degradation of training batches (selects that pipeline), "
+                                     'see RealESRGANOptions.')
     train: dict | None = option(None, 'Training settings, see TrainOptions.')
     val: dict | None = option(None, 'Validation settings, see ValOptions.')
     logger: dict | None = option(None, 'Log and checkpoint frequencies (training), see LoggerOptions.')
