@@ -43,10 +43,7 @@ def main(argv=None):
 
     with open(args.opt) as f:
         opt = yaml.safe_load(f)
-    model = build_standalone_model(opt)
-    scale, size = opt['scale'], opt['network_g']['image_size']
-    model.feed_data({'gt': torch.rand(1, 3, size, size), 'lq': torch.rand(1, 3, size // scale, size // scale)})
-    per_image = iteration_cost(model)['gflops']
+    per_image = gflops_per_image(opt)
     batch, total_iter = training_batch_size(opt), opt['train']['total_iter']
     total = per_image * 1e9 * batch * total_iter
     print(f'{osp.basename(args.opt)}: D step + G step + R1 / lazy_reg = {per_image:.4g} GFLOPs per training image; '
@@ -54,7 +51,21 @@ def main(argv=None):
     rates = {f'{t:g} TFLOP/s': t for t in args.tflops} if args.tflops else DEFAULT_TFLOPS
     for name, tflops in rates.items():
         print(f'  at {name:>18} sustained ({tflops:g} TFLOP/s): {total / (tflops * 1e12) / 3600:,.0f} GPU-hours')
+    # the option that changes Algorithm 1 to save work: what it would be worth
+    shared = not opt['train'].get('share_g_forward', False)
+    other = gflops_per_image({**opt, 'train': {**opt['train'], 'share_g_forward': shared}})
+    saved = (per_image - other) * 1e9 * batch * total_iter
+    print(f'  with train.share_g_forward: {str(shared).lower()}: {other:.4g} GFLOPs per training image '
+          f'({other / per_image - 1:+.1%}), ' + ', '.join(f'{saved / (tflops * 1e12) / 3600:+,.0f} GPU-hours saved at '
+                                                       f'{name}' for name, tflops in rates.items()))
 
+
+def gflops_per_image(opt):
+    """GFLOPs of one training iteration of ``opt`` on one random training pair of the network's image size."""
+    model = build_standalone_model(opt)
+    scale, size = opt['scale'], opt['network_g']['image_size']
+    model.feed_data({'gt': torch.rand(1, 3, size, size), 'lq': torch.rand(1, 3, size // scale, size // scale)})
+    return iteration_cost(model)['gflops']
 
 if __name__ == '__main__':
     main()

@@ -251,11 +251,16 @@ def test_gpu_hours_estimate(tmp_path, capsys, batch_options, batch):
     opt_path = tmp_path / 'tiny.yml'
     opt_path.write_text(yaml.safe_dump(opt))
     load_script('estimate_gpu_hours').main(['-opt', str(opt_path), '--tflops', '1e-6'])
-    first, rate = capsys.readouterr().out.strip().splitlines()[-2:]
+    first, rate, shared = capsys.readouterr().out.strip().splitlines()[-3:]
     per_image = float(first.split(' = ')[1].split(' GFLOPs')[0])
     assert per_image > 0 and f'{batch} x 1000 iterations' in first
     hours = float(rate.split(': ')[1].split(' GPU-hours')[0].replace(',', ''))
     assert hours > 100 and hours == pytest.approx(per_image * 1e9 * batch * 1000 / 1e6 / 3600, rel=1e-3)
+    # sharing G's forward between the D and G steps saves one G forward: fewer FLOPs, hours saved
+    shared_per_image = float(shared.split(': true: ')[1].split(' GFLOPs')[0])
+    saved = float(shared.split('), ')[1].split(' GPU-hours')[0].replace(',', ''))
+    assert 0 < shared_per_image < per_image
+    assert saved == pytest.approx((per_image - shared_per_image) * 1e9 * batch * 1000 / 1e6 / 3600, rel=1e-2, abs=1)
 
 
 @pytest.mark.slow
