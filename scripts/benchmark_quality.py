@@ -16,6 +16,12 @@ over the HR's, ``calculate_sharpness``: 1 = as much fine detail as the HR), seco
 optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
 paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A metric whose weights are missing
 (LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
+
+Without ground truth (real photographs): ``--lq DIR`` alone scores every LR image of DIR with the metrics that need
+no HR: NIQE (BasicSR's; its parameters ship with BasicSR), LR-PSNR (the SR image's downscale against the LR input),
+pixel std across samples and seconds per image; the columns that need the HR are left out of the table:
+
+    python scripts/benchmark_quality.py --lq photos/ --methods srddgan,bicubic --srddgan_opt X.yml --srddgan_model Y
 """
 import argparse
 import os
@@ -35,8 +41,10 @@ sys.path.insert(0, ROOT)
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
 from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
+from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
@@ -47,6 +55,8 @@ COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS �
            ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
            ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
+# the columns that compare with the HR: left out when there is none (--lq alone)
+NEEDS_HR = ('psnr', 'ssim', 'lpips', 'diversity', 'sharpness')
 
 
 def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
@@ -70,6 +80,14 @@ def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
         pairs.append((name, gt, lq))
     if not pairs:
         raise FileNotFoundError(f'--gt: no images in {gt_dir}.')
+    return pairs
+
+
+def load_lr_images(lq_dir, max_images=None):
+    """(name, None, lq) uint8 BGR triples of the LR images of ``lq_dir``: scoring without ground truth."""
+    pairs = [(osp.basename(path), None, to_uint8(read_image(path).img)) for path in list_images(lq_dir)[:max_images]]
+    if not pairs:
+        raise FileNotFoundError(f'--lq: no images in {lq_dir}.')
     return pairs
 
 
@@ -137,15 +155,16 @@ class MetricSet:
             return None
 
     def image(self, sr, gt, lq):
-        """Per-image metrics of one SR image."""
+        """Per-image metrics of one SR image; without ``gt`` (None) only those that need no HR."""
         crop, y = self.args.crop_border, self.args.test_y_channel
-        values = dict(
-            psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
-            ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
-            lr_psnr=self.get('calculate_lr_psnr')(sr, lq=lq, crop_border=0),
-            sharpness=self.get('calculate_sharpness')(sr, gt, crop_border=crop),
-            lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
-                sr, gt, backbone_path=self.args.lpips_backbone)))
+        values = dict(lr_psnr=self.get('calculate_lr_psnr')(sr, lq=lq, crop_border=0))
+        if gt is not None:
+            values.update(
+                psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
+                ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
+                sharpness=self.get('calculate_sharpness')(sr, gt, crop_border=crop),
+                lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
+                    sr, gt, backbone_path=self.args.lpips_backbone)))
         if not self.args.no_niqe:
             if min(sr.shape[:2]) - 2 * crop >= NIQE_MIN_SIZE:
                 try:
@@ -172,7 +191,8 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
         values = dict(metrics.image(sr, gt, lq), seconds=seconds)
         if method in SRDDGAN_METHODS and args.num_samples > 1:
             samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
-            values['diversity'] = metrics.diversity(samples, gt)
+            if gt is not None:
+                values['diversity'] = metrics.diversity(samples, gt)
             values['sample_std'] = metrics.get('calculate_sample_std')(samples)
         if save_dir:
             cv2.imwrite(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr)
@@ -200,16 +220,18 @@ def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
 
 def fid_is_scores(method, run, pairs, fid_dir, args):
     """FID against ``--fid_reference`` and IS of ``--fid_samples`` SR images, or None (the reason in the notes)."""
-    from srddgan_arch.fid_is import calculate_fid_is
+    from srddgan_arch.metrics.fid_is import calculate_fid_is
     os.makedirs(fid_dir, exist_ok=True)
     count = save_fid_samples(method, run, pairs, fid_dir, args.fid_samples, args.seed)
     scores = calculate_fid_is(fid_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
     return dict(fid=scores['fid'], is_mean=scores['is_mean'], fid_samples=count)
 
 
-def markdown_table(results, notes, with_fid=False):
-    """The results as a markdown table (n/a for missing values) with the notes below."""
-    columns = COLUMNS + ([('fid', 'FID ↓', 2), ('is_mean', 'IS ↑', 2)] if with_fid else [])
+def markdown_table(results, notes, with_fid=False, with_hr=True):
+    """The results as a markdown table (n/a for missing values) with the notes below; ``with_hr`` False leaves out
+    the columns that need the HR."""
+    columns = [column for column in COLUMNS if with_hr or column[0] not in NEEDS_HR]
+    columns += [('fid', 'FID ↓', 2), ('is_mean', 'IS ↑', 2)] if with_fid else []
     lines = ['| Method | ' + ' | '.join(title for _, title, _ in columns) + ' |',
              '|---|' + '---:|' * len(columns)]
     for method, values in results.items():
@@ -222,18 +244,20 @@ def markdown_table(results, notes, with_fid=False):
 def parse_args(argv=None):
     """Command-line arguments of the quality benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--gt', required=True, help='Folder of GT (HR) images.')
+    parser.add_argument('--gt', help='Folder of GT (HR) images; without it --lq is scored with no-reference metrics.')
     parser.add_argument('--lq', help='Folder of LR images; default: MATLAB bicubic of the GT.')
     parser.add_argument('--filename_tmpl', default='{}', help="LR name from the GT stem, e.g. '{}x4'. Default: {}.")
     parser.add_argument('-s', '--scale', type=int, default=4, help='Scale. Default: 4.')
     parser.add_argument('--methods', default='srddgan,bicubic,ibp,rrdb,esrgan',
                         help=f'Comma-separated methods: {", ".join(SRDDGAN_METHODS)}, bicubic, ibp, rrdb, esrgan.')
-    parser.add_argument('--srddgan_opt', help='SRDDGAN option file (network_g, diffusion, lr_consistency: also the '
+    parser.add_argument('--srddgan_opt', type=option_file_argument,
+                        help='SRDDGAN option file (network_g, diffusion, lr_consistency: also the '
                         'projection iterations of ibp).')
     parser.add_argument('--srddgan_model', help='SRDDGAN weights.')
     parser.add_argument('--rrdb_model', help='RRDB (PSNR-oriented RRDBNet) weights.')
     parser.add_argument('--esrgan_model', help='ESRGAN (RRDBNet) weights.')
-    parser.add_argument('--rrdb_opt', help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
+    parser.add_argument('--rrdb_opt', type=option_file_argument,
+                        help='Option file with the RRDBNet of rrdb/esrgan (network_g). Default: '
                         'options/test_RRDB_baseline_x4.yml.')
     parser.add_argument('--steps', type=int, help='SRDDGAN sampling steps T. Default: the trained T.')
     parser.add_argument('--force_steps', action='store_true', help='Allow a --steps other than the trained T (the '
@@ -250,20 +274,26 @@ def parse_args(argv=None):
                         '50000 (paper Table 4, FID@50k).')
     parser.add_argument('--inception_path', help="InceptionV3 weights for FID/IS. Default: torch-fidelity's cache.")
     parser.add_argument('--max_images', type=int, help='Evaluate only the first N images.')
-    parser.add_argument('--tile', type=int, default=0, help='Tile size in LR pixels (0: none). Default: 0.')
-    parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context. Default: 10.')
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'], help='Default: fp32.')
+    parser.add_argument('--tile', type=int, help=f'Tile size in LR pixels, 0: none. Default: {InferenceSettings.tile}.')
+    parser.add_argument('--tile_pad', type=int, help=f'Tile overlap context. Default: {InferenceSettings.tile_pad}.')
+    parser.add_argument('--precision', choices=PRECISIONS, help=f'Default: {InferenceSettings.precision}.')
     parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
     parser.add_argument('--save_dir', help='Save each method\'s SR images under SAVE_DIR/<method>.')
     parser.add_argument('--output', help='Write the markdown table to this file.')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.gt and not args.lq:
+        parser.error('give --gt (with or without --lq), or --lq alone to score LR images without ground truth.')
+    return args
 
 
 def main(argv=None):
     """Evaluate the methods, print the markdown table and return it."""
     args = parse_args(argv)
     args.device = args.device or default_device()
-    pairs = load_pairs(args.gt, args.lq, args.scale, args.filename_tmpl, args.max_images)
+    if args.gt:
+        pairs = load_pairs(args.gt, args.lq, args.scale, args.filename_tmpl, args.max_images)
+    else:
+        pairs = load_lr_images(args.lq, args.max_images)
     methods = build_methods(args)
     metrics = MetricSet(args)
     results = {}
@@ -278,9 +308,10 @@ def main(argv=None):
                 scores = metrics.guarded('fid', partial(fid_is_scores, method, run, pairs, fid_dir, args))
                 results[method].update(scores or {})
             print(f'{method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
-    table = markdown_table(results, metrics.notes, with_fid=bool(args.fid_reference))
-    print(f'\n{len(pairs)} images, x{args.scale}, crop_border {args.crop_border}, '
-          f'{"Y" if args.test_y_channel else "RGB"}\n\n{table}')
+    table = markdown_table(results, metrics.notes, with_fid=bool(args.fid_reference), with_hr=bool(args.gt))
+    reference = (f'crop_border {args.crop_border}, {"Y" if args.test_y_channel else "RGB"}' if args.gt else
+                 'no ground truth: no-reference metrics only')
+    print(f'\n{len(pairs)} images, x{args.scale}, {reference}\n\n{table}')
     if args.output:
         with open(args.output, 'w') as f:
             f.write(table)

@@ -11,14 +11,24 @@ setting (fp32, fp32 channels_last, bf16 autocast where the device supports it), 
 times instead the whole sample (all T steps, the option file's T) at LR sizes 32 to 256 with the settings
 ``srddgan-infer`` uses by default (tiles, precision, LR consistency), and ends with the line
 ``per_pixel_cost_growth: <ms per HR megapixel at the largest size / at the smallest>``.
+
+    python scripts/benchmark_speed.py --train -opt options/train_SRDDGAN_DIV2K_x4.yml [--batch N] [--crop 128]
+
+times instead one training iteration of the train option file (a D step and a G step, R1 amortised over
+``lazy_reg``, the content/style loss on a random-weight VGG-19), ESRGAN's GAN iteration (BasicSR's ``ESRGANModel``:
+RRDBNet 23 blocks, 64 features, ``VGGStyleDiscriminator``, perceptual loss on a random-weight VGG-19) and the same
+RRDBNet's L1 iteration (BasicSR's ``SRModel``), at the same batch (default: 2 on the CPU, the option file's training
+batch on a GPU) and HR crop (128 or 256: the sizes ``VGGStyleDiscriminator`` takes), random data. FLOPs of forward,
+backward and R1's double backward come from ``FlopCounterMode``. It ends with ``srddgan_iter_over_esrgan_iter:
+<ms ratio>`` and ``srddgan_train_gflops_share: <SRDDGAN's GFLOP/s over ESRGAN's>``.
 """
 import argparse
 import sys
-import time
+from functools import partial
 from os import path as osp
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -26,6 +36,14 @@ sys.path.insert(0, ROOT)
 from srddgan_arch.device import keep_freed_memory  # noqa: E402
 from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.models.standalone import (  # noqa: E402
+    build_baseline_model,
+    build_standalone_model,
+    iteration_cost,
+    training_batch_size,
+)
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.utils.cost import count_gflops, time_ms  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
@@ -40,32 +58,6 @@ def bf16_supported(device):
     if device.type == 'cpu':
         return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return False
-
-
-def _synchronize(device):
-    """Wait for the device's queued work (CUDA), so that wall times cover it."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-
-
-def count_gflops(upsampler, lq):
-    """GFLOPs of one ``upsample_tensor`` call (FlopCounterMode: 2 FLOPs per multiply-add of convs and matmuls)."""
-    with FlopCounterMode(display=False) as counter:
-        upsampler.upsample_tensor(lq, seed=0)
-    return counter.get_total_flops() / 1e9
-
-
-def time_ms(upsampler, lq, warmup, reps):
-    """Mean wall time and CPU time (this process, all threads) of ``upsample_tensor`` in ms per call, after ``warmup``
-    untimed calls. On a shared machine the CPU time of one thread is the steadier measure."""
-    for _ in range(warmup):
-        upsampler.upsample_tensor(lq, seed=0)
-    _synchronize(upsampler.device)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(reps):
-        upsampler.upsample_tensor(lq, seed=0)
-    _synchronize(upsampler.device)
-    return (time.perf_counter() - start) / reps * 1000, (time.process_time() - start_cpu) / reps * 1000
 
 
 def benchmark(name, opt, steps, lq, settings, args):
@@ -88,9 +80,10 @@ def benchmark(name, opt, steps, lq, settings, args):
         precision, channels_last = SETTINGS[setting]
         upsampler = build_upsampler(opt, steps=steps, precision=precision, device=args.device,
                                     channels_last=channels_last, compile=args.compile)
+        sample_batch = partial(upsampler.upsample_tensor, lq, seed=0)
         if gflops is None:
-            gflops = count_gflops(upsampler, lq) / lq.shape[0]
-        ms, cpu_ms = (value / lq.shape[0] for value in time_ms(upsampler, lq, args.warmup, args.reps))
+            gflops = count_gflops(sample_batch) / lq.shape[0]
+        ms, cpu_ms = (value / lq.shape[0] for value in time_ms(sample_batch, upsampler.device, args.warmup, args.reps))
         rows.append(dict(model=name, setting=setting, ms=ms, cpu_ms=cpu_ms, ips=1000 / ms, gflops=gflops,
                          gflops_s=gflops / ms * 1000))
         print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f} '
@@ -100,9 +93,7 @@ def benchmark(name, opt, steps, lq, settings, args):
 
 def cli_defaults(opt):
     """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
-    args = parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth'])
-    keys = ('steps', 'tile', 'tile_pad', 'precision', 'channels_last', 'compile', 'lr_consistency')
-    return {key: getattr(args, key) for key in keys}
+    return parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth']).settings
 
 
 def size_sweep(args):
@@ -116,7 +107,7 @@ def size_sweep(args):
         per-pixel (wall) cost at the largest size over that at the smallest.
     """
     settings = cli_defaults(args.opt)
-    upsampler = build_upsampler(args.opt, device=args.device, **settings)
+    upsampler = build_upsampler(args.opt, settings=settings, device=args.device)
     steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
     print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')
@@ -124,7 +115,8 @@ def size_sweep(args):
     rows = []
     for size in (int(s) for s in args.sweep_sizes.split(',')):
         lq = torch.rand(args.batch, 3, size, size)
-        ms, cpu_ms = (value / args.batch for value in time_ms(upsampler, lq, args.warmup, args.reps))
+        sample_batch = partial(upsampler.upsample_tensor, lq, seed=0)
+        ms, cpu_ms = (value / args.batch for value in time_ms(sample_batch, upsampler.device, args.warmup, args.reps))
         hr = size * upsampler.scale
         rows.append(dict(lr_size=size, hr_size=hr, ms=ms, ms_per_mp=ms / (hr * hr / 1e6),
                          cpu_ms_per_mp=cpu_ms / (hr * hr / 1e6)))
@@ -136,13 +128,66 @@ def size_sweep(args):
     return rows, growth
 
 
+def train_benchmark(args):
+    """Time and count one training iteration of SRDDGAN (``args.opt``), ESRGAN's GAN training and the same RRDBNet's
+    L1 training at the same batch and HR crop.
+
+    Args:
+        args (Namespace): Command-line arguments (opt, device, batch, crop, warmup, reps, esrgan_*).
+
+    Returns:
+        tuple[list[dict], float, float]: Rows (model, ms, cpu_ms, gflops, gflops_s per iteration), SRDDGAN's time
+        over ESRGAN's and SRDDGAN's GFLOP/s over ESRGAN's.
+    """
+    with open(args.opt) as f:
+        opt = yaml.safe_load(f) or {}
+    if not isinstance(opt.get('train'), dict):
+        raise ValueError(f'--train needs a train option file: {args.opt} has no train section.')
+    batch = args.batch or (2 if args.device.type == 'cpu' else training_batch_size(opt))
+    device = str(args.device)
+    models = [('srddgan', build_standalone_model(opt, device=device), opt['scale']),
+              ('esrgan_gan', build_baseline_model(esrgan_network(args, 4), True, args.crop, device), 4),
+              ('rrdb_l1', build_baseline_model(esrgan_network(args, 4), False, args.crop, device), 4)]
+    print(f'train: {osp.basename(args.opt)}, device {args.device}, threads {torch.get_num_threads()}, batch {batch}, '
+          f'HR crop {args.crop}, warmup {args.warmup}, reps {args.reps}; R1 amortised over its iterations')
+    print(f'{"model":<12} {"ms/iter":>10} {"GFLOPs/iter":>12} {"GFLOP/s":>9} {"CPU ms":>10}')
+    rows = []
+    for name, model, scale in models:
+        lr_crop = args.crop // scale
+        model.feed_data({'gt': torch.rand(batch, 3, args.crop, args.crop),
+                         'lq': torch.rand(batch, 3, lr_crop, lr_crop)})
+        cost = iteration_cost(model, args.warmup, max(args.reps, 1))
+        rows.append(dict(cost, model=name, gflops_s=cost['gflops'] / cost['ms'] * 1000))
+        print(f'{name:<12} {cost["ms"]:10.1f} {cost["gflops"]:12.1f} {rows[-1]["gflops_s"]:9.1f} '
+              f'{cost["cpu_ms"]:10.1f}', flush=True)
+    srddgan, esrgan = rows[0], rows[1]
+    # a shared machine slows the wall time of every model differently; the CPU time of one thread less so
+    cpu_share = srddgan['gflops'] / srddgan['cpu_ms'] / (esrgan['gflops'] / esrgan['cpu_ms'])
+    print(f'srddgan_iter_over_esrgan_iter_cpu_time: {srddgan["cpu_ms"] / esrgan["cpu_ms"]:.2f}')
+    print(f'srddgan_train_gflops_share_cpu_time: {cpu_share:.2f}')
+    time_ratio, share = srddgan['ms'] / esrgan['ms'], srddgan['gflops_s'] / esrgan['gflops_s']
+    print(f'srddgan_iter_over_esrgan_iter: {time_ratio:.2f}')
+    print(f'srddgan_train_gflops_share: {share:.2f}')
+    return rows, time_ratio, share
+
+
+def esrgan_network(args, scale):
+    """ESRGAN's RRDBNet (``network_g`` of the baseline option file, ``--esrgan_*`` overrides) at ``scale``."""
+    network = dict(load_option_file(ESRGAN_OPT)[0], scale=scale)
+    network.update({key: getattr(args, f'esrgan_{key}') for key in ('num_block', 'num_feat', 'num_grow_ch')
+                    if getattr(args, f'esrgan_{key}') is not None})
+    return network
+
+
 def parse_args(argv=None):
     """Command-line arguments of the speed benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', '--opt', required=True, help='Option file with the SRDDGAN network_g.')
+    parser.add_argument('-opt', '--opt', required=True, type=option_file_argument,
+                        help='Option file with the SRDDGAN network_g.')
     parser.add_argument('--device', default='cpu', help='cpu, cuda or mps. Default: cpu.')
     parser.add_argument('--lr_size', type=int, default=32, help='LR size (square). Default: 32 (-> 128 at x4).')
-    parser.add_argument('--batch', type=int, default=1, help='Batch size. Default: 1.')
+    parser.add_argument('--batch', type=int,
+                        help='Batch size. Default: 1 (--train: 2 on the CPU, the training batch on a GPU).')
     parser.add_argument('--steps', default='1,2,4,8', help='SRDDGAN step counts T. Default: 1,2,4,8.')
     parser.add_argument('--settings', default='fp32,fp32_channels_last,bf16',
                         help=f'Comma-separated, from {", ".join(SETTINGS)}. Default: all (bf16 where supported).')
@@ -153,6 +198,9 @@ def parse_args(argv=None):
     parser.add_argument('--size_sweep', action='store_true',
                         help='Time the whole sample at --sweep_sizes with the CLI defaults instead of the comparison.')
     parser.add_argument('--sweep_sizes', default='32,64,128,256', help='LR sizes of --size_sweep. Default: 32 to 256.')
+    parser.add_argument('--train', action='store_true',
+                        help='Time one training iteration of the train option file beside ESRGAN\'s instead.')
+    parser.add_argument('--crop', type=int, default=128, choices=(128, 256), help='HR crop of --train. Default: 128.')
     for key, meaning in (('num_block', 'RRDB blocks'), ('num_feat', 'features'), ('num_grow_ch', 'growth channels')):
         parser.add_argument(f'--esrgan_{key}', type=int,
                             help=f'ESRGAN {meaning}. Default: {osp.relpath(ESRGAN_OPT, ROOT)}\'s value.')
@@ -160,8 +208,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4), or with
-    ``--size_sweep`` the sweep's rows and the per-pixel cost growth."""
+    """Run the benchmark; returns the rows and the SRDDGAN T=4 / ESRGAN time ratio (None without T = 4), with
+    ``--size_sweep`` the sweep's rows and the per-pixel cost growth, with ``--train`` what ``train_benchmark``
+    returns."""
     args = parse_args(argv)
     args.device = torch.device(args.device)
     if args.device.type == 'cpu':
@@ -169,12 +218,13 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.train:
+        return train_benchmark(args)
+    args.batch = args.batch or 1
     if args.size_sweep:
         return size_sweep(args)
     scale = build_upsampler(args.opt, device='cpu').scale
-    esrgan = dict(load_option_file(ESRGAN_OPT)[0], scale=scale)
-    esrgan.update({key: getattr(args, f'esrgan_{key}') for key in ('num_block', 'num_feat', 'num_grow_ch')
-                   if getattr(args, f'esrgan_{key}') is not None})
+    esrgan = esrgan_network(args, scale)
     settings = [s for s in args.settings.split(',') if s != 'bf16' or bf16_supported(args.device)]
     unknown = set(settings) - set(SETTINGS)
     if unknown:

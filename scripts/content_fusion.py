@@ -15,6 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from srddgan_arch.data.image_io import read_image, write_image  # noqa: E402
 from srddgan_arch.inference.fusion import content_fusion  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,7 +24,8 @@ def parse_args(argv=None):
     parser.add_argument('--source', required=True, help='HR image that receives the region.')
     parser.add_argument('--target', required=True, help='HR image of the same size that gives the region.')
     parser.add_argument('--box', required=True, help='Region x,y,w,h in HR pixels.')
-    parser.add_argument('-opt', '--opt', required=True, help='Option file (network_g, diffusion).')
+    parser.add_argument('-opt', '--opt', required=True, type=option_file_argument,
+                        help='Option file (network_g, diffusion).')
     parser.add_argument('--model_path', required=True, help='Model weights.')
     parser.add_argument('--num_samples', type=int, default=4, help='SR samples (z draws). Default: 4.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0. Default: 0.')

@@ -14,6 +14,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (BasicSR compatibility fixes and registration, before any basicsr import)
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
 
 # configuration label -> its option file: the networks are built from the files' network_g and network_d
 PAPER_OPTIONS = {
@@ -42,7 +43,8 @@ def network_sizes(opt_path):
 def main(argv=None):
     """Print one line of sizes per option file."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', nargs='+', help='Train option files. Default: the paper configurations.')
+    parser.add_argument('-opt', nargs='+', type=option_file_argument,
+                        help='Train option files. Default: the paper configurations.')
     args = parser.parse_args(argv)
     configs = {osp.splitext(osp.basename(p))[0]: p for p in args.opt} if args.opt else {
         label: osp.join(ROOT, path) for label, path in PAPER_OPTIONS.items()}

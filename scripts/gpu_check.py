@@ -157,7 +157,7 @@ def run_train(args, device):
     return dict(it_per_s=args.train_iters / seconds, iters=args.train_iters, batch_per_process=batch,
                 world_size=world_size, amp=str(model.amp_dtype) if model.use_amp else 'float32 (no autocast on CPU)',
                 backend=torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-                peak_memory_gib=peak_memory_gib(device), nonfinite_skipped=model.nonfinite_skipped)
+                peak_memory_gib=peak_memory_gib(device), nonfinite_skipped=model.get_current_log()['nonfinite_skipped'])
 
 
 def run_sample(args, device, compile_network):

@@ -28,8 +28,10 @@ sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
 from srddgan_arch.data.demo import TRAIN_PHOTOS  # noqa: E402
+from srddgan_arch.data.preflight import check_data_sets  # noqa: E402
 from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
-from srddgan_arch.options import OptionError, check_data_sets  # noqa: E402
+from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.options import OptionError  # noqa: E402
 
 EQ22_SYMBOLS = {'l_g_adv': 'alpha L_adv', 'l_g_content': 'beta L_content', 'l_g_style': 'eta L_style',
                 'l_g_pix': 'pixel loss'}
@@ -120,7 +122,8 @@ def loss_scales(model, data):
 def main(argv=None):
     """Print the table of the terms of Eq. 22 and return the weakest-over-strongest gradient ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', required=True, help='A train option file, e.g. options/train_SRDDGAN_DIV2K_x4.yml.')
+    parser.add_argument('-opt', required=True, type=option_file_argument,
+                        help='A train option file, e.g. options/train_SRDDGAN_DIV2K_x4.yml.')
     parser.add_argument('--vgg_path', help="VGG weights (torchvision's vgg19-dcbb9e9d.pth). Default: the option "
                         "file's pretrained_path or torchvision's cache.")
     parser.add_argument('--batch', type=int, help="Images in the batch. Default: the option file's training batch "

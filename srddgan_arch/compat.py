@@ -103,9 +103,12 @@ def parse_options(root_path, is_train=True):
     - the pytorch launcher honours ``dist_params.backend`` and defaults to gloo on CPU-only machines;
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py), and
       ``val.save_img`` to false (both pipelines read it unguarded);
+    - not fixes: ``-opt`` may name a packaged option file (``srddgan_arch.option_files``), and
+      ``path.pretrain_network_*`` may be http(s) addresses, downloaded here (``fetch_option_weights``);
     - srddgan's option files: the top-level key names are checked before BasicSR parses the file, then srddgan's
       ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and
-      every section the run reads is checked before BasicSR builds the data sets.
+      every section the run reads is checked, then its data probed (``check_data``), before BasicSR builds the data
+      sets.
 
     Args:
         root_path (str): The experiment root.
@@ -116,8 +119,13 @@ def parse_options(root_path, is_train=True):
     """
     from basicsr.utils import options as basicsr_options
 
-    from srddgan_arch.options import check_option_keys, prepare_run_options
+    from srddgan_arch.data.preflight import check_data
+    from srddgan_arch.option_files import resolve_opt_argument
+    from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
+    from srddgan_arch.utils.checkpoint import fetch_option_weights
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
+    # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
+    resolve_opt_argument(sys.argv)
     raw_opt = _read_option_file(sys.argv[1:])
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
     check_option_keys(raw_opt)
@@ -129,11 +137,14 @@ def parse_options(root_path, is_train=True):
     finally:
         basicsr_options.init_dist = original_init_dist
     if opt.get('val') is not None:
-        opt['val'].setdefault('suffix', None)
-        opt['val'].setdefault('save_img', False)
-    # not a fix: srddgan's run options (train.total_batch, every section's checks) must be read here, the one moment
-    # between parsing and BasicSR building the data sets
-    prepare_run_options(opt)
+        for key in ('suffix', 'save_img'):
+            opt['val'].setdefault(key, getattr(ValOptions, key))
+    # not a fix: weights given by an http(s) address are downloaded before the checks look for the files
+    fetch_option_weights(opt.get('path') or {})
+    # not a fix: srddgan's run options (train.total_batch, every section's checks, the data on disk) must be read
+    # here, the one moment between parsing and BasicSR building the data sets
+    if prepare_run_options(opt):
+        check_data(opt)
     return opt, args
 
 

@@ -5,6 +5,8 @@ t = 0..T, where t = 0 is the clean image y0 and every per-step tensor of the sch
 """
 import torch
 
+from srddgan_arch.options.sections import DiffusionOptions
+
 # DDGAN's variance-preserving schedule starts slightly above u = 0 so that beta_1 is not zero
 _EPS_SMALL = 1e-3
 # floor of the posterior variance before the log (it is exactly 0 at t = 1)
@@ -27,19 +29,18 @@ class DiffusionSchedule:
     abar(u) = exp(-0.5 u^2 (beta_max - beta_min) - u beta_min) and beta_k = 1 - abar(u_k) / abar(u_{k-1}).
     The discrete chain then uses alpha_t = 1 - beta_t and abar_t = prod_{s <= t} alpha_s (Eq. 15), so abar_0 = 1.
     Computed in float64, stored in float32. Index 0 of every tensor is the clean image (beta_0 = 0); the posterior
-    entries at index 0 are unused and set to 0.
+    entries at index 0 are unused and set to 0. The arguments, their defaults and rules are those of the
+    ``diffusion`` section (``DiffusionOptions``).
 
     Args:
         num_timesteps (int): Number of diffusion steps T. Default: 4.
         beta_min (float): beta_min of the continuous VP schedule. Default: 0.1.
-        beta_max (float): beta_max of the continuous VP schedule. Default: 20.0.
+        beta_max (float): beta_max of the continuous VP schedule, above beta_min. Default: 20.0.
     """
 
-    def __init__(self, num_timesteps=4, beta_min=0.1, beta_max=20.0):
-        if not isinstance(num_timesteps, int) or num_timesteps < 1:
-            raise ValueError(f'num_timesteps must be a positive int, got {num_timesteps!r}.')
-        if not 0 <= beta_min < beta_max:
-            raise ValueError(f'Expected 0 <= beta_min < beta_max, got beta_min={beta_min}, beta_max={beta_max}.')
+    def __init__(self, num_timesteps=DiffusionOptions.num_timesteps, beta_min=DiffusionOptions.beta_min,
+                 beta_max=DiffusionOptions.beta_max):
+        DiffusionOptions(num_timesteps=num_timesteps, beta_min=beta_min, beta_max=beta_max)  # its rules
         self.num_timesteps = num_timesteps
         self.beta_min = beta_min
         self.beta_max = beta_max

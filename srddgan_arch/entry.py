@@ -4,6 +4,7 @@ import sys
 from os import path as osp
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and registration)
+from srddgan_arch.option_files import resolve_opt_argument
 
 
 def project_root():
@@ -19,7 +20,12 @@ def project_root():
 
 
 def _enter_root(argv):
-    """Make the ``-opt`` path absolute, then change to the project root; returns the root."""
+    """Resolve ``-opt`` (a packaged name or a path) to an absolute path, then change to the project root; returns the
+    root."""
+    try:
+        resolve_opt_argument(argv)
+    except FileNotFoundError as error:
+        raise SystemExit(f'-opt: {error}') from error
     if '-opt' in argv and argv.index('-opt') + 1 < len(argv):
         index = argv.index('-opt') + 1
         argv[index] = osp.abspath(argv[index])

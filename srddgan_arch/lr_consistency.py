@@ -216,21 +216,3 @@ def project_to_lr(img, lq, scale, iterations=1, value_range=(-1., 1.)):
             residual = _apply_gram_inv(gram_inv_w, _apply_gram_inv(gram_inv_h, target - _downscale(y, scale), -2), -1)
             y = y + down_w.apply_transposed(down_h.apply_transposed(residual, -2), -1)
     return y.to(img.dtype)
-
-
-def lr_projector(downsampler, scale, iterations=3):
-    """The ``project`` argument of :func:`srddgan_arch.diffusion.sample` for a downsampler name.
-
-    Args:
-        downsampler (str): 'bicubic' (:func:`project_to_lr`) or 'none'.
-        scale (int): Integer SR scale.
-        iterations (int): Projections alternated with clipping to [-1, 1]. Default: 3.
-
-    Returns:
-        callable | None: ``project(y0, lq) -> y0`` in [-1, 1], or None for 'none'.
-    """
-    if downsampler not in DOWNSAMPLERS:
-        raise ValueError(f'LR consistency: downsampler must be one of {", ".join(DOWNSAMPLERS)}, got {downsampler!r}.')
-    if downsampler == 'none':
-        return None
-    return functools.partial(project_to_lr, scale=scale, iterations=iterations)

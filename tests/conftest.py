@@ -1,7 +1,10 @@
 """Shared pytest fixtures. Every test imports the plugin first (compatibility fixes and registries)."""
+import functools
+import http.server
 import importlib.util
 import math
 import os
+import threading
 from os import path as osp
 from urllib.error import URLError
 
@@ -9,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from torch.hub import download_url_to_file
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
 
@@ -168,3 +172,40 @@ def alexnet_file(tmp_path_factory):
     path = tmp_path_factory.mktemp('torchvision') / 'alexnet-owt-7be5be79.pth'
     torch.save(state, path)
     return str(path)
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """torch.hub's checkpoint folder under ``tmp_path`` (``$TORCH_HOME/hub/checkpoints``)."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    return tmp_path / 'torch' / 'hub' / 'checkpoints'
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the files of ``directory`` and counts the requests (in ``served``)."""
+
+    served = []
+
+    def do_GET(self):
+        self.served.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_folder(tmp_path, monkeypatch):
+    """A folder served over HTTP on 127.0.0.1 for the test, with torch.hub's real downloader (tests that use it are
+    marked slow): (folder, base address, list of the paths requested)."""
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download_url_to_file)
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    CountingHandler.served = []
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(CountingHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_port}', CountingHandler.served
+    server.shutdown()
+    server.server_close()

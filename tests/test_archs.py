@@ -112,6 +112,17 @@ def test_bad_generator_options_raise():
         tiny_unet(num_mapping_layers=0)
 
 
+def test_attention_layout_follows_ncsnpp():
+    """At an attention resolution: one attention block after each residual block going down, one per level going up
+    (after its num_res_blocks + 1 blocks, as NCSN++), one in the middle."""
+    net = tiny_unet(num_res_blocks=2, ch_mult=(1, 2, 2), attn_resolutions=(16, 8))
+    count = {path: sum(isinstance(layer, AttentionBlock) for layer in getattr(net, path))
+             for path in ('down', 'mid', 'up')}
+    assert count == {'down': 2 * 2, 'mid': 1, 'up': 2}
+    up_kinds = ['attn' if isinstance(layer, AttentionBlock) else layer.resample for layer in net.up]
+    assert up_kinds == [None, None, None, 'attn', 'up', None, None, None, 'attn', 'up', None, None, None]
+
+
 def test_generator_gradients_reach_every_parameter():
     """One backward pass gives a non-zero gradient to every generator parameter (encoder and z mapping included)."""
     torch.manual_seed(0)
@@ -366,5 +377,16 @@ def test_attention_context_stays_the_trained_one(monkeypatch):
     y_t, lq, t, z = inputs(batch=1)
     with torch.no_grad():
         net_g(torch.randn(1, 3, 96, 64), torch.randn(1, 3, 48, 32), t[:1], z[:1])
-    # the attention blocks at 16 px (one going down, two going up) and the mid block, each over 3 x 2 windows of 256
-    assert lengths == [(6, 256)] * 4
+    # the attention blocks at 16 px (one going down, one going up) and the mid block, each over 3 x 2 windows of 256
+    assert lengths == [(6, 256)] * 3
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('shape', [(2, 8, 16, 16), (1, 3, 7, 9)])
+def test_avg_pool_2x_is_avg_pool2d(shape, memory_format):
+    """avg_pool_2x (a depthwise convolution on CPU NCHW maps) gives avg_pool2d's values and input gradients."""
+    x = torch.randn(*shape).contiguous(memory_format=memory_format).requires_grad_(True)
+    weights = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+    outputs = [pool(x) for pool in (layers.avg_pool_2x, lambda v: F.avg_pool2d(v, 2))]
+    grads = [torch.autograd.grad((out * weights).sum(), x)[0] for out in outputs]
+    assert torch.equal(outputs[0], outputs[1]) and torch.allclose(grads[0], grads[1], atol=1e-7)

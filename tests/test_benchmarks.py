@@ -7,9 +7,12 @@ import torch
 import torchvision
 import yaml
 from conftest import load_script
+from conftest import tiny_srddgan_options as tiny_opt
 
-from srddgan_arch.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
+from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, iteration_mix
+from srddgan_arch.utils.cost import count_gflops
 
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
@@ -52,6 +55,64 @@ def test_size_sweep_prints_per_pixel_cost_growth(tiny_models, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == f'per_pixel_cost_growth: {growth:.2f}'
 
 
+def test_flop_count_follows_the_double_backward_of_r1():
+    """count_gflops counts a convolution's 2 FLOPs per multiply-add and follows R1's gradient of a gradient (which
+    FlopCounterMode's module hooks refuse): forward, its gradient with a graph, and the backward of that."""
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8)
+    forward = 2 * 2 * 4 * 3 * 9 * 8 * 8 / 1e9
+    assert count_gflops(lambda: conv(x)) == pytest.approx(forward)
+
+    def r1():
+        y = x.clone().requires_grad_(True)
+        grad = torch.autograd.grad(conv(y).pow(2).sum(), y, create_graph=True)[0]
+        grad.pow(2).sum().backward()
+
+    assert count_gflops(r1) == pytest.approx(6 * forward)  # forward, input gradient, and both again for the backward
+
+
+@pytest.mark.parametrize('r1_gamma, lazy_reg, g_every, expected', [
+    (2.0, 10, 1, {1: 0.9, 10: 0.1}), (0.0, 10, 1, {1: 1.0}), (1.0, 2, 3, {1: 2 / 6, 2: 2 / 6, 3: 1 / 6, 6: 1 / 6})])
+def test_iteration_mix_amortises_r1_and_g_steps(r1_gamma, lazy_reg, g_every, expected):
+    """The kinds of iteration (R1 or not, G step or not) of one period of the schedule and their shares."""
+    model = type('Model', (), dict(r1_gamma=r1_gamma, lazy_reg=lazy_reg, d_steps_per_g_step=g_every))()
+    assert iteration_mix(model) == pytest.approx(expected)
+
+
+def test_iteration_cost_amortises_the_r1_iteration(tmp_path):
+    """An R1 iteration costs more FLOPs; the iteration's cost is the mean over lazy_reg iterations (FLOPs are
+    deterministic: counted again, they are the same)."""
+    opt = tiny_opt(tmp_path)
+    opt['train'].update(lazy_reg=2, content_style_opt=None)
+    model = build_standalone_model(opt)
+    model.feed_data({'gt': torch.rand(1, 3, 32, 32), 'lq': torch.rand(1, 3, 8, 8)})
+    plain, with_r1 = (count_gflops(lambda i=i: model.optimize_parameters(i)) for i in (1, 2))
+    cost = iteration_cost(model, reps=1)
+    assert with_r1 > plain > 0 and cost['gflops'] == pytest.approx((plain + with_r1) / 2)
+    assert cost['ms'] > 0 and cost['cpu_ms'] > 0
+
+
+@pytest.mark.slow
+def test_train_benchmark_prints_iterations_beside_esrgan(tmp_path, capsys):
+    """--train times and counts a tiny SRDDGAN config's iteration, ESRGAN's GAN iteration and the RRDBNet's L1
+    iteration at the same batch and 128-px crop, and ends with the two ratio lines."""
+    opt = tiny_opt(tmp_path)
+    opt['train'].update(lazy_reg=2, content_style_opt=None)
+    opt_path = tmp_path / 'tiny.yml'
+    opt_path.write_text(yaml.safe_dump(opt))
+    rows, time_ratio, share = load_script('benchmark_speed').main([
+        '--train', '-opt', str(opt_path), '--batch', '1', '--warmup', '0', '--reps', '1', '--esrgan_num_block', '1',
+        '--esrgan_num_feat', '8', '--esrgan_num_grow_ch', '4'])
+    assert [row['model'] for row in rows] == ['srddgan', 'esrgan_gan', 'rrdb_l1']
+    gflops = {row['model']: row['gflops'] for row in rows}
+    assert gflops['esrgan_gan'] > gflops['rrdb_l1'] > 0  # D and the VGG-19 add to the same RRDBNet's L1 iteration
+    srddgan, esrgan = rows[0], rows[1]
+    assert time_ratio == pytest.approx(srddgan['ms'] / esrgan['ms'])
+    assert share == pytest.approx(srddgan['gflops_s'] / esrgan['gflops_s'])
+    assert capsys.readouterr().out.strip().splitlines()[-2:] == [f'srddgan_iter_over_esrgan_iter: {time_ratio:.2f}',
+                                                                 f'srddgan_train_gflops_share: {share:.2f}']
+
+
 @pytest.fixture
 def lpips_backbone(tmp_path):
     """A random AlexNet feature trunk saved as torchvision's state dict (enough for LPIPS)."""
@@ -85,6 +146,26 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
     assert float(rows['ibp'][3]) > 45 and float(rows['srddgan_lrc'][3]) > 45 > float(rows['srddgan'][3])
     assert float(rows['ibp'][7]) > float(rows['bicubic'][7]) > 0  # the projection restores detail bicubic blurs
     assert 'NIQE needs images of at least 96' in table
+
+
+def test_quality_benchmark_scores_lr_photos_without_ground_truth(tmp_path, tiny_models, capsys):
+    """--lq alone (real photographs: no HR) gives the same table, one row per method, with the metrics that need no
+    HR (NIQE, LR-PSNR, pixel std, seconds) and none of those that do."""
+    (tmp_path / 'lq').mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / 'lq' / f'{i}.png'), cv2.resize(np.uint8(np.random.default_rng(i).random(
+            (6, 3, 3)) * 255), (24, 48), interpolation=cv2.INTER_CUBIC))
+    table = load_script('benchmark_quality').main([
+        '--lq', str(tmp_path / 'lq'), '--methods', 'srddgan,bicubic', '--srddgan_opt', tiny_models['srddgan'][0],
+        '--srddgan_model', tiny_models['srddgan'][1], '--num_samples', '2', '--device', 'cpu'])
+    lines = table.splitlines()
+    assert lines[0] == '| Method | LR-PSNR ↑ | NIQE ↓ | Pixel std ↑ | s/image |'
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:4]}
+    assert sorted(rows) == ['bicubic', 'srddgan'] and float(rows['bicubic'][1]) > 0 and float(rows['srddgan'][1]) > 0
+    assert float(rows['srddgan'][2]) > 0 and rows['bicubic'][2] == 'n/a'
+    assert '2 images, x4, no ground truth' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load_script('benchmark_quality').main(['--methods', 'bicubic'])
 
 
 def test_quality_benchmark_needs_weights_for_baselines(tmp_path):
@@ -170,19 +251,24 @@ def test_gpu_hours_estimate(tmp_path, capsys, batch_options, batch):
     opt_path = tmp_path / 'tiny.yml'
     opt_path.write_text(yaml.safe_dump(opt))
     load_script('estimate_gpu_hours').main(['-opt', str(opt_path), '--tflops', '1e-6'])
-    first, rate = capsys.readouterr().out.strip().splitlines()[-2:]
+    first, rate, shared = capsys.readouterr().out.strip().splitlines()[-3:]
     per_image = float(first.split(' = ')[1].split(' GFLOPs')[0])
     assert per_image > 0 and f'{batch} x 1000 iterations' in first
     hours = float(rate.split(': ')[1].split(' GPU-hours')[0].replace(',', ''))
     assert hours > 100 and hours == pytest.approx(per_image * 1e9 * batch * 1000 / 1e6 / 3600, rel=1e-3)
+    # sharing G's forward between the D and G steps saves one G forward: fewer FLOPs, hours saved
+    shared_per_image = float(shared.split(': true: ')[1].split(' GFLOPs')[0])
+    saved = float(shared.split('), ')[1].split(' GPU-hours')[0].replace(',', ''))
+    assert 0 < shared_per_image < per_image
+    assert saved == pytest.approx((per_image - shared_per_image) * 1e9 * batch * 1000 / 1e6 / 3600, rel=1e-2, abs=1)
 
 
 @pytest.mark.slow
 def test_count_params_of_the_paper_option_files(capsys):
-    """count_params builds the networks of the paper option files: the sizes the README quotes (face model 41.78M
+    """count_params builds the networks of the paper option files: the sizes the README quotes (face model 41.64M
     generator + encoder; the paper reports 39.14M)."""
     load_script('count_params').main([])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines == ['div2k_x4 generator=39.15 encoder=1.45 discriminator=22.23 g+e=40.60',
-                     'faces_x8 generator=40.33 encoder=1.45 discriminator=22.23 g+e=41.78',
-                     'cifar10_x2 generator=48.25 encoder=1.45 discriminator=12.46 g+e=49.70']
+    assert lines == ['div2k_x4 generator=39.01 encoder=1.45 discriminator=22.23 g+e=40.46',
+                     'faces_x8 generator=40.19 encoder=1.45 discriminator=22.23 g+e=41.64',
+                     'cifar10_x2 generator=47.72 encoder=1.45 discriminator=12.46 g+e=49.17']

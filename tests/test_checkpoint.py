@@ -1,8 +1,14 @@
-"""Weight files found or downloaded as torchvision does (locate_weights) and checkpoints loaded without code."""
+"""Weight files found or downloaded as torchvision does (locate_weights, fetch_weights) and checkpoints (.pth,
+.safetensors, http(s) addresses) loaded without code."""
+import hashlib
+import sys
+
 import pytest
 import torch
+from basicsr.utils import options as basicsr_options
 
-from srddgan_arch.utils.checkpoint import load_checkpoint, locate_weights
+from srddgan_arch import compat
+from srddgan_arch.utils.checkpoint import download_weights, load_checkpoint, locate_weights
 
 URL = 'https://example.org/weights/net-0123abcd.pth'
 
@@ -54,3 +60,88 @@ def test_without_url_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, 'download_url_to_file', forbid_download)
     with pytest.raises(FileNotFoundError, match='nothing is downloaded here. Copy it there .from a release page.'):
         locate_weights('net.pth', folder=str(tmp_path), source='a release page')
+
+
+def test_url_weights_are_downloaded_once_into_torch_hub(hub_dir, monkeypatch):
+    """An http(s) address is downloaded into torch.hub's checkpoint folder with its name's hash prefix checked, and
+    found there the next time without a download."""
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, dst, hash_prefix))
+        torch.save({'params_ema': {'w': torch.ones(2)}}, dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    for _ in range(2):
+        assert torch.equal(load_checkpoint(URL)['params_ema']['w'], torch.ones(2))
+    assert calls == [(URL, str(hub_dir / 'net-0123abcd.pth'), '0123abcd')]
+
+
+@pytest.mark.parametrize('name, prefix', [('net_g_latest.pth', None), ('model-0.1.pth', None),
+                                          ('net-0123abcdef.pth', '0123abcdef')])
+def test_only_eight_or_more_hex_digits_are_a_hash_prefix(tmp_path, monkeypatch, name, prefix):
+    """torchvision's convention, NAME-<first 8+ hex digits of the SHA-256>.ext; other names are not checked."""
+    calls = []
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', lambda url, dst, hash_prefix, progress: calls.append(
+        hash_prefix))
+    download_weights(f'https://example.org/{name}', str(tmp_path / name))
+    assert calls == [prefix]
+
+
+def test_offline_address_is_one_line_naming_it(hub_dir):
+    """Without network (the tests' downloader fails as offline) the error names what, the address and what to do."""
+    with pytest.raises(OSError) as error:
+        load_checkpoint(URL, what='Model weights (--model_path)')
+    assert str(error.value) == (f'Model weights (--model_path): downloading {URL} failed (no network in the tests: '
+                                f'{URL}); check the address and the network, or download the file yourself and give '
+                                'its path.')
+    assert not hub_dir.exists() or not any(hub_dir.iterdir())
+
+
+def test_option_file_addresses_are_replaced_by_their_downloads(hub_dir, monkeypatch):
+    """``path.pretrain_network_*`` addresses become the downloaded files when BasicSR's parse_options (as srddgan
+    replaces it) has read the file, before the checks look for them; local paths and other keys stay."""
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', lambda url, dst, hash_prefix, progress: torch.save({}, dst))
+    path_opt = {'pretrain_network_g': URL, 'pretrain_network_d': 'd.pth', 'resume_state': None,
+                'visualization': 'https://example.org/not-weights'}
+    monkeypatch.setattr(basicsr_options, 'parse_options', lambda root_path, is_train: ({'path': path_opt}, None))
+    monkeypatch.setattr(sys, 'argv', ['test.py'])
+    assert compat.parse_options('.', is_train=False)[0]['path'] == {
+        'pretrain_network_g': str(hub_dir / 'net-0123abcd.pth'), 'pretrain_network_d': 'd.pth', 'resume_state': None,
+        'visualization': 'https://example.org/not-weights'}
+
+
+def test_safetensors_load_as_a_checkpoint_without_unpickling(tmp_path):
+    """A .safetensors file with srddgan's metadata loads as {param_key: tensors, 'diffusion': schedule}; without it
+    as a bare state dict; a garbled one is one error naming the file."""
+    from safetensors.torch import save_file
+    tensors = {'conv.weight': torch.arange(6.).view(2, 3)}
+    save_file(tensors, tmp_path / 'g.safetensors',
+              metadata={'param_key': 'params_ema', 'diffusion': '{"num_timesteps": 2, "beta_min": 0.1}'})
+    checkpoint = load_checkpoint(str(tmp_path / 'g.safetensors'))
+    assert checkpoint.keys() == {'params_ema', 'diffusion'} and checkpoint['diffusion']['num_timesteps'] == 2
+    assert torch.equal(checkpoint['params_ema']['conv.weight'], tensors['conv.weight'])
+    save_file(tensors, tmp_path / 'bare.safetensors')
+    assert load_checkpoint(str(tmp_path / 'bare.safetensors')).keys() == {'conv.weight'}
+    (tmp_path / 'cut.safetensors').write_bytes((tmp_path / 'g.safetensors').read_bytes()[:40])
+    with pytest.raises(ValueError, match=r'Checkpoint .*cut\.safetensors is not a readable safetensors file'):
+        load_checkpoint(str(tmp_path / 'cut.safetensors'))
+
+
+@pytest.mark.slow
+def test_weights_from_a_local_http_server(http_folder, hub_dir):
+    """Served over HTTP: a checkpoint whose name carries its hash prefix downloads once; a wrong prefix, a missing
+    file are one error each and leave nothing in the cache."""
+    folder, base, served = http_folder
+    torch.save({'params': {'w': torch.ones(3)}}, folder / 'net.pth')
+    sha = hashlib.sha256((folder / 'net.pth').read_bytes()).hexdigest()
+    (folder / f'net-{sha[:8]}.pth').write_bytes((folder / 'net.pth').read_bytes())
+    (folder / 'net-00000000.pth').write_bytes((folder / 'net.pth').read_bytes())
+    for _ in range(2):
+        assert torch.equal(load_checkpoint(f'{base}/net-{sha[:8]}.pth')['params']['w'], torch.ones(3))
+    assert served == [f'/net-{sha[:8]}.pth']
+    with pytest.raises(OSError, match=r'downloading .*/net-00000000\.pth failed \(invalid hash value'):
+        load_checkpoint(f'{base}/net-00000000.pth')
+    with pytest.raises(OSError, match=r'downloading .*/missing\.pth failed \(HTTP Error 404: File not found\)'):
+        load_checkpoint(f'{base}/missing.pth')
+    assert sorted(p.name for p in hub_dir.iterdir()) == [f'net-{sha[:8]}.pth']

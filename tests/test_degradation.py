@@ -5,7 +5,16 @@ import pytest
 import torch
 from basicsr.data import build_dataset
 
-from srddgan_arch.data.degradations import DegradationOptions, degrade_batch, degrade_image, rng_scope, sample_stages
+from srddgan_arch.data.degradations import (
+    KERNEL_TYPES,
+    DegradationOptions,
+    block_centres,
+    degrade_batch,
+    degrade_image,
+    rng_scope,
+    sample_kernel,
+    sample_stages,
+)
 
 NO_EXTRAS = {'blur_prob': 0.0, 'noise_prob': 0.0, 'jpeg_prob': 0.0}
 # one configuration per degradation type of the paper (each alone next to the obligatory down-sampling)
@@ -15,8 +24,10 @@ SINGLE_TYPES = {
     'nearest': {**NO_EXTRAS, 'resize_modes': ['nearest'], 'resize_prob': [1]},
     'bilinear': {**NO_EXTRAS, 'resize_modes': ['bilinear'], 'resize_prob': [1]},
     'bicubic': {**NO_EXTRAS, 'resize_modes': ['bicubic'], 'resize_prob': [1]},
-    'gaussian_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'gaussian_noise_prob': 1.0},
-    'poisson_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'gaussian_noise_prob': 0.0},
+    'sinc_blur': {**NO_EXTRAS, 'blur_prob': 1.0, 'sinc_prob': 1.0},
+    'gaussian_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'camera_noise_prob': 0.0, 'gaussian_noise_prob': 1.0},
+    'poisson_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'camera_noise_prob': 0.0, 'gaussian_noise_prob': 0.0},
+    'camera_noise': {**NO_EXTRAS, 'noise_prob': 1.0, 'camera_noise_prob': 1.0},
     'jpeg': {**NO_EXTRAS, 'jpeg_prob': 1.0, 'jpeg_range': [10, 20]},
 }
 
@@ -30,9 +41,11 @@ def hr_image(size=32):
 
 def reference_lr(img, options):
     """The LR of the same image down-sampled with the configured mode only (no other stage)."""
-    mode = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
-    lr = cv2.resize(img, (img.shape[1] // options.scale, img.shape[0] // options.scale),
-                    interpolation=mode[options.resize_modes[0]])
+    if options.resize_modes[0] == 'nearest':
+        lr = block_centres(img, options.scale, (0, 1))
+    else:
+        mode = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}[options.resize_modes[0]]
+        lr = cv2.resize(img, (img.shape[1] // options.scale, img.shape[0] // options.scale), interpolation=mode)
     return np.clip((lr * 255).round(), 0, 255) / 255
 
 
@@ -58,6 +71,48 @@ def test_each_degradation_type_batched(kind):
     torch.manual_seed(0)
     lq = degrade_batch(gt, options)
     assert lq.shape == (3, 3, 8, 8) and lq.min() >= 0 and lq.max() <= 1
+
+
+def blob(height, width, centre, sigma=3.0):
+    """A smooth Gaussian blob on a dark background, BGR float32, centred at (row, col) ``centre``."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    img = 0.1 + 0.8 * np.exp(-((rows - centre[0])**2 + (cols - centre[1])**2) / (2 * sigma**2))
+    return np.ascontiguousarray(np.repeat(img[..., None], 3, axis=2), dtype=np.float32)
+
+
+def centroid(img):
+    """(row, col) intensity centroid of the blob above the (8-bit rounded) background."""
+    weight = img[..., 0] - img[..., 0].min()
+    rows, cols = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    return np.array([(weight * rows).sum(), (weight * cols).sum()]) / weight.sum()
+
+
+@pytest.mark.parametrize('mode', ['nearest', 'bilinear', 'bicubic'])
+@pytest.mark.parametrize('scale', [2, 3, 4])
+def test_every_down_sampling_mode_keeps_pixel_centres_aligned(mode, scale):
+    """A blob centred at HR c lands at (c + 0.5) / scale - 0.5 in the LR within 0.05 LR pixel, for each mode, in the
+    data set path and the batched path (plain nearest missed by (scale - 1) / 2 HR pixels: 0.375 LR pixel at x4)."""
+    options = DegradationOptions(scale=scale, **NO_EXTRAS, resize_modes=[mode], resize_prob=[1])
+    centre = np.array([45.3, 30.7])
+    img = blob(96, 72, centre, sigma=2.5 * scale)
+    expected = (centre + 0.5) / scale - 0.5
+    lr_image = degrade_image(img, options)
+    lr_batch = degrade_batch(torch.from_numpy(img).permute(2, 0, 1)[None], options)[0].permute(1, 2, 0).numpy()
+    for lr in (lr_image, lr_batch):
+        assert lr.shape[:2] == (96 // scale, 72 // scale)
+        assert np.abs(centroid(lr) - expected).max() < 0.05
+
+
+@pytest.mark.parametrize('kernel_type', KERNEL_TYPES)
+def test_every_basicsr_kernel_type_and_the_sinc_filter(kernel_type):
+    """Each of BasicSR's kernel types, and the sinc filter, is a normalised kernel of blur_kernel_size; sinc_prob 1
+    gives BasicSR's circular low-pass filter (negative side lobes, which no Gaussian kernel has)."""
+    np.random.seed(0)
+    options = DegradationOptions(kernel_list=[kernel_type], kernel_prob=[1], blur_kernel_size=15)
+    kernel = sample_kernel(options)
+    assert kernel.shape == (15, 15) and abs(kernel.sum() - 1) < 1e-5 and kernel.min() >= 0
+    sinc = sample_kernel(DegradationOptions(kernel_list=[kernel_type], kernel_prob=[1], sinc_prob=1.0))
+    assert sinc.shape == (21, 21) and abs(sinc.sum() - 1) < 1e-5 and sinc.min() < 0
 
 
 def test_stage_order_is_random_and_resize_always_once():
@@ -88,18 +143,39 @@ def test_seeded_degradation_is_reproducible():
 
 
 @pytest.mark.parametrize('options, message', [
-    ({'blur_sigmas': [1, 2]}, 'unknown key'),
+    ({'blur_sigmas': [1, 2]}, r'Unknown option degradation\.blur_sigmas'),
     ({'jpeg_prob': 1.5}, 'jpeg_prob'),
     ({'kernel_list': ['iso', 'box'], 'kernel_prob': [0.5, 0.5]}, 'kernel_list'),
     ({'resize_prob': [1, 0]}, 'resize_prob'),
     ({'noise_range': [30, 1]}, 'noise_range'),
     ({'blur_kernel_size': 20}, 'blur_kernel_size'),
     ({'scale': 2}, 'scale'),
+    ({'kernel_list': ['generalized'], 'kernel_prob': [1]}, 'kernel_list'),
+    ({'sinc_prob': -0.1}, 'sinc_prob'),
+    ({'camera_noise_prob': 2}, 'camera_noise_prob'),
+    ({'camera_shot_range': [0, 0.01]}, 'camera_shot_range'),
+    ({'camera_read_fit': [2.18, 1.2]}, 'camera_read_fit'),
+    ({'camera_red_gain': [2.4, 1.9]}, 'camera_red_gain'),
 ])
 def test_bad_options_name_the_key(options, message):
     """Wrong degradation options fail at construction with the key in the message."""
     with pytest.raises((KeyError, ValueError), match=message):
-        DegradationOptions.from_dict(options, scale=4)
+        DegradationOptions.from_dict(options, inherited={'scale': 4})
+
+
+def test_degradation_is_a_nested_section_of_its_data_set():
+    """The data set's degradation block is read with the data set: its mistakes are named under the data set's key,
+    its scale is the data set's, and a contradicting scale is an error."""
+    from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
+    dataset = {'name': 'd', 'type': 'SRDDGANDegradedDataset', 'io_backend': {'type': 'disk'}, 'dataroot_gt': 'x',
+               'scale': 2}
+    assert DegradedDatasetOptions.from_dict(dataset, 'datasets.train').degradation.scale == 2
+    with pytest.raises(ValueError, match=r'datasets\.train\.degradation\.jpeg_prob must be a number in \[0, 1\]'):
+        DegradedDatasetOptions.from_dict(dict(dataset, degradation={'jpeg_prob': 2}), 'datasets.train')
+    with pytest.raises(ValueError, match=r'datasets\.train\.degradation\.scale is 4 but the scale around it is 2'):
+        DegradedDatasetOptions.from_dict(dict(dataset, degradation={'scale': 4}), 'datasets.train')
+    with pytest.raises(ValueError, match=r'degradation\.kernel_prob needs one non-negative probability'):
+        DegradationOptions(kernel_list=['iso'])
 
 
 @pytest.fixture

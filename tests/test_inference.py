@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import re
+import shutil
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -278,6 +280,9 @@ def test_cli_skips_a_bad_image_and_fails_at_the_end(tmp_path, capsys, model_args
     ('missing input', ['-i', '{tmp}/nothing.png'], r'-i: .*nothing\.png does not exist'),
     ('output is a file', ['-o', '{tmp}/in.png'], r'-o: .*in\.png is a file; give a folder'),
     ('no CUDA', ['--device', 'cuda'], r'--device cuda: no usable CUDA device here.*use --device cpu'),
+    ('no CUDA', ['--device', 'cuda', '-g', '1'], r'--device cuda:1: no usable CUDA device here.*use --device cpu'),
+    ('unknown device', ['--device', 'gpu1'], r'--device gpu1: expected cpu, mps, cuda or cuda:N'),
+    ('two devices', ['-g', '1'], r'-g 1 means --device cuda:1, but --device is cpu: give one of them'),
     ('zero scale', ['-s', '0'], r'-s must be a positive number, got 0\.0'),
     ('NaN scale', ['-s', 'nan'], r'-s must be a positive number, got nan'),
     ('unknown format', ['--ext', 'xyz'], r'--ext xyz: not an image format'),
@@ -294,6 +299,72 @@ def test_cli_mistakes_are_one_line_before_any_model(tmp_path, capsys, model_args
     argv = ['-i', str(tmp_path / 'in.png'), '-o', str(tmp_path / 'out'), *model_args]
     code, err = run_cli(capsys, *argv, *[a.format(tmp=tmp_path) for a in args])
     assert code != 0 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_cli_settings_reach_the_upsampler_unchanged(tmp_path, capsys, model_args):
+    """The command line builds one InferenceSettings (an option not given keeps the class's default) and the
+    upsampler holds that very object; a value out of its bounds is a one-line usage error naming the option."""
+    args = cli.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16'])
+    job = cli.build_job(args)
+    assert job.upsampler.settings is args.settings
+    settings = args.settings
+    assert (settings.tile_pad, settings.precision, settings.tile, settings.param_key) == (3, 'bf16', 0, 'params_ema')
+    assert (job.upsampler.tile_pad, job.upsampler.precision, str(job.upsampler.device)) == (3, 'bf16', 'cpu')
+    code, err = run_cli(capsys, '-i', str(tmp_path), *model_args, '--tile', '-1')
+    assert code == 2 and re.search(r'--tile must be an int >= 0, got -1', err) and len(err.strip().splitlines()) == 1
+
+
+def test_cli_gpu_number(monkeypatch, capsys):
+    """``-g N`` and ``--device cuda:N`` choose GPU N (Real-ESRGAN's -g); a GPU the machine lacks is a usage error."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    common = ['-i', 'x.png', '-opt', 'net.yml', '--model_path', 'net.pth']
+    assert cli.parse_args(common + ['-g', '1']).device == 'cuda:1'
+    assert cli.parse_args(common + ['--device', 'cuda:1', '--gpu-id', '1']).device == 'cuda:1'
+    assert cli.parse_args(common + ['--device', 'cuda:0']).device == 'cuda:0'
+    code, err = run_cli(capsys, *common, '--device', 'cuda:2')
+    assert code == 2 and 'this machine has 2 CUDA device(s), cuda:0 to cuda:1' in err
+
+
+def test_cli_paths_with_spaces_and_non_ascii_names(tmp_path):
+    """Input folder and file, option file, weights and output folder with spaces and non-ASCII letters."""
+    opt_path, model_path = _write_model(tmp_path)
+    folder = tmp_path / 'in put ü'
+    folder.mkdir()
+    write_image(str(folder / 'ïmage 1.png'), np.full((6, 5, 3), 0.5, np.float32))
+    opt_named, model_named = tmp_path / 'öption file.yml', tmp_path / 'wéights 1.pth'
+    os.rename(opt_path, opt_named)
+    os.rename(model_path, model_named)
+    assert main(['-i', str(folder), '-o', str(tmp_path / 'out ü'), '-opt', str(opt_named), '--model_path',
+                 str(model_named), '--device', 'cpu']) == 0
+    assert os.listdir(tmp_path / 'out ü') == ['ïmage 1_srddgan.png']
+    assert read_image(str(tmp_path / 'out ü' / 'ïmage 1_srddgan.png')).img.shape == (24, 20, 3)
+
+
+@pytest.mark.slow
+def test_cli_model_from_an_http_address(tmp_path, http_folder, hub_dir):
+    """``--model_path http://127.0.0.1:PORT/NAME.pth`` (served by the test) is downloaded into torch.hub's folder and
+    super-resolves as the local file does."""
+    opt_path, model_path = _write_model(tmp_path)
+    folder, base, served = http_folder
+    shutil.copy(model_path, folder / 'net_rrdb.pth')
+    write_image(str(tmp_path / 'lr.png'), np.random.default_rng(0).random((6, 5, 3), np.float32))
+    common = ['-i', str(tmp_path / 'lr.png'), '-opt', opt_path, '--device', 'cpu']
+    assert main(common + ['-o', str(tmp_path / 'url'), '--model_path', f'{base}/net_rrdb.pth']) == 0
+    assert main(common + ['-o', str(tmp_path / 'local'), '--model_path', model_path]) == 0
+    assert served == ['/net_rrdb.pth'] and (hub_dir / 'net_rrdb.pth').read_bytes() == open(model_path, 'rb').read()
+    assert (tmp_path / 'url' / 'lr_srddgan.png').read_bytes() == (tmp_path / 'local' / 'lr_srddgan.png').read_bytes()
+
+
+def test_free_memory_comes_from_psutil(monkeypatch):
+    """Without --max_memory the guard's budget is psutil's available memory (on every platform)."""
+    import psutil
+
+    from srddgan_arch.inference import memory
+    monkeypatch.setattr(psutil, 'virtual_memory', lambda: SimpleNamespace(available=3 * memory.GIB))
+    assert memory.available_bytes(torch.device('cpu')) == (3 * memory.GIB, 3 * memory.GIB)
+    guard = MemoryGuard(SRDDGANer(BicubicNet(2), device='cpu'))
+    assert guard.host_budget == guard.device_budget == 3 * memory.GIB
 
 
 def test_cli_empty_checkpoint_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, model_args):

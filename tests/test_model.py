@@ -63,6 +63,61 @@ def test_ema_follows_the_generator_by_the_decay(tmp_path):
         assert torch.allclose(model.net_g_ema.state_dict()[name], expected, atol=1e-6), name
 
 
+def test_an_iteration_reads_nothing_back_from_the_device(tmp_path, monkeypatch):
+    """With fused optimisers an iteration (R1 included) never converts a tensor to a Python number (on a GPU each
+    conversion waits for the queue); the log reads them once, as numbers."""
+    model = build_model(tiny_opt(tmp_path))
+    model.feed_data(random_batch())
+
+    def refuse(*args):
+        raise AssertionError('a tensor was read back during the iteration')
+
+    with monkeypatch.context() as patch:
+        for name in ('item', 'tolist', '__bool__', '__float__', '__int__'):
+            patch.setattr(torch.Tensor, name, refuse)
+        model.optimize_parameters(1)
+    log = model.get_current_log()
+    assert all(type(log[key]) is float for key in LOSS_KEYS) and log['nonfinite_skipped'] == 0
+
+
+def test_r1_in_the_real_backward_gives_the_separate_gradients(tmp_path):
+    """D's gradients with R1 joined to the real term's backward equal those of two backward passes."""
+    model = build_model(tiny_opt(tmp_path))
+    generator = torch.Generator().manual_seed(0)
+    y_prev, y_t = torch.randn(2, 2, 3, 32, 32, generator=generator)
+    t = torch.tensor([1, 2])
+    grads = []
+    for joined in (True, False):
+        model.net_d.zero_grad(set_to_none=True)
+        y = y_prev.clone().requires_grad_(True)
+        d_real = model.net_d(y, y_t, t)
+        l_real = torch.nn.functional.softplus(-d_real).mean()
+        if joined:
+            (l_real + model._r1_penalty(d_real, y)).backward()
+        else:
+            l_real.backward(retain_graph=True)
+            model._r1_penalty(d_real, y).backward()
+        grads.append([p.grad.clone() for p in model.net_d.parameters()])
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(*grads, strict=True))
+
+
+@pytest.mark.parametrize('share', [False, True])
+def test_share_g_forward_runs_g_once_per_iteration(tmp_path, share):
+    """Algorithm 1 runs G twice per iteration (D step without gradient, G step); share_g_forward once, and still
+    updates G, D and the EMA."""
+    opt = tiny_opt(tmp_path)
+    opt['train']['share_g_forward'] = share
+    model = build_model(opt)
+    calls = []
+    model.net_g.register_forward_hook(lambda *args: calls.append(1))
+    g_before = copy.deepcopy(model.net_g.state_dict())
+    model.feed_data(random_batch())
+    model.optimize_parameters(1)
+    assert len(calls) == (1 if share else 2)
+    assert any(not torch.equal(v, g_before[k]) for k, v in model.net_g.state_dict().items())
+    assert all(math.isfinite(model.get_current_log()[k]) for k in LOSS_KEYS)
+
+
 def test_d_steps_per_g_step_skips_generator_updates(tmp_path):
     """With d_steps_per_g_step = 2, G is updated on even iterations only."""
     opt = tiny_opt(tmp_path)
@@ -76,22 +131,35 @@ def test_d_steps_per_g_step_skips_generator_updates(tmp_path):
     assert any(not torch.equal(v, g_before[k]) for k, v in model.net_g.state_dict().items())
 
 
-def test_nonfinite_steps_are_skipped_then_training_stops(tmp_path):
-    """A NaN batch skips the update (weights unchanged, counted); max_nonfinite_steps in a row raise RuntimeError."""
+@pytest.mark.parametrize('fused', [True, False])
+def test_nonfinite_steps_are_skipped_then_training_stops(tmp_path, fused):
+    """A NaN batch skips the update (G, D, the EMA and the optimiser states unchanged, counted) with fused optimisers
+    (decided on the device) and others; max_nonfinite_steps in a row raise RuntimeError at the next read of the log
+    (and before a checkpoint), even after a good step."""
     opt = tiny_opt(tmp_path)
     opt['train']['content_style_opt'] = None
+    for name in ('optim_g', 'optim_d'):
+        opt['train'][name]['fused'] = fused
     model = build_model(opt)
     batch = random_batch()
     batch['gt'][0, 0, 0, 0] = float('nan')
     model.feed_data(batch)
-    g_before, d_before = copy.deepcopy(model.net_g.state_dict()), copy.deepcopy(model.net_d.state_dict())
+    nets = {'g': model.net_g, 'd': model.net_d, 'ema': model.net_g_ema}
+    before = {name: copy.deepcopy(net.state_dict()) for name, net in nets.items()}
     for current_iter in (1, 2):
         model.optimize_parameters(current_iter)
     assert model.get_current_log()['nonfinite_skipped'] == 2
-    assert all(torch.equal(v, g_before[k]) for k, v in model.net_g.state_dict().items())
-    assert all(torch.equal(v, d_before[k]) for k, v in model.net_d.state_dict().items())
+    for name, net in nets.items():
+        assert all(torch.equal(v, before[name][k]) for k, v in net.state_dict().items()), name
+    states = [state for optimizer in model.optimizers for state in optimizer.state.values()]
+    assert all(state['step'] == 0 and not state['exp_avg'].any() for state in states)  # no moment moved
+    model.optimize_parameters(3)
+    model.feed_data(random_batch())
+    model.optimize_parameters(4)
     with pytest.raises(RuntimeError, match='max_nonfinite_steps'):
-        model.optimize_parameters(3)
+        model.get_current_log()
+    with pytest.raises(RuntimeError, match='max_nonfinite_steps'):
+        model.save(0, 4)
 
 
 def test_finite_step_resets_the_nonfinite_streak(tmp_path):

@@ -1,6 +1,5 @@
 """Training states (srddgan_arch.utils.training_state) and what srddgan's models add to BasicSR's: any optimiser,
 atomic checkpoints, the resumed epoch's position, the baseline model whose metrics see the LR image."""
-import ast
 import os
 import random
 import subprocess
@@ -96,18 +95,15 @@ def test_baseline_model_scores_lr_psnr(tmp_path):
 
 
 def install_requires():
-    """The ``install_requires`` of setup.py, read without running it."""
-    setup_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'setup.py')
-    with open(setup_py) as f:
-        tree = ast.parse(f.read())
-    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, 'id', '') ==
-                'setup')
-    keyword = next(k for k in call.keywords if k.arg == 'install_requires')
-    return {Requirement(line).name: Requirement(line) for line in ast.literal_eval(keyword.value)}
+    """The ``dependencies`` of pyproject.toml."""
+    tomllib = pytest.importorskip('tomllib', reason='tomllib is in the standard library from Python 3.11')
+    with open(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'pyproject.toml'), 'rb') as f:
+        dependencies = tomllib.load(f)['project']['dependencies']
+    return {Requirement(line).name: Requirement(line) for line in dependencies}
 
 
 def test_basicsr_load_network_runs_no_code_from_a_checkpoint(tmp_path):
-    """BasicSR's ``load_network`` calls ``torch.load`` without ``weights_only``: setup.py requires torch >= 2.6,
+    """BasicSR's ``load_network`` calls ``torch.load`` without ``weights_only``: pyproject.toml requires torch >= 2.6,
     where that loads weights only, and a checkpoint reducing to ``os.system`` is refused without running it."""
     torch_requirement = install_requires()['torch']
     assert not torch_requirement.specifier.contains('2.5.1') and torch_requirement.specifier.contains('2.6.0')

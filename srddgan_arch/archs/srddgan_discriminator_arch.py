@@ -5,7 +5,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import SKIP_SCALE, TimeEmbedding
+from .layers import SKIP_SCALE, TimeEmbedding, avg_pool_2x
 
 
 class DownBlock(nn.Module):
@@ -31,7 +31,7 @@ class DownBlock(nn.Module):
         h = self.conv1(self.act(x)) + self.t_proj(t_emb)[:, :, None, None]
         h = self.act(h)
         if self.downsample:
-            h, x = F.avg_pool2d(h, 2), F.avg_pool2d(x, 2)
+            h, x = avg_pool_2x(h), avg_pool_2x(x)
         return (self.conv2(h) + self.skip(x)) * SKIP_SCALE
 
 
@@ -63,8 +63,9 @@ class SRDDGANDiscriminator(nn.Module):
     a 1x1 conv to 2 * num_feat channels, passed through log2(image_size / 4) downsampling residual blocks (channels
     doubling up to 8 * num_feat) with the time embedding added, then minibatch-stddev, a 3x3 conv, a global sum and a
     linear head. Up to 32 px an extra block runs first at full resolution (DDGAN's small CIFAR-10 discriminator:
-    32 px -> 1 + 3 blocks); larger sizes start downsampling at once (DDGAN's large one: 128 px -> 5 blocks). Other
-    HR sizes work at test time (the sum is global).
+    32 px -> 1 + 3 blocks); larger sizes start downsampling at once, one block per halving down to 4x4 (128 px -> 5
+    blocks; DDGAN's large discriminator instead always has 6 downsampling blocks, sized for 256 px). Other HR sizes
+    work at test time (the sum is global).
 
     Args:
         in_channels (int): Channels of each image. Default: 3.

@@ -3,7 +3,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, PixelNorm, TimeEmbedding, num_groups
+from .layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, PixelNorm, TimeEmbedding, avg_pool_2x, num_groups
 from .rrdb_encoder_arch import RRDBEncoder
 
 
@@ -33,7 +33,7 @@ class ResBlock(nn.Module):
 
     def _resample(self, x):
         if self.resample == 'down':
-            return F.avg_pool2d(x, 2)
+            return avg_pool_2x(x)
         if self.resample == 'up':
             return F.interpolate(x, scale_factor=2, mode='nearest')
         return x
@@ -62,10 +62,11 @@ class ResBlock(nn.Module):
 class SRDDGANUNet(nn.Module):
     """SRDDGAN generator G(y_t, x, t, z): an NCSN++/DDGAN-style U-Net that predicts y0 (tanh output).
 
-    Per level ``num_res_blocks`` BigGAN residual blocks, then a residual block that halves (going down) or doubles
-    (going up) the resolution; self-attention where the feature map has a resolution listed in
+    Per level ``num_res_blocks`` BigGAN residual blocks going down (``num_res_blocks + 1`` going up, one per skip),
+    then a residual block that halves (going down) or doubles (going up) the resolution; at the resolutions listed in
     ``attn_resolutions`` (for an ``image_size`` input; on larger inputs within windows of that size, see
-    ``AttentionBlock``), and in the middle block; time embedding (sinusoidal + MLP) and z embedding (PixelNorm
+    ``AttentionBlock``) self-attention after each residual block going down and once per level going up, after its
+    blocks (NCSN++'s layout), and in the middle block; time embedding (sinusoidal + MLP) and z embedding (PixelNorm
     + mapping MLP) in every residual block, z through adaptive GroupNorm. LR conditioning: ``lr_concat`` concatenates
     the bicubic-upsampled LR with y_t (paper V1); ``lr_encoder`` adds RRDB-encoder features, brought to HR size by a
     transposed conv, after the first conv (paper V2). HR sizes must be divisible by 2 ** (len(ch_mult) - 1).
@@ -93,9 +94,11 @@ class SRDDGANUNet(nn.Module):
             in [0, 1], as RRDBNet). Default: None.
         encoder_param_key (str): Key of that checkpoint's state dict ('params' or 'params_ema'). Default: 'params'.
         freeze_encoder (bool): Exclude the encoder from training (requires_grad False). Default: False.
-        residual (bool): Predict y0 as the bicubic-upsampled LR plus a correction (SRDiff's residual), with no tanh
-            and the output conv initialised to zero, so that the untrained network returns the bicubic image.
-            Default: False (tanh of the network output, the paper's direct y0).
+        residual (bool): Predict y0 as the bicubic-upsampled LR plus a correction, with no tanh and the output conv
+            initialised to zero, so that the untrained network returns the bicubic image. The base is PyTorch's
+            bicubic interpolation (a = -0.75, the ``lq_up`` G is conditioned on), not the MATLAB bicubic (a = -0.5)
+            of the ``bicubic`` reference. Only G's output takes SRDiff's residual form: the diffusion stays on the HR
+            image (SRDiff diffuses the residual). Default: False (tanh of the network output, the paper's direct y0).
     """
 
     def __init__(self, in_channels=3, out_channels=3, scale=4, image_size=128, num_feat=64, ch_mult=(1, 1, 2, 2, 4, 4),
@@ -157,8 +160,8 @@ class SRDDGANUNet(nn.Module):
             for _ in range(num_res_blocks + 1):
                 self.up.append(block(ch + skip_channels.pop(), num_feat * mult))
                 ch = num_feat * mult
-                if res in attn_resolutions:
-                    self.up.append(AttentionBlock(ch, window=res))
+            if res in attn_resolutions:  # once per level, after its blocks, as NCSN++ does going up
+                self.up.append(AttentionBlock(ch, window=res))
             if level != 0:
                 self.up.append(block(ch, ch, 'up'))
                 res *= 2

@@ -1,8 +1,10 @@
 """Complex degradation (paper "Diverse forms of degradation", after BSRGAN): X_LR = (I * k) down_s + n.
 
-Blur (isotropic / anisotropic Gaussian kernel), down-sampling (nearest / bilinear / bicubic) and noise (Gaussian or
-Poisson "camera" noise, then JPEG) are applied in a random order. Down-sampling always happens once, to exactly
-(h / scale, w / scale); the other stages happen with their probability.
+Blur (isotropic / anisotropic Gaussian kernels, optionally BasicSR's generalized and plateau kernels and the sinc
+filter), down-sampling (nearest / bilinear / bicubic) and noise (camera sensor noise, Gaussian or Poisson noise; JPEG)
+are applied in a random order. Down-sampling always happens once, to exactly (h / scale, w / scale), and keeps pixel
+centres aligned: an HR coordinate c lands at (c + 0.5) / scale - 0.5 in the LR for every mode (nearest is shifted
+back as BSRGAN does); the other stages happen with their probability.
 
 Two paths with the same options: ``degrade_image`` on one numpy image (data-loader workers, CPU) and
 ``degrade_batch`` on a batch tensor on its device (as Real-ESRGAN does on the GPU, e.g. in a model's ``feed_data``).
@@ -12,12 +14,12 @@ data-loader ``worker_init_fn``); ``rng_scope`` fixes them for a block, e.g. for 
 import contextlib
 import math
 import random
-from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
 import torch
 from basicsr.data.degradations import (
+    circular_lowpass_kernel,
     random_add_gaussian_noise,
     random_add_gaussian_noise_pt,
     random_add_poisson_noise,
@@ -27,105 +29,84 @@ from basicsr.data.degradations import (
 from basicsr.utils import DiffJPEG
 from torch.nn import functional as F
 
+from srddgan_arch.data.camera_noise import add_camera_noise_pt
 from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.options.schema import OptionError, Section, option, section
 from srddgan_arch.utils.img_process_util import filter2D
 
 STAGES = ('blur', 'resize', 'noise', 'jpeg')
-KERNEL_TYPES = ('iso', 'aniso')
+# BasicSR's random_mixed_kernels: Gaussian, generalized Gaussian (shape betag) and plateau (shape betap) kernels
+KERNEL_TYPES = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
 CV2_INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
+PROBABILITY = dict(ge=0, le=1)
 
 
-@dataclass(frozen=True)
-class DegradationOptions:
-    """Probabilities and ranges of the complex degradation; the field names are the YAML keys.
+@section('degradation')
+class DegradationOptions(Section):
+    """Probabilities and ranges of the complex degradation (a data set's ``degradation`` section)."""
 
-    Args:
-        scale (int): Down-sampling factor. Default: 4.
-        shuffle_prob (float): Probability of a random stage order (else blur, resize, noise, jpeg). Default: 1.0.
-        blur_prob (float): Probability of the blur stage. Default: 1.0.
-        kernel_list (list[str]): Kernel types among 'iso' and 'aniso'. Default: ['iso', 'aniso'].
-        kernel_prob (list[float]): Probability of each kernel type. Default: [0.5, 0.5].
-        blur_kernel_size (int): Odd kernel side. Default: 21.
-        blur_sigma (list[float]): Range of the Gaussian sigma (both axes for 'aniso'), in pixels. Default: [0.2, 3].
-        resize_modes (list[str]): Down-sampling modes among nearest, bilinear, bicubic. Default: all three.
-        resize_prob (list[float]): Probability of each mode. Default: equal.
-        noise_prob (float): Probability of the noise stage. Default: 1.0.
-        gaussian_noise_prob (float): In the noise stage, Gaussian noise with this probability, else Poisson.
-            Default: 0.5.
-        noise_range (list[float]): Gaussian sigma range, in 0-255 units. Default: [1, 30].
-        poisson_scale_range (list[float]): Poisson noise scale range. Default: [0.05, 3].
-        gray_noise_prob (float): Probability of the same noise on all channels. Default: 0.4.
-        jpeg_prob (float): Probability of the JPEG stage. Default: 0.9.
-        jpeg_range (list[float]): JPEG quality range (0-100). Default: [30, 95].
-    """
+    scale: int = option(4, "Down-sampling factor; in a data set, the data set's scale.", inherit=True, gt=0)
+    shuffle_prob: float = option(1.0, 'Probability of a random stage order (else blur, resize, noise, jpeg).',
+                                 **PROBABILITY)
+    blur_prob: float = option(1.0, 'Probability of the blur stage.', **PROBABILITY)
+    kernel_list: tuple = option(('iso', 'aniso'), f'Kernel types among {", ".join(KERNEL_TYPES)} (BasicSR\'s); the '
+                                "paper's two by default.")
+    kernel_prob: tuple = option((0.5, 0.5), 'Probability of each kernel type.')
+    blur_kernel_size: int = option(21, 'Odd kernel side.', ge=3)
+    blur_sigma: tuple = option((0.2, 3.0), "Range of the Gaussian sigma (both axes for 'aniso'), in pixels.")
+    betag_range: tuple = option((0.5, 4.0), 'Shape range of the generalized Gaussian kernels (Real-ESRGAN).')
+    betap_range: tuple = option((1.0, 2.0), 'Shape range of the plateau kernels (Real-ESRGAN).')
+    sinc_prob: float = option(0.0, "Probability that the blur is a sinc (circular low-pass) filter, its cut-off drawn "
+                              'as Real-ESRGAN does.', **PROBABILITY)
+    resize_modes: tuple = option(tuple(CV2_INTERPOLATION), f'Down-sampling modes among {", ".join(CV2_INTERPOLATION)}.')
+    resize_prob: tuple = option((1 / 3, 1 / 3, 1 / 3), 'Probability of each mode.')
+    noise_prob: float = option(1.0, 'Probability of the noise stage.', **PROBABILITY)
+    camera_noise_prob: float = option(0.5, 'In the noise stage, camera sensor noise (camera_noise.py) with this '
+                                      'probability, else Gaussian or Poisson noise.', **PROBABILITY)
+    gaussian_noise_prob: float = option(0.5, 'Otherwise Gaussian noise with this probability, else Poisson.',
+                                        **PROBABILITY)
+    noise_range: tuple = option((1.0, 30.0), 'Gaussian sigma range, in 0-255 units.')
+    poisson_scale_range: tuple = option((0.05, 3.0), 'Poisson noise scale range.')
+    gray_noise_prob: float = option(0.4, 'Probability of the same noise on all channels.', **PROBABILITY)
+    jpeg_prob: float = option(0.9, 'Probability of the JPEG stage.', **PROBABILITY)
+    jpeg_range: tuple = option((30.0, 95.0), 'JPEG quality range (0-100).')
+    camera_shot_range: tuple = option((0.0001, 0.012), 'Shot-noise factor range, drawn log-uniformly (Brooks et al.).')
+    camera_read_fit: tuple = option((2.18, 1.2, 0.26), 'Slope, intercept, std of log(read noise) given log(shot) '
+                                    '(Brooks et al.).')
+    camera_red_gain: tuple = option((1.9, 2.4), 'Red white-balance gain range (Brooks et al.).')
+    camera_blue_gain: tuple = option((1.5, 1.9), 'Blue white-balance gain range (Brooks et al.).')
 
-    scale: int = 4
-    shuffle_prob: float = 1.0
-    blur_prob: float = 1.0
-    kernel_list: tuple = KERNEL_TYPES
-    kernel_prob: tuple = (0.5, 0.5)
-    blur_kernel_size: int = 21
-    blur_sigma: tuple = (0.2, 3.0)
-    resize_modes: tuple = tuple(CV2_INTERPOLATION)
-    resize_prob: tuple = (1 / 3, 1 / 3, 1 / 3)
-    noise_prob: float = 1.0
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple = (1.0, 30.0)
-    poisson_scale_range: tuple = (0.05, 3.0)
-    gray_noise_prob: float = 0.4
-    jpeg_prob: float = 0.9
-    jpeg_range: tuple = (30.0, 95.0)
-
-    @classmethod
-    def from_dict(cls, options, scale):
-        """Build from a YAML block, naming unknown keys.
-
-        Args:
-            options (dict | None): The ``degradation`` block.
-            scale (int): The data set's scale (a ``scale`` key in the block must agree).
-
-        Returns:
-            DegradationOptions: The validated options.
-        """
-        options = dict(options or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise KeyError(f'degradation: unknown key(s) {unknown}; known keys: {sorted(known)}.')
-        if options.setdefault('scale', scale) != scale:
-            raise ValueError(f'degradation.scale {options["scale"]} differs from the data set scale {scale}.')
-        return cls(**options)
-
-    def __post_init__(self):
-        for name in ('kernel_list', 'kernel_prob', 'blur_sigma', 'resize_modes', 'resize_prob', 'noise_range',
-                     'poisson_scale_range', 'jpeg_range'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if not isinstance(self.scale, int) or self.scale < 1:
-            raise ValueError(f'degradation.scale must be a positive integer, got {self.scale!r}.')
-        for name in ('shuffle_prob', 'blur_prob', 'noise_prob', 'gaussian_noise_prob', 'gray_noise_prob', 'jpeg_prob'):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f'degradation.{name} must be a probability in [0, 1], got {getattr(self, name)}.')
-        _check_choices('kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
-        _check_choices('resize_modes', self.resize_modes, 'resize_prob', self.resize_prob, tuple(CV2_INTERPOLATION))
-        for name in ('blur_sigma', 'noise_range', 'poisson_scale_range', 'jpeg_range'):
+    def validate(self, key):
+        """Choices with one probability each, ranges [low, high], an odd kernel side, the camera model's ranges."""
+        _check_choices(key, 'kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
+        _check_choices(key, 'resize_modes', self.resize_modes, 'resize_prob', self.resize_prob,
+                       tuple(CV2_INTERPOLATION))
+        for name in ('blur_sigma', 'betag_range', 'betap_range', 'noise_range', 'poisson_scale_range', 'jpeg_range',
+                     'camera_red_gain', 'camera_blue_gain'):
             low_high = getattr(self, name)
             if len(low_high) != 2 or not 0 <= low_high[0] <= low_high[1]:
-                raise ValueError(f'degradation.{name} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
+                raise OptionError(f'{key(name)} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
         if self.blur_sigma[0] <= 0 or self.blur_sigma[0] == self.blur_sigma[1]:
-            raise ValueError(f'degradation.blur_sigma needs 0 < low < high, got {list(self.blur_sigma)}.')
+            raise OptionError(f'{key("blur_sigma")} needs 0 < low < high, got {list(self.blur_sigma)}.')
         if self.jpeg_range[1] > 100:
-            raise ValueError(f'degradation.jpeg_range is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
-        if self.blur_kernel_size < 3 or self.blur_kernel_size % 2 == 0:
-            raise ValueError(f'degradation.blur_kernel_size must be odd and >= 3, got {self.blur_kernel_size}.')
+            raise OptionError(f'{key("jpeg_range")} is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
+        if self.blur_kernel_size % 2 == 0:
+            raise OptionError(f'{key("blur_kernel_size")} must be odd and >= 3, got {self.blur_kernel_size}.')
+        if len(self.camera_shot_range) != 2 or not 0 < self.camera_shot_range[0] <= self.camera_shot_range[1] < 1:
+            raise OptionError(f'{key("camera_shot_range")} must be [low, high] with 0 < low <= high < 1, got '
+                              f'{list(self.camera_shot_range)}.')
+        if len(self.camera_read_fit) != 3 or self.camera_read_fit[2] < 0:
+            raise OptionError(f'{key("camera_read_fit")} must be [slope, intercept, std >= 0], got '
+                              f'{list(self.camera_read_fit)}.')
 
 
-def _check_choices(name, choices, prob_name, probs, allowed):
+def _check_choices(key, name, choices, prob_name, probs, allowed):
     """Choices must be known, non-empty and have one non-negative probability each."""
     if not choices or any(c not in allowed for c in choices):
-        raise ValueError(f'degradation.{name} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
+        raise OptionError(f'{key(name)} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
     if len(probs) != len(choices) or any(p < 0 for p in probs) or sum(probs) <= 0:
-        raise ValueError(f'degradation.{prob_name} needs one non-negative probability per {name} entry '
-                         f'({len(choices)}), got {list(probs)}.')
+        raise OptionError(f'{key(prob_name)} needs one non-negative probability per {name} entry '
+                          f'({len(choices)}), got {list(probs)}.')
 
 
 @contextlib.contextmanager
@@ -164,7 +145,8 @@ def sample_stages(options):
 
 
 def sample_kernel(options):
-    """One isotropic or anisotropic Gaussian blur kernel (BasicSR's ``random_mixed_kernels``).
+    """One blur kernel: a sinc filter with ``sinc_prob`` (cut-off as Real-ESRGAN draws it for the kernel size), else
+    one of ``kernel_list`` (BasicSR's ``random_mixed_kernels``).
 
     Args:
         options (DegradationOptions): The options.
@@ -172,8 +154,35 @@ def sample_kernel(options):
     Returns:
         ndarray: float32 kernel, (blur_kernel_size, blur_kernel_size), summing to 1.
     """
-    return random_mixed_kernels(list(options.kernel_list), list(options.kernel_prob), options.blur_kernel_size,
-                                options.blur_sigma, options.blur_sigma, (-math.pi, math.pi)).astype(np.float32)
+    size = options.blur_kernel_size
+    if np.random.uniform() < options.sinc_prob:
+        omega_c = np.random.uniform(math.pi / 3 if size < 13 else math.pi / 5, math.pi)
+        return circular_lowpass_kernel(omega_c, size, pad_to=False).astype(np.float32)
+    return random_mixed_kernels(list(options.kernel_list), list(options.kernel_prob), size, options.blur_sigma,
+                                options.blur_sigma, (-math.pi, math.pi), options.betag_range,
+                                options.betap_range).astype(np.float32)
+
+
+def block_centres(img, scale, axes):
+    """Nearest down-sampling aligned with the HR, as BSRGAN does it: the image shifted by (scale - 1) / 2 pixels, then
+    every scale-th pixel (plain nearest keeps each block's first pixel: a shift of (scale - 1) / 2 HR pixels). That is
+    the centre of each block: its centre pixel at odd scales, the mean of its two central pixels per axis at even ones
+    (the samples non-antialiased bilinear takes at integer scales).
+
+    Args:
+        img (ndarray | Tensor): Image or batch; its sides along ``axes`` divisible by ``scale``.
+        scale (int): Down-sampling factor.
+        axes (tuple[int]): The two spatial axes: (0, 1) for HWC, (-2, -1) for BCHW.
+
+    Returns:
+        ndarray | Tensor: The down-sampled image, same type.
+    """
+    def every(img, axis, start):
+        return img[(slice(None), ) * (axis % img.ndim) + (slice(start, None, scale), )]
+    for axis in axes:
+        half = (scale - 1) // 2
+        img = every(img, axis, half) if scale % 2 else (every(img, axis, half) + every(img, axis, half + 1)) / 2
+    return img
 
 
 def _sample_resize_mode(options):
@@ -184,7 +193,16 @@ def _sample_jpeg_quality(options):
     return int(round(np.random.uniform(*options.jpeg_range)))
 
 
+def _camera_noise(img, options):
+    """Camera sensor noise on an RGB batch tensor (``camera_noise.py``) with the options' ranges."""
+    return add_camera_noise_pt(img, options.camera_shot_range, options.camera_read_fit, options.camera_red_gain,
+                               options.camera_blue_gain)
+
+
 def _image_noise(img, options):
+    if np.random.uniform() < options.camera_noise_prob:
+        rgb = torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1)))[None]
+        return _camera_noise(rgb, options)[0].numpy().transpose(1, 2, 0)[..., ::-1]
     if np.random.uniform() < options.gaussian_noise_prob:
         return random_add_gaussian_noise(img, options.noise_range, options.gray_noise_prob, clip=True)
     return random_add_poisson_noise(img, options.poisson_scale_range, options.gray_noise_prob, clip=True)
@@ -213,8 +231,11 @@ def degrade_image(img, options):
         if stage == 'blur':
             out = cv2.filter2D(out, -1, sample_kernel(options), borderType=cv2.BORDER_REFLECT_101)
         elif stage == 'resize':
-            mode = CV2_INTERPOLATION[_sample_resize_mode(options)]
-            out = cv2.resize(out, (w // options.scale, h // options.scale), interpolation=mode)
+            mode = _sample_resize_mode(options)
+            if mode == 'nearest':
+                out = block_centres(out, options.scale, (0, 1))
+            else:
+                out = cv2.resize(out, (w // options.scale, h // options.scale), interpolation=CV2_INTERPOLATION[mode])
         elif stage == 'noise':
             out = _image_noise(out, options)
         else:
@@ -223,6 +244,8 @@ def degrade_image(img, options):
 
 
 def _batch_noise(out, options):
+    if np.random.uniform() < options.camera_noise_prob:
+        return _camera_noise(out, options)
     if np.random.uniform() < options.gaussian_noise_prob:
         return random_add_gaussian_noise_pt(out, options.noise_range, options.gray_noise_prob, clip=True)
     return random_add_poisson_noise_pt(out, options.poisson_scale_range, options.gray_noise_prob, clip=True)
@@ -259,7 +282,11 @@ def degrade_batch(gt, options, jpeger=None):
             kernels = torch.from_numpy(np.stack([sample_kernel(options) for _ in range(b)])).to(gt)
             out = filter2D(out, _fit_kernels(kernels, min(out.shape[-2:])))
         elif stage == 'resize':
-            out = F.interpolate(out, size=(h // options.scale, w // options.scale), mode=_sample_resize_mode(options))
+            mode = _sample_resize_mode(options)
+            if mode == 'nearest':
+                out = block_centres(out, options.scale, (-2, -1))
+            else:
+                out = F.interpolate(out, size=(h // options.scale, w // options.scale), mode=mode)
         elif stage == 'noise':
             out = _batch_noise(out, options)
         else:

@@ -11,7 +11,19 @@ from torch.utils import data
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_image, rng_scope
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, list_images
-from srddgan_arch.data.paired_dataset import RobustImageReading
+from srddgan_arch.data.paired_dataset import ImageDatasetOptions, RobustImageReading
+from srddgan_arch.options.schema import option, section
+
+
+@section('datasets.<phase>')
+class DegradedDatasetOptions(ImageDatasetOptions):
+    """``SRDDGANDegradedDataset``: HR only, the LR made on the fly."""
+
+    use_hflip: bool = option(True, 'Random horizontal flips (training).')
+    use_rot: bool = option(True, 'Random rotations (training).')
+    degradation: DegradationOptions = option(DegradationOptions(), 'Probabilities and ranges of the degradation.')
+    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
+    degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
 
 
 def hr_paths(dataroot_gt, io_backend, meta_info_file=None):
@@ -43,39 +55,27 @@ def hr_paths(dataroot_gt, io_backend, meta_info_file=None):
 @DATASET_REGISTRY.register()
 class SRDDGANDegradedDataset(RobustImageReading, data.Dataset):
     """Reads HR images only; LR is made by ``degrade_image`` in the data-loader workers (or, with
-    ``degrade_in_dataset: false``, left to the model: ``degrade_batch`` in its ``feed_data``).
+    ``degrade_in_dataset: false``, left to the model: ``degrade_batch`` in its ``feed_data``). Training crops
+    ``gt_size`` patches at random and augments them; other phases take whole images, mod-cropped to the scale.
 
     Args:
-        opt (dict): Options (YAML keys):
-            dataroot_gt (str): HR folder, or ``.lmdb`` folder with ``io_backend: {type: lmdb}``.
-            io_backend (dict): ``{type: disk}`` or ``{type: lmdb}``.
-            meta_info_file (str, optional): Disk backend: list of HR files. Default: every image in the folder.
-            scale (int): Scale (BasicSR adds it from the top-level ``scale``).
-            phase (str): 'train' crops ``gt_size`` patches at random and augments; otherwise whole images,
-                mod-cropped to the scale.
-            gt_size (int): HR patch size for training; must be divisible by the scale.
-            use_hflip (bool): Random horizontal flips in training. Default: True.
-            use_rot (bool): Random rotations in training. Default: True.
-            degradation (dict): ``DegradationOptions`` keys. Default: its defaults.
-            seed (int | None): When set, sample i is always made with seed ``seed + i`` (fixed validation sets);
-                when None, the generators seeded by BasicSR (``manual_seed``, ``worker_init_fn``) are used.
-                Default: None.
-            degrade_in_dataset (bool): False returns only ``gt``/``gt_path`` for a model-side batched
-                degradation. Default: True.
-            skip_bad_images (bool): Log and skip corrupt, empty or unreadable images. Default: False.
+        opt (dict): The keys of :class:`DegradedDatasetOptions`; ``scale`` and ``phase`` come from BasicSR.
     """
+
+    options_section = DegradedDatasetOptions
 
     def __init__(self, opt):
         super().__init__()
         self.opt = copy.deepcopy(opt)
-        self.scale = self.opt['scale']
-        self.degradation = DegradationOptions.from_dict(self.opt.get('degradation'), self.scale)
+        self.settings = DegradedDatasetOptions.from_dict(self.opt)
+        self.scale = self.settings.scale
+        self.degradation = self.settings.degradation
         self.io_backend_opt = self.opt['io_backend']
-        self.paths = hr_paths(self.opt.get('dataroot_gt'), self.io_backend_opt, self.opt.get('meta_info_file'))
+        self.paths = hr_paths(self.settings.dataroot_gt, self.io_backend_opt, self.settings.meta_info_file)
         if self.io_backend_opt['type'] == 'lmdb':
-            self.io_backend_opt.update(db_paths=[self.opt['dataroot_gt']], client_keys=['gt'])
-        if self.opt['phase'] == 'train' and self.opt['gt_size'] % self.scale:
-            raise ValueError(f'gt_size {self.opt["gt_size"]} must be divisible by scale {self.scale}.')
+            self.io_backend_opt.update(db_paths=[self.settings.dataroot_gt], client_keys=['gt'])
+        if self.settings.phase == 'train' and self.settings.gt_size % self.scale:
+            raise ValueError(f'gt_size {self.settings.gt_size} must be divisible by scale {self.scale}.')
 
     def __len__(self):
         return len(self.paths)
@@ -86,27 +86,27 @@ class SRDDGANDegradedDataset(RobustImageReading, data.Dataset):
     def load(self, index):
         """Sample ``index``: ``lq``, ``gt`` (RGB CHW tensors in [0, 1]), ``lq_path`` and ``gt_path`` (both the HR
         path), or only ``gt``/``gt_path`` with ``degrade_in_dataset: false``."""
-        if self.opt.get('seed') is None:
+        if self.settings.seed is None:
             return self._make_sample(index)
-        with rng_scope(self.opt['seed'] + index):
+        with rng_scope(self.settings.seed + index):
             return self._make_sample(index)
 
     def _make_sample(self, index):
         gt_path = self.paths[index]
         img_gt = self.read_client_image(gt_path, 'gt')
-        if self.opt['phase'] == 'train':
+        if self.settings.phase == 'train':
             img_gt = self._random_crop(img_gt, gt_path)
-            img_gt = augment(img_gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
+            img_gt = augment(img_gt, self.settings.use_hflip, self.settings.use_rot)
         else:
             img_gt = mod_crop(img_gt, self.scale)
         sample = {'gt': img2tensor(img_gt, bgr2rgb=True, float32=True), 'gt_path': gt_path}
-        if self.opt.get('degrade_in_dataset', True):
+        if self.settings.degrade_in_dataset:
             img_lq = degrade_image(img_gt, self.degradation)
             sample.update(lq=img2tensor(img_lq, bgr2rgb=True, float32=True), lq_path=gt_path)
         return sample
 
     def _random_crop(self, img, path):
-        size = self.opt['gt_size']
+        size = self.settings.gt_size
         h, w = img.shape[:2]
         if h < size or w < size:
             raise BadImageError(path, f'HR size {h}x{w} is smaller than gt_size {size}')

@@ -69,6 +69,11 @@ class DecodedImage(NamedTuple):
         """65535 for a 16-bit file, else 255."""
         return 65535 if '16-bit' in (self.conversion or '').split('+') else 255
 
+    @property
+    def needs_png(self):
+        """The mode needs a format that stores 16 bits and alpha (png) to be written unchanged."""
+        return self.max_value == 65535 or self.alpha is not None
+
 
 class ImageHeader(NamedTuple):
     """What an image file's header says, read without decoding its pixels.
@@ -146,6 +151,23 @@ def decode_image(content, path):
     elif img.shape[2] != 3:
         raise BadImageError(path, f'{img.shape[2]} channels; expected 1 (gray), 3 (colour) or 4 (RGBA)')
     return DecodedImage(np.ascontiguousarray(img), alpha, '+'.join(conversions) or None)
+
+
+def in_mode_of(image, out):
+    """An upscaled colour image in the mode of the image it was made from: its alpha upscaled by bicubic, its
+    conversion (gray, 16-bit) kept for ``write_image``.
+
+    Args:
+        image (DecodedImage): The input image.
+        out (ndarray): Its upscaled colour image, float BGR (H, W, 3) in [0, 1].
+
+    Returns:
+        DecodedImage: ``out`` ready for ``write_image(path, *result)``.
+    """
+    alpha = None
+    if image.alpha is not None:
+        alpha = np.clip(cv2.resize(image.alpha, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
+    return DecodedImage(out, alpha, image.conversion)
 
 
 def _note_once(kind, message):

@@ -9,11 +9,51 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
 from srddgan_arch.data.image_io import BadImageError, decode_image, note_conversion
+from srddgan_arch.options.schema import REQUIRED, option, section
+from srddgan_arch.options.sections import DatasetOptions
+
+
+@section('datasets.<phase>')
+class ImageDatasetOptions(DatasetOptions):
+    """The keys srddgan's data sets share with BasicSR's ``PairedImageDataset``."""
+
+    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
+    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
+    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
+    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
+
+    def validate(self, key):
+        super().validate(key)
+        self.require_for_training(key, 'gt_size')
+
+    def image_folders(self):
+        """The data folders of the data set, by key: ``dataroot_gt`` (and ``dataroot_lq`` for paired data)."""
+        return {'dataroot_gt': self.dataroot_gt}
+
+
+@section('datasets.<phase>')
+class PairedDatasetOptions(ImageDatasetOptions):
+    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
+
+    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
+    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
+    use_hflip: bool | None = option(None, 'Random horizontal flips (training).')
+    use_rot: bool | None = option(None, 'Random rotations (training).')
+    color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
+    mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
+    std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
+
+    def validate(self, key):
+        super().validate(key)
+        self.require_for_training(key, 'use_hflip', 'use_rot')
+
+    def image_folders(self):
+        return {**super().image_folders(), 'dataroot_lq': self.dataroot_lq}
 
 
 class RobustImageReading:
-    """Mixin for datasets with ``io_backend_opt``, ``opt`` and ``__len__``: decoding through ``decode_image`` and
-    the ``skip_bad_images`` option.
+    """Mixin for datasets with ``io_backend_opt``, ``settings`` (:class:`ImageDatasetOptions`) and ``__len__``:
+    decoding through ``decode_image`` and the ``skip_bad_images`` option.
 
     Subclasses implement ``load(index)`` (the sample dict) and call ``load_skipping_bad(index)`` from
     ``__getitem__``.
@@ -65,12 +105,12 @@ class RobustImageReading:
             try:
                 return self.load(candidate)
             except BadImageError as error:
-                if not self.opt.get('skip_bad_images', False):
+                if not self.settings.skip_bad_images:
                     raise BadImageError(error.path, f'{error.reason} (set skip_bad_images: true in the dataset '
                                         'options to skip bad images)') from error
                 self.bad_indices.add(candidate)
                 get_root_logger().warning(f'Skipping {error} ({len(self.bad_indices)} bad sample(s) so far).')
-        raise RuntimeError(f'Every sample of data set {self.opt.get("name", "")!r} is bad; see the warnings above.')
+        raise RuntimeError(f'Every sample of data set {self.settings.name!r} is bad; see the warnings above.')
 
 
 def match_gt_to_lq(img_gt, img_lq, scale, gt_path, lq_path):
@@ -100,16 +140,21 @@ class SRDDGANPairedDataset(RobustImageReading, PairedImageDataset):
     images, crops HR sizes not divisible by the scale, and reports bad images by path.
 
     Args:
-        opt (dict): BasicSR's ``PairedImageDataset`` options, plus:
-            skip_bad_images (bool): Log and skip corrupt, empty, unreadable or mismatched samples instead of raising.
-                Default: False.
+        opt (dict): The keys of :class:`PairedDatasetOptions` (BasicSR's ``PairedImageDataset`` options and
+            ``skip_bad_images``); other keys are left to the option files' other readers.
     """
+
+    options_section = PairedDatasetOptions
 
     def __init__(self, opt):
         opt = copy.deepcopy(opt)
-        for key in ('dataroot_gt', 'dataroot_lq'):
-            if not osp.exists(opt.get(key) or ''):
-                raise FileNotFoundError(f'{opt.get("name", "dataset")}: {key} {opt.get(key)!r} does not exist.')
+        # type: PairedImageDataset builds this class for the option files of BasicSR's own models too, whose data
+        # sets may carry keys that other readers take (use_shuffle, ...): only this section's keys are read
+        known = {key: value for key, value in opt.items() if key in PairedDatasetOptions.rules}
+        self.settings = PairedDatasetOptions.from_dict(known)
+        for key, folder in self.settings.image_folders().items():
+            if not osp.exists(folder):
+                raise FileNotFoundError(f'{self.settings.name}: {key} {folder!r} does not exist.')
         super().__init__(opt)
 
     def __getitem__(self, index):
@@ -118,14 +163,14 @@ class SRDDGANPairedDataset(RobustImageReading, PairedImageDataset):
     def load(self, index):
         """Sample ``index`` as PairedImageDataset returns it: ``lq``, ``gt`` (RGB CHW tensors), ``lq_path``,
         ``gt_path``."""
-        scale = self.opt['scale']
+        settings = self.settings
         gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
         img_lq = self.read_client_image(lq_path, 'lq')
-        img_gt = match_gt_to_lq(self.read_client_image(gt_path, 'gt'), img_lq, scale, gt_path, lq_path)
-        if self.opt['phase'] == 'train':
-            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.opt['gt_size'], scale, gt_path)
-            img_gt, img_lq = augment([img_gt, img_lq], self.opt['use_hflip'], self.opt['use_rot'])
-        if self.opt.get('color') == 'y':
+        img_gt = match_gt_to_lq(self.read_client_image(gt_path, 'gt'), img_lq, settings.scale, gt_path, lq_path)
+        if settings.phase == 'train':
+            img_gt, img_lq = paired_random_crop(img_gt, img_lq, settings.gt_size, settings.scale, gt_path)
+            img_gt, img_lq = augment([img_gt, img_lq], settings.use_hflip, settings.use_rot)
+        if settings.color == 'y':
             img_gt, img_lq = bgr2ycbcr(img_gt, y_only=True)[..., None], bgr2ycbcr(img_lq, y_only=True)[..., None]
         img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
         if self.mean is not None or self.std is not None:

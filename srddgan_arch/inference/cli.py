@@ -5,15 +5,15 @@ line on stderr and a non-zero exit (the traceback with ``--debug``); an image th
 run ends with a summary and exit code 1.
 """
 import argparse
-import json
 import math
 import os
+import re
 import sys
 from collections import Counter
 from os import path as osp
+from typing import NamedTuple
 
 import cv2
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -23,15 +23,17 @@ from srddgan_arch.data.image_io import (
     list_images,
     read_bytes,
     read_header,
-    to_uint8,
     write_image,
 )
 from srddgan_arch.device import default_device, keep_freed_memory
-from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, build_face_helper, restore_faces
+from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
-from srddgan_arch.inference.upsampler import PRECISIONS, build_upsampler, in_mode_of, upsample_image
+from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
+from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
+from srddgan_arch.option_files import ListOptionFiles, option_file_argument
+from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-infer'
 BACKENDS = ('torch', 'onnxruntime')
@@ -124,9 +126,14 @@ def parse_args(argv=None):
     parser = OneLineParser(prog=PROG, description='SRDDGAN inference on image files or folders.')
     parser.add_argument('-i', '--input', required=True, help='Input image or folder.')
     parser.add_argument('-o', '--output', default='results', help='Output folder. Default: results.')
-    parser.add_argument('-opt', '--opt', help='Option file (YAML) with network_g (and diffusion) sections.')
-    parser.add_argument('--model_path', help='Model weights (BasicSR checkpoint).')
-    parser.add_argument('--param_key', default='params_ema', help='Checkpoint key. Default: params_ema.')
+    parser.add_argument('-opt', '--opt', type=option_file_argument, help='Option file (YAML) with network_g (and '
+                        'diffusion) sections, or the name of a packaged one (see --list-options).')
+    parser.add_argument('--list-options', '--list_options', action=ListOptionFiles,
+                        help='List the packaged option files and exit.')
+    parser.add_argument('--model_path', help='Model weights: a BasicSR checkpoint (.pth), a .safetensors file '
+                        "(srddgan-export) or an http(s) address of either (downloaded once into torch.hub's "
+                        'checkpoint folder).')
+    parser.add_argument('--param_key', help=f'Checkpoint key. Default: {InferenceSettings.param_key}.')
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0; sample i uses seed + i. Default: 0.')
@@ -138,14 +145,17 @@ def parse_args(argv=None):
                         help="Make the output consistent with the input's MATLAB-bicubic downscale ('bicubic': exact "
                         "for models trained on bicubic LR, an approximation otherwise) or not ('none'). Default: the "
                         "option file's lr_consistency section (off without one).")
-    parser.add_argument('-t', '--tile', type=int, default=0, help='Tile size in LR pixels, 0: no tiling. Default: 0.')
-    parser.add_argument('--tile_pad', type=int, default=10, help='Tile overlap context in LR pixels. Default: 10.')
+    parser.add_argument('-t', '--tile', type=int, help='Tile size in LR pixels, 0: no tiling. Default: '
+                        f'{InferenceSettings.tile}.')
+    parser.add_argument('--tile_pad', type=int, help='Tile overlap context in LR pixels. Default: '
+                        f'{InferenceSettings.tile_pad}.')
     precision = parser.add_mutually_exclusive_group()
     for name in PRECISIONS:
         precision.add_argument(f'--{name}', dest='precision', action='store_const', const=name,
-                               help=f'Compute in {name}' + (' (autocast).' if name != 'fp32' else ' (default).'))
-    parser.set_defaults(precision='fp32')
-    parser.add_argument('--device', choices=['cuda', 'cpu', 'mps'], help='Device. Default: cuda, mps or cpu.')
+                               help=f'Compute in {name}' + (' (autocast).' if PRECISIONS[name] else '.') +
+                               (' Default.' if name == InferenceSettings.precision else ''))
+    parser.add_argument('--device', help='Device: cpu, mps, cuda or cuda:N. Default: cuda, mps or cpu.')
+    parser.add_argument('-g', '--gpu_id', '--gpu-id', type=int, help='GPU to use, the same as --device cuda:N.')
     parser.add_argument('--backend', choices=BACKENDS, default='torch', help='torch, or onnxruntime: the generator '
                         'exported to ONNX (once, into --onnx_dir or torch.hub\'s cache folder), sampled by ONNX '
                         'Runtime and numpy on the CPU in fp32; the same --seed gives the same image. Default: torch.')
@@ -157,7 +167,8 @@ def parse_args(argv=None):
     parser.add_argument('--ext', default='auto', help='Output extension; auto keeps the input one (png for '
                         '16-bit or alpha). Default: auto.')
     parser.add_argument('--face', action='store_true', help='Face mode: restore aligned faces with the face model.')
-    parser.add_argument('--face_opt', help='Face mode: option file of the face model (e.g. x8).')
+    parser.add_argument('--face_opt', type=option_file_argument, help='Face mode: option file of the face model '
+                        '(e.g. x8), or a packaged name.')
     parser.add_argument('--face_model_path', help='Face mode: face model weights.')
     parser.add_argument('--face_size', type=int, default=128, help='Face mode: aligned crop size. Default: 128.')
     parser.add_argument('--face_det_model', default='retinaface_resnet50', choices=sorted(FACE_DETECTOR_FILES))
@@ -171,7 +182,20 @@ def parse_args(argv=None):
     error = _argument_error(args)
     if error:
         parser.error(error)
+    if args.gpu_id is not None:
+        args.device = f'cuda:{args.gpu_id}'
+    try:
+        args.settings = inference_settings(args)
+    except OptionError as error:  # a value out of its bounds: named as the option
+        parser.error(f'--{error}')
     return args
+
+
+def inference_settings(args):
+    """The one :class:`InferenceSettings` of a command line: an option not given keeps its default, the device is
+    resolved (``--device``, else the best available)."""
+    settings = InferenceSettings().updated(**{name: getattr(args, name) for name in InferenceSettings.rules})
+    return settings.updated(device=settings.device or default_device())
 
 
 def _argument_error(args):
@@ -191,33 +215,88 @@ def _argument_error(args):
     if args.ext != 'auto' and (f'.{args.ext.lower()}' not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(
             f'x.{args.ext}')):
         return f'--ext {args.ext}: not an image format; use auto or one of {", ".join(IMAGE_EXTENSIONS)}.'
-    for name in ('tile', 'tile_pad'):
-        if getattr(args, name) < 0:
-            return f'--{name} must be >= 0.'
     if args.max_memory is not None and not args.max_memory > 0:
         return '--max_memory must be a positive number of GiB.'
     if args.backend == 'onnxruntime':
         return onnx_argument_error(args)
-    return _device_error(args.device)
+    return _device_error(args.device, args.gpu_id)
 
 
-def _device_error(device):
-    """What is wrong with ``--device`` on this machine, or None."""
-    if device == 'cuda' and not torch.cuda.is_available():
-        return '--device cuda: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
+def _device_error(device, gpu_id=None):
+    """What is wrong with ``--device`` (cpu, mps, cuda, cuda:N) and ``-g N`` on this machine, or None."""
+    if gpu_id is not None:
+        if device not in (None, 'cuda', f'cuda:{gpu_id}'):
+            return f'-g {gpu_id} means --device cuda:{gpu_id}, but --device is {device}: give one of them.'
+        device = f'cuda:{gpu_id}'
+    if device is None:
+        return None
+    match = re.fullmatch(r'cpu|mps|cuda(?::(\d+))?', device)
+    if match is None:
+        return f'--device {device}: expected cpu, mps, cuda or cuda:N (N: the number of the GPU).'
     if device == 'mps' and not torch.backends.mps.is_available():
         return '--device mps: Apple MPS is not available here; use --device cpu.'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        return f'--device {device}: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
+    if match[1] is not None and int(match[1]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        return f'--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.'
     return None
 
 
-def _process_face(args, face_upsampler, helper, bg_upsampler, landmarks, path, image, seed):
-    """Face mode for one image: background (model or Lanczos), then the faces; returns a DecodedImage."""
+class Job(NamedTuple):
+    """What ``srddgan-infer`` does to every input, built once from the arguments (``build_job``).
+
+    Args:
+        upsampler (SRDDGANer | None): The ``-opt`` model; in face mode the background's (None: Lanczos).
+        guard (MemoryGuard | None): The memory guard of ``upsampler``.
+        faces (FaceMode | None): Face mode (``faces.py``), or None.
+        outscale (float | None): The final scale; None: the model's.
+        seeds (range): One seed per output sample (``--seed``, ``--num_samples``).
+        output (str): The output folder.
+        ext (str): The ``--ext``.
+    """
+
+    upsampler: object
+    guard: MemoryGuard | None
+    faces: FaceMode | None
+    outscale: float | None
+    seeds: range
+    output: str
+    ext: str
+
+
+def build_job(args, inputs=()):
+    """The upsamplers (one :class:`InferenceSettings` for all), the memory guard and face mode of parsed arguments.
+
+    Args:
+        args (Namespace): From :func:`parse_args`.
+        inputs (list[str]): The input files (``--backend onnxruntime`` never exports beside them). Default: ().
+
+    Returns:
+        Job: The job.
+    """
+    upsampler = build_upsampler(args.opt, args.model_path, args.settings) if args.opt else None
+    guard = MemoryGuard(upsampler, args.max_memory) if upsampler else None
+    if args.backend == 'onnxruntime':  # the memory guard measures torch's network: none for ONNX Runtime
+        upsampler, guard = build_onnx_upsampler(upsampler, args, inputs), None
+    faces, outscale = None, args.outscale
+    if args.face:
+        face_upsampler = build_upsampler(args.face_opt, args.face_model_path, args.settings)
+        outscale = outscale or (upsampler or face_upsampler).scale
+        faces = build_face_mode(face_upsampler, outscale, args.face_size, args.face_det_model, args.face_weights_dir,
+                                args.face_landmarks)
+    return Job(upsampler, guard, faces, outscale, range(args.seed, args.seed + args.num_samples), args.output,
+               args.ext)
+
+
+def _upscale(job, path, image, seed):
+    """One sample of one image: the model's, or in face mode the background (model or Lanczos) with the faces."""
+    if job.faces is None:
+        return upsample_image(job.upsampler, image, job.outscale, seed, progress=job.upsampler.tile > 0)
     background = None
-    if bg_upsampler is not None:
-        background = to_uint8(upsample_image(bg_upsampler, image, args.outscale, seed).img)
-    restored, _ = restore_faces(face_upsampler, helper, to_uint8(image.img), background,
-                                landmarks.get(osp.basename(path)) if landmarks else None, seed)
-    return in_mode_of(image, restored.astype(np.float32) / 255)
+    if job.upsampler is not None:
+        background = upsample_image(job.upsampler, image, job.outscale, seed).img
+    return job.faces.restore(osp.basename(path), image, background, seed)
 
 
 def _one_line(error):
@@ -229,57 +308,32 @@ def _one_line(error):
     return f'{type(error).__name__}: {message}'
 
 
-def _process(args, context, path, stem):
+def _process(job, path, stem):
     """Super-resolve one input into its ``--num_samples`` output files."""
     content = read_bytes(path)
     header = read_header(content)
-    if context['guard'] is not None and header is not None:  # before decoding: a small file can hold a huge image
-        context['guard'].check(path, header.height, header.width, args.outscale)
+    if job.guard is not None and header is not None:  # before decoding: a small file can hold a huge image
+        job.guard.check(path, header.height, header.width, job.outscale)
     image = decode_image(content, path)
-    if context['guard'] is not None and header is None:
-        context['guard'].check(path, *image.img.shape[:2], args.outscale)
-    needs_png = image.max_value == 65535 or image.alpha is not None
-    for index in range(args.num_samples):
-        seed = args.seed + index
-        target = output_path(stem, path, args.output, args.ext, needs_png, index if args.num_samples > 1 else None)
-        if args.face:
-            result = _process_face(args, context['face_upsampler'], context['helper'], context['upsampler'],
-                                   context['landmarks'], path, image, seed)
-        else:
-            upsampler = context['upsampler']
-            result = upsample_image(upsampler, image, args.outscale, seed, progress=upsampler.tile > 0)
-        write_image(target, *result)
+    if job.guard is not None and header is None:
+        job.guard.check(path, *image.img.shape[:2], job.outscale)
+    for index, seed in enumerate(job.seeds):
+        target = output_path(stem, path, job.output, job.ext, image.needs_png, index if len(job.seeds) > 1 else None)
+        write_image(target, *_upscale(job, path, image, seed))
 
 
 def run(args):
     """Everything ``main`` does once the arguments are parsed; returns the exit code."""
-    args.device = args.device or default_device()
-    if args.device == 'cpu':
+    if args.settings.device == 'cpu':
         keep_freed_memory()
     inputs = input_images(args.input)
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
-    runtime = dict(param_key=args.param_key, steps=args.steps, force_steps=args.force_steps, tile=args.tile,
-                   tile_pad=args.tile_pad, precision=args.precision, device=args.device,
-                   channels_last=args.channels_last, compile=args.compile, lr_consistency=args.lr_consistency)
-    upsampler = build_upsampler(args.opt, args.model_path, **runtime) if args.opt else None
-    guard = MemoryGuard(upsampler, args.max_memory) if upsampler else None
-    if args.backend == 'onnxruntime':  # the memory guard measures torch's network: none for ONNX Runtime
-        upsampler, guard = build_onnx_upsampler(upsampler, args, inputs), None
-    context = dict(upsampler=upsampler, face_upsampler=None, helper=None, landmarks=None, guard=guard)
-    if args.face:
-        context['face_upsampler'] = build_upsampler(args.face_opt, args.face_model_path, **runtime)
-        outscale = args.outscale or (upsampler.scale if upsampler else context['face_upsampler'].scale)
-        args.outscale = outscale
-        context['helper'] = build_face_helper(outscale, args.face_size, args.face_det_model, args.face_weights_dir,
-                                              args.device)
-        if args.face_landmarks:
-            with open(args.face_landmarks) as f:
-                context['landmarks'] = json.load(f)
+    job = build_job(args, inputs)
     failures = []
     for path in tqdm(inputs, desc='images', unit='img'):
         try:
-            _process(args, context, path, stems[path])
+            _process(job, path, stems[path])
         except Exception as error:  # one bad image does not stop the others; --debug stops with the traceback
             if args.debug:
                 raise

@@ -1,10 +1,12 @@
 """Face mode: facexlib aligns the faces of a photo, a face model restores each crop, the crops are pasted back."""
+import json
 from os import path as osp
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.data.image_io import in_mode_of, to_uint8
 from srddgan_arch.utils.checkpoint import locate_weights
 
 # file names facexlib's FaceRestoreHelper loads at construction (the parser is loaded even when it is not used)
@@ -80,3 +82,57 @@ def restore_faces(face_upsampler, helper, img, background=None, landmarks=None, 
         helper.add_restored_face(to_uint8(restored))
     helper.get_inverse_affine()
     return helper.paste_faces_to_input_image(upsample_img=background), len(helper.cropped_faces)
+
+
+class FaceMode(NamedTuple):
+    """Face mode of ``srddgan-infer``: the face model, facexlib's helper, and the landmarks given instead of the
+    detector.
+
+    Args:
+        upsampler (SRDDGANer): The face model.
+        helper (FaceRestoreHelper): From :func:`build_face_helper`.
+        landmarks (dict | None): Image file name -> five landmarks per face; None: the detector finds them.
+    """
+
+    upsampler: object
+    helper: object
+    landmarks: dict | None
+
+    def restore(self, name, image, background, seed):
+        """The faces of one image restored on its upscaled background, in the image's mode.
+
+        Args:
+            name (str): The image's file name (its key in ``landmarks``).
+            image (DecodedImage): The image.
+            background (ndarray | None): Its upscaled colour image, float BGR at the output size; None: Lanczos.
+            seed (int | None): Sampling seed.
+
+        Returns:
+            DecodedImage: The result.
+        """
+        landmarks = self.landmarks.get(name) if self.landmarks else None
+        background = None if background is None else to_uint8(background)
+        restored, _ = restore_faces(self.upsampler, self.helper, to_uint8(image.img), background, landmarks, seed)
+        return in_mode_of(image, restored.astype(np.float32) / 255)
+
+
+def build_face_mode(face_upsampler, upscale_factor, face_size, det_model, weights_dir=None, landmarks_file=None):
+    """Face mode from the face model and ``srddgan-infer``'s face options.
+
+    Args:
+        face_upsampler (SRDDGANer): The face model (``--face_opt``, ``--face_model_path``).
+        upscale_factor (float): Scale of the output relative to the input photo.
+        face_size (int): Aligned crop size.
+        det_model (str): facexlib's detector.
+        weights_dir (str | None): facexlib's weights folder. Default: None (facexlib's).
+        landmarks_file (str | None): JSON file of landmarks (``--face_landmarks``). Default: None (the detector).
+
+    Returns:
+        FaceMode: Face mode.
+    """
+    helper = build_face_helper(upscale_factor, face_size, det_model, weights_dir, face_upsampler.device)
+    landmarks = None
+    if landmarks_file:
+        with open(landmarks_file) as f:
+            landmarks = json.load(f)
+    return FaceMode(face_upsampler, helper, landmarks)

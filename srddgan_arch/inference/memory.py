@@ -10,9 +10,9 @@ upsampler is LR-consistent.
 import copy
 import itertools
 import math
-import os
 import weakref
 
+import psutil
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -118,13 +118,12 @@ def network_bytes(meta, lr_height, lr_width):
 
 
 def available_bytes(device):
-    """Free memory where the network runs and on the host: (device bytes, host bytes); the same on CPU and MPS."""
-    host = None
-    try:
-        with open('/proc/meminfo') as f:
-            host = next(int(line.split()[1]) * 1024 for line in f if line.startswith('MemAvailable:'))
-    except (OSError, StopIteration):
-        host = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    """Free memory where the network runs and on the host: (device bytes, host bytes); the same on CPU and MPS.
+
+    The host's is psutil's ``available`` (Linux's MemAvailable, and its equivalent on macOS and Windows): what can be
+    allocated without swapping.
+    """
+    host = psutil.virtual_memory().available
     if device.type == 'cuda':
         return torch.cuda.mem_get_info(device)[0], host
     return host, host

@@ -5,15 +5,16 @@ import torch
 from srddgan_runtime.tiles import blend_tiles
 
 
-def tile_upsample(upsample_fn, img, scale, tile=0, tile_pad=10, progress=False):
+def tile_upsample(upsample_fn, img, scale, tile, tile_pad, progress=False):
     """Upsample ``img`` tile by tile with overlaps of 2 * ``tile_pad`` LR pixels and seamless linear blending.
 
     Args:
         upsample_fn (callable): Maps an LR tensor (1, C, h, w) to its upsampled version (1, C', h * scale, w * scale).
         img (Tensor): LR images (B, C, H, W).
         scale (int): Upsampling factor of ``upsample_fn``.
-        tile (int): Tile size in LR pixels (without padding); 0 upsamples the whole image at once. Default: 0.
-        tile_pad (int): LR pixels of context added on each inner side of a tile. Default: 10.
+        tile (int): Tile size in LR pixels (without padding); 0 upsamples the whole image at once (see
+            ``InferenceSettings`` for the defaults).
+        tile_pad (int): LR pixels of context added on each inner side of a tile.
         progress (bool): Show a progress bar over the tiles. Default: False.
 
     Returns:

@@ -15,15 +15,13 @@ import numpy as np
 import torch
 import yaml
 
-from srddgan_arch.data.image_io import DecodedImage
+from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
+from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.tiling import tile_upsample
-from srddgan_arch.lr_consistency import lr_projector, project_to_lr
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
-from srddgan_arch.utils.checkpoint import load_checkpoint
-
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
 
 
 class OptionFile(NamedTuple):
@@ -60,40 +58,36 @@ def load_option_file(path):
                       LRConsistencyOptions.from_dict(opt.get('lr_consistency')))
 
 
-def build_network(network_opt, model_path=None, param_key='params_ema'):
+def build_network(network_opt, model_path=None, param_key=InferenceSettings.param_key):
     """Build a registered network from its option dict and load a BasicSR checkpoint.
 
     Args:
         network_opt (dict): ``type`` plus the network's keyword arguments (the ``network_g`` YAML section).
-        model_path (str | None): BasicSR checkpoint (``.pth``). None keeps random weights (speed tests only).
-            Default: None.
+        model_path (str | None): BasicSR checkpoint (``.pth``), ``.safetensors`` file (``srddgan-export``) or an
+            http(s) address of either. None keeps random weights (speed tests only). Default: None.
         param_key (str): Key of the weights in the checkpoint; falls back to ``params`` and to a bare state dict.
-            Default: 'params_ema'.
+            Default: ``InferenceSettings.param_key`` ('params_ema').
 
     Returns:
         nn.Module: The network in eval mode, on the CPU.
     """
-    return _build_network(network_opt, model_path, param_key)[0]
+    return load_trained_network(network_opt, model_path, param_key)[0]
 
 
-def _build_network(network_opt, model_path, param_key):
-    """``build_network`` and the diffusion schedule its checkpoint records (None when it records none)."""
+def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key):
+    """``build_network``, and the diffusion schedule its checkpoint records (None when it records none).
+
+    Returns:
+        tuple[nn.Module, dict | None]: The network and the recorded ``DiffusionSchedule.settings()``.
+    """
     from basicsr.archs import build_network as basicsr_build_network
-    from basicsr.utils import get_root_logger
 
     net = basicsr_build_network(dict(network_opt))
     if model_path is None:
         return net.eval(), None
     checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-    trained = checkpoint.get('diffusion')
-    for key in (param_key, 'params_ema', 'params'):
-        if key in checkpoint:
-            if key != param_key:
-                get_root_logger().warning(f'{model_path} has no {param_key!r} weights: using {key!r}.')
-            checkpoint = checkpoint[key]
-            break
-    net.load_state_dict(checkpoint, strict=True)
-    return net.eval(), trained
+    net.load_state_dict(state_dict_of(checkpoint, param_key, model_path), strict=True)
+    return net.eval(), checkpoint.get('diffusion')
 
 
 def is_diffusion_network(net):
@@ -108,43 +102,40 @@ class SRDDGANer:
     calls); its latent z is drawn once per image and shared by all tiles. A plain network maps LR [0, 1] to SR [0, 1].
     With ``lr_consistency``, a diffusion generator's every prediction is projected onto the LR-consistent images
     (per tile), and the whole output of any network is projected once more against the whole LR image, so tiles
-    and their blending keep the result consistent.
+    and their blending keep the result consistent (up to the final clamp to [0, 1] at saturated pixels).
 
     Args:
         net (nn.Module): The network (e.g. from :func:`build_network`).
+        settings (InferenceSettings | None): How it runs: tile, tile_pad, precision, device, channels_last, compile
+            (the others are read by :func:`build_upsampler`). Default: None (the defaults).
         scale (int | None): Network scale. Default: None (the network's ``scale`` attribute).
-        schedule (DiffusionSchedule | None): Diffusion schedule for diffusion generators. Default: None (T = 4).
-        tile (int): Tile size in LR pixels, 0 for no tiling. Default: 0.
-        tile_pad (int): LR pixels of overlap context on each inner side of a tile. Default: 10.
-        precision (str): 'fp32', 'bf16' or 'fp16' (autocast). Default: 'fp32'.
-        device (str | torch.device | None): Device. Default: None (cuda, mps or cpu).
-        channels_last (bool): Run the network in channels-last memory format. Default: False.
-        compile (bool): Wrap the network with ``torch.compile``. Default: False.
+        schedule (DiffusionSchedule | None): Diffusion schedule for diffusion generators. Default: None (the
+            ``diffusion`` section's defaults).
         lr_multiple (int | None): LR inputs are padded (replicate) to a multiple of this, for U-Nets that
             downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
         lr_consistency (LRConsistencyOptions | None): LR-consistent output; None or downsampler 'none': off.
             Default: None.
+        changes: Settings changed by keyword (``tile=64``); None keeps the setting.
     """
 
-    def __init__(self, net, scale=None, schedule=None, tile=0, tile_pad=10, precision='fp32', device=None,
-                 channels_last=False, compile=False, lr_multiple=None, lr_consistency=None):
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}.')
+    def __init__(self, net, settings=None, *, scale=None, schedule=None, lr_multiple=None, lr_consistency=None,
+                 **changes):
+        self.settings = (settings or InferenceSettings()).updated(**changes)
         self.scale = scale or getattr(net, 'scale', None)
         if not isinstance(self.scale, int):
             raise ValueError('scale is needed: the network has no int "scale" attribute.')
-        self.device = torch.device(device or default_device())
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.device = torch.device(self.settings.device or default_device())
+        self.memory_format = torch.channels_last if self.settings.channels_last else torch.contiguous_format
         self.net = net.eval().to(self.device, memory_format=self.memory_format)
         self.diffusion = is_diffusion_network(net)
         self.schedule = (schedule or DiffusionSchedule()).to(self.device) if self.diffusion else None
-        self.tile, self.tile_pad, self.precision = tile, tile_pad, precision
+        self.tile, self.tile_pad, self.precision = self.settings.tile, self.settings.tile_pad, self.settings.precision
         divisor = getattr(net, 'divisor', 1)
         self.lr_multiple = lr_multiple or divisor // math.gcd(divisor, self.scale)
         self.lr_consistency = lr_consistency or LRConsistencyOptions()
-        self.project = lr_projector(self.lr_consistency.downsampler, self.scale, self.lr_consistency.iterations)
-        self.model = torch.compile(self.net) if compile else self.net
-        if self.diffusion and compile:
+        self.project = self.lr_consistency.projector(self.scale)
+        self.model = torch.compile(self.net) if self.settings.compile else self.net
+        if self.diffusion and self.settings.compile:
             for attribute in ('encode_lr', 'z_dim', 'scale', 'out_channels'):
                 setattr(self.model, attribute, getattr(self.net, attribute))
 
@@ -186,7 +177,7 @@ class SRDDGANer:
         out = tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
                             progress=progress).cpu()
         if self.project is not None:
-            out = project_to_lr(out, lq.float().cpu(), self.scale, self.lr_consistency.iterations, (0, 1)).clamp(0, 1)
+            out = self.project(out, lq.float().cpu(), value_range=(0, 1)).clamp(0, 1)
         return out
 
     def enhance(self, img, seed=None, progress=False):
@@ -223,24 +214,7 @@ def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
     return in_mode_of(image, out)
 
 
-def in_mode_of(image, out):
-    """The upscaled colour image ``out`` with the mode of ``image``: its alpha upscaled by bicubic, its conversion.
-
-    Args:
-        image (DecodedImage): The input image.
-        out (ndarray): Its upscaled colour image, float BGR (H, W, 3) in [0, 1].
-
-    Returns:
-        DecodedImage: ``out`` ready for ``image_io.write_image``.
-    """
-    alpha = None
-    if image.alpha is not None:
-        alpha = np.clip(cv2.resize(image.alpha, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
-    return DecodedImage(out, alpha, image.conversion)
-
-
-def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, tile=0, tile_pad=10, precision='fp32',
-                    device=None, channels_last=False, compile=False, lr_consistency=None, force_steps=False):
+def build_upsampler(opt, model_path=None, settings=None, **changes):
     """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
 
     A diffusion generator samples with the schedule it was trained with: the one its checkpoint records (srddgan's
@@ -248,36 +222,31 @@ def build_upsampler(opt, model_path=None, param_key='params_ema', steps=None, ti
     checkpoint) feeds G noise levels and steps it never saw: refused unless ``force_steps``, then a warning.
 
     Args:
-        opt (str | dict): Option file with ``network_g`` (and ``diffusion``) sections, or a ``network_g`` dict
-            (default diffusion schedule).
-        model_path (str | None): BasicSR checkpoint; None keeps random weights (speed tests). Default: None.
-        param_key (str): Key of the weights in the checkpoint. Default: 'params_ema'.
-        steps (int | None): Diffusion steps T. Default: None (the option file's value).
-        lr_consistency (str | None): Downsampler of the LR-consistent output, 'bicubic' or 'none'. Default: None
-            (the option file's ``lr_consistency`` section; off for a ``network_g`` dict).
-        tile, tile_pad, precision, device, channels_last, compile: As in :class:`SRDDGANer`.
-        force_steps (bool): Sample with a schedule G was not trained with (warns). Default: False.
+        opt (str | dict): Option file with ``network_g`` (and ``diffusion``, ``lr_consistency``) sections, or a
+            ``network_g`` dict (the default schedule, no LR consistency).
+        model_path (str | None): BasicSR checkpoint, ``.safetensors`` file or an http(s) address of either; None
+            keeps random weights (speed tests). Default: None.
+        settings (InferenceSettings | None): The runtime settings; ``param_key``, ``steps``, ``force_steps`` and
+            ``lr_consistency`` are read here, the others by :class:`SRDDGANer`. Default: None (the defaults).
+        changes: Settings changed by keyword (``steps=8``); None keeps the setting.
 
     Returns:
         SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
     """
+    settings = (settings or InferenceSettings()).updated(**changes)
     if isinstance(opt, str):
         network_opt, diffusion, consistency = load_option_file(opt)
     else:
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
-    if lr_consistency is not None:
-        consistency = dataclasses.replace(consistency, downsampler=lr_consistency)
-    net, trained = _build_network(network_opt, model_path, param_key)
+    consistency = consistency.updated(downsampler=settings.lr_consistency)
+    net, trained = load_trained_network(network_opt, model_path, settings.param_key)
     schedule = None
     if is_diffusion_network(net):
         if model_path is not None and trained is None:
             trained = dataclasses.asdict(diffusion)  # a checkpoint without a record: the option file's is trained
-        if steps is not None:
-            diffusion = DiffusionOptions.from_dict(dict(dataclasses.asdict(diffusion), num_timesteps=steps))
-        schedule = DiffusionSchedule(**dataclasses.asdict(diffusion))
-        _check_trained_schedule(schedule, trained, force_steps)
-    return SRDDGANer(net, schedule=schedule, tile=tile, tile_pad=tile_pad, precision=precision, device=device,
-                     channels_last=channels_last, compile=compile, lr_consistency=consistency)
+        schedule = DiffusionSchedule(**dataclasses.asdict(diffusion.updated(num_timesteps=settings.steps)))
+        _check_trained_schedule(schedule, trained, settings.force_steps)
+    return SRDDGANer(net, settings, schedule=schedule, lr_consistency=consistency)
 
 
 def _check_trained_schedule(schedule, trained, force):

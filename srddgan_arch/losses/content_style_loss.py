@@ -7,8 +7,8 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
-from srddgan_arch.losses.vgg_features import TORCHVISION_WEIGHTS_URL, VGG_WEIGHT_FILES, VGGFeatures
-from srddgan_arch.utils.checkpoint import locate_weights
+from srddgan_arch.losses.vgg_features import VGG_WEIGHT_FILES, VGGFeatures
+from srddgan_arch.utils.torchvision_weights import locate_torchvision_weights
 
 GRAM_NORMS = ('none', 'hw', 'chw')
 DISTANCES = ('mse', 'rms', 'printed')
@@ -140,9 +140,7 @@ class ContentStyleLoss(nn.Module):
         if vgg_type not in VGG_WEIGHT_FILES:
             raise ValueError(f'vgg_type {vgg_type!r} is not supported; expected one of {sorted(VGG_WEIGHT_FILES)}.')
         if pretrained:
-            file_name = VGG_WEIGHT_FILES[vgg_type]
-            weights_path = locate_weights(file_name, pretrained_path, what='ContentStyleLoss',
-                                          url=TORCHVISION_WEIGHTS_URL.format(file_name))
+            weights_path = locate_torchvision_weights(VGG_WEIGHT_FILES[vgg_type], pretrained_path, 'ContentStyleLoss')
         else:
             weights_path = None
             get_root_logger().warning('ContentStyleLoss: pretrained is false, the VGG weights are random; '

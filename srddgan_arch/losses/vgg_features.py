@@ -2,7 +2,7 @@
 
 BasicSR's ``VGGFeatureExtractor`` downloads its weights at construction (offline it raises URLError) and reads
 ``experiments/pretrained_models/vgg19-dcbb9e9d.pth`` relative to the working directory; this one loads the file it
-is given (``ContentStyleLoss`` finds it in torchvision's cache with ``locate_weights``).
+is given (``ContentStyleLoss`` finds it in torchvision's cache with ``locate_torchvision_weights``).
 """
 import torch
 from basicsr.archs.vgg_arch import NAMES
@@ -11,8 +11,6 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
-# where torchvision downloads its weight files from (a file name completes the address)
-TORCHVISION_WEIGHTS_URL = 'https://download.pytorch.org/models/{}'
 # torchvision's file names for the ImageNet weights (the names its downloader caches them under)
 VGG_WEIGHT_FILES = {'vgg16': 'vgg16-397923af.pth', 'vgg19': 'vgg19-dcbb9e9d.pth'}
 # torchvision's layer configurations: make_layers(cfgs[...]) with ``init_like_torchvision`` is

@@ -12,31 +12,15 @@ import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 
 from srddgan_arch.device import default_device
-from srddgan_arch.losses.vgg_features import TORCHVISION_WEIGHTS_URL, load_features_state
-from srddgan_arch.utils.checkpoint import locate_weights
+from srddgan_arch.losses.vgg_features import load_features_state
+from srddgan_arch.utils.torchvision_weights import locate_backbone
 
-# torchvision's backbone files for the nets of the lpips package
-LPIPS_BACKBONE_FILES = {
-    'alex': 'alexnet-owt-7be5be79.pth',
-    'vgg': 'vgg16-397923af.pth',
-    'squeeze': 'squeezenet1_1-b8a52dc0.pth',
-}
 _LPIPS_NETS = {}
 
 
 def lpips_trunk_key(key):
     """torchvision's key of a tensor of an lpips trunk: 'slice2.3.weight' -> 'features.3.weight'."""
     return f'features.{key.split(".", 1)[1]}'
-
-
-def locate_backbone(net, backbone_path=None):
-    """The backbone file of an LPIPS net: ``backbone_path`` or torchvision's cache file, downloaded there when
-    missing (see ``locate_weights``)."""
-    if net not in LPIPS_BACKBONE_FILES:
-        raise ValueError(f'LPIPS net {net!r} is not supported; expected one of {sorted(LPIPS_BACKBONE_FILES)}.')
-    file_name = LPIPS_BACKBONE_FILES[net]
-    return locate_weights(file_name, backbone_path, what=f'LPIPS ({net} backbone)',
-                          url=TORCHVISION_WEIGHTS_URL.format(file_name), option='backbone_path')
 
 
 def build_lpips(net='alex', spatial=False, backbone_path=None):

@@ -1,5 +1,4 @@
 """Validation over several SR samples per LR image, with the LR image given to every metric and reference rows."""
-import inspect
 from os import path as osp
 
 import numpy as np
@@ -10,6 +9,7 @@ from tqdm import tqdm
 
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
 from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.options.signatures import is_set_metric
 
 
 class SampleValidationMixin:
@@ -76,7 +76,7 @@ class SampleValidationMixin:
         references = {name: reference_upscale(self.lq, scale, name, self.lr_consistency.iterations)
                       for name in REFERENCES}
         per_sample = {name: metric_opt for name, metric_opt in metrics_opt.items()
-                      if 'samples' not in inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters}
+                      if not is_set_metric(METRIC_REGISTRY.get(metric_opt['type']))}
         return {method: self._image_metrics(per_sample, [tensor2img(img.detach().cpu())], gt_img, lq_img)
                 for method, img in references.items()}
 
@@ -93,7 +93,7 @@ class SampleValidationMixin:
         """Every metric of one LR image: per-sample metrics averaged over the samples, set metrics once."""
         results = {}
         for name, metric_opt in metrics_opt.items():
-            if 'samples' in inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters:
+            if is_set_metric(METRIC_REGISTRY.get(metric_opt['type'])):
                 results[name] = calculate_metric(dict(samples=sr_imgs, img2=gt_img, lq=lq_img), metric_opt)
             else:
                 values = [calculate_metric(dict(img=sr, img2=gt_img, lq=lq_img), metric_opt) for sr in sr_imgs]

@@ -1,10 +1,11 @@
 """BasicSR's SRModel for the baselines (RRDB, ESRGAN): scored with srddgan's metrics, LR-PSNR included."""
 from basicsr.models.sr_model import SRModel
-from basicsr.utils.registry import MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
 from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
-from srddgan_arch.options import ValOptions
+from srddgan_arch.options.model import parse_val
+from srddgan_arch.options.signatures import check_registered_section
 
 
 @MODEL_REGISTRY.register()
@@ -16,11 +17,25 @@ class SRBaselineModel(TrainingMixin, SampleValidationMixin, SRModel):
     through BasicSR's test pipeline; this model can (``options/test_*_baseline_x4.yml``).
 
     Args:
-        opt (dict): The parsed BasicSR options; its ``val`` section is read through ``ValOptions``.
+        opt (dict): The parsed BasicSR options; ``network_g`` and ``val`` are read by ``parse_settings``.
     """
 
+    @staticmethod
+    def parse_settings(opt):
+        """``network_g`` against its constructor and ``val`` as ValOptions (its metrics checked); the run checks
+        call it too.
+
+        Args:
+            opt (dict): The options.
+
+        Returns:
+            ValOptions: The validation settings.
+        """
+        check_registered_section('network_g', opt.get('network_g'), ARCH_REGISTRY)
+        return parse_val(opt.get('val'))
+
     def __init__(self, opt):
-        self.val_settings = ValOptions.from_dict(opt.get('val'))
+        self.val_settings = self.parse_settings(opt)
         super().__init__(opt)
 
     def test(self):

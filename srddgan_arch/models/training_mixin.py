@@ -1,9 +1,11 @@
-"""What srddgan's models change in BasicSR's ``BaseModel`` for training: optimisers, checkpoints and exact resume."""
+"""What srddgan's models change in BasicSR's ``BaseModel``: optimisers, loading and saving checkpoints, exact resume."""
+import inspect
 from os import path as osp
 
 import torch
 from basicsr.utils import get_root_logger
 
+from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
 from srddgan_arch.utils.training_state import (
     ResumableSampler,
     ResumePosition,
@@ -17,6 +19,8 @@ class TrainingMixin:
     """Overrides of BasicSR's ``BaseModel`` methods; list it before the BasicSR model class.
 
     - ``get_optimizer``: any ``torch.optim`` optimiser by name (BasicSR 1.4.2 knows only Adam);
+    - ``load_network``: also ``.safetensors`` files and http(s) addresses (``path.pretrain_network_g``), through
+      ``load_checkpoint``;
     - ``save_network`` / ``save_training_state``: written atomically (a run killed while saving leaves the previous
       files complete); training states carry the python, numpy and torch random states;
     - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and continues with its
@@ -28,7 +32,7 @@ class TrainingMixin:
     """
 
     def __init__(self, opt):
-        if opt['is_train'] and opt.get('rank', 0) == 0:
+        if opt['is_train'] and opt['rank'] == 0:
             path_opt = opt.get('path') or {}
             folders = [path_opt[key] for key in ('models', 'training_states') if path_opt.get(key)]
             for path in remove_stale_temporaries(folders):
@@ -36,7 +40,9 @@ class TrainingMixin:
         super().__init__(opt)
 
     def get_optimizer(self, optim_type, params, lr, **kwargs):
-        """A ``torch.optim`` optimiser by class name.
+        """A ``torch.optim`` optimiser by class name; fused (``fused=True``: one kernel per step on the CPU and the
+        GPU, the same update up to rounding) where the class has that option and neither ``fused`` nor ``foreach``
+        is given.
 
         Args:
             optim_type (str): E.g. 'Adam', 'AdamW', 'SGD'.
@@ -51,7 +57,29 @@ class TrainingMixin:
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
             raise NotImplementedError(f'optimizer {optim_type!r} is not a torch.optim optimiser (e.g. Adam, AdamW, '
                                       'SGD).')
+        if 'fused' in inspect.signature(optimizer_class).parameters and not {'fused', 'foreach'} & set(kwargs):
+            kwargs['fused'] = True
         return optimizer_class(params, lr, **kwargs)
+
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """BasicSR's ``load_network`` reading through :func:`load_checkpoint`: a ``.pth`` (weights only), a
+        ``.safetensors`` file or an http(s) address of either.
+
+        Args:
+            net (nn.Module): The network (wrapped or not).
+            load_path (str): The file or its address.
+            strict (bool): Every key must match. Default: True.
+            param_key (str | None): Key of the weights; falls back to ``params_ema``, ``params``, a bare state dict.
+                Default: 'params'.
+        """
+        net = self.get_bare_model(net)
+        checkpoint = load_checkpoint(load_path, what=f'Weights of {net.__class__.__name__}')
+        state = {name.removeprefix('module.'): value
+                 for name, value in state_dict_of(checkpoint, param_key, load_path).items()}
+        get_root_logger().info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: '
+                               f'[{param_key}].')
+        self._print_different_keys_loading(net, state, strict)
+        net.load_state_dict(state, strict=strict)
 
     def save_network(self, net, net_label, current_iter, param_key='params', extra=None):
         """BasicSR's ``save_network``, written atomically.

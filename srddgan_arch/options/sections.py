@@ -6,10 +6,16 @@ A new key is one line in its section, e.g. in ``ValOptions``::
 
 The model then reads it as ``self.val_settings.lr_consistency``; option files are checked against it. Sections
 built by a constructor (``network_g``, ``network_d``, losses, optimisers, metrics) are checked against the
-constructor's keyword arguments instead (``checks.py``): a new constructor argument is a new key.
+constructor's keyword arguments instead (``signatures.py``): a new constructor argument is a new key, and a new loss
+term is one field of ``TrainOptions`` declared with ``builds=LOSS_REGISTRY``. A data set's section lives with its
+class (``options_section``, e.g. ``data/paired_dataset.py``).
 """
-from srddgan_arch.lr_consistency import DOWNSAMPLERS
-from srddgan_arch.options.schema import REQUIRED, Section, option, section
+import functools
+
+from basicsr.utils.registry import LOSS_REGISTRY
+
+from srddgan_arch.lr_consistency import DOWNSAMPLERS, project_to_lr
+from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 
@@ -19,8 +25,13 @@ class DiffusionOptions(Section):
     """The diffusion schedule (keyword arguments of ``DiffusionSchedule``)."""
 
     num_timesteps: int = option(4, 'Number of denoising steps T (paper Table 1).', ge=1)
-    beta_min: float = option(0.1, "beta_min of DDGAN's variance-preserving schedule.")
-    beta_max: float = option(20.0, "beta_max of DDGAN's variance-preserving schedule.")
+    beta_min: float = option(0.1, "beta_min of DDGAN's variance-preserving schedule.", ge=0)
+    beta_max: float = option(20.0, "beta_max of DDGAN's variance-preserving schedule (above beta_min).")
+
+    def validate(self, key):
+        if not self.beta_min < self.beta_max:
+            raise OptionError(f'{key("beta_min")} must be smaller than {key("beta_max")}, got beta_min='
+                              f'{self.beta_min}, beta_max={self.beta_max}.')
 
 
 @section('train')
@@ -37,11 +48,15 @@ class TrainOptions(Section):
                                     'arguments; null: constant rates.')
     ema_decay: float = option(0.0, 'Decay of the EMA copy of G (net_g_ema); 0: no EMA.', ge=0, lt=1)
     gan_weight: float = option(1.0, "alpha: weight of G's adversarial loss (Table 1).")
-    content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).')
-    pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.')
+    content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).',
+                                            builds=LOSS_REGISTRY)
+    pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.',
+                                    builds=LOSS_REGISTRY)
     r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.')
     lazy_reg: int = option(1, 'R1 every lazy_reg D steps.', gt=0)
     d_steps_per_g_step: int = option(1, 'D steps per G step.', gt=0)
+    share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
+                                   'fewer per iteration, as BasicSR\'s ESRGAN; not Algorithm 1).')
     grad_clip: float | None = option(None, 'Maximum gradient norm of each network; null: no clipping.', gt=0)
     use_amp: bool = option(False, 'Mixed precision (autocast) on CUDA; ignored on CPU.')
     amp_dtype: str = option('bfloat16', 'Autocast type; float16 adds gradient scalers.',
@@ -74,6 +89,20 @@ class LRConsistencyOptions(Section):
     iterations: int = option(3, 'Projections alternated with clipping to the pixel range (more: closer to both '
                              'near saturated pixels).', gt=0)
 
+    def projector(self, scale):
+        """The sampler's ``project`` (``diffusion.sample``), the one place it is built from these settings.
+
+        Args:
+            scale (int): The SR scale.
+
+        Returns:
+            callable | None: ``project(y0, lq, value_range=(-1, 1)) -> y0``, the projection onto the images whose
+            downscale is ``lq`` (``iterations`` of them, clipped in between); None for 'none'.
+        """
+        if self.downsampler == 'none':
+            return None
+        return functools.partial(project_to_lr, scale=scale, iterations=self.iterations)
+
 
 @section('')
 class RunOptions(Section):
@@ -91,6 +120,8 @@ class RunOptions(Section):
     path: dict = option(REQUIRED, 'Weights to load and output folders, see PathOptions.')
     diffusion: dict | None = option(None, 'The diffusion schedule, see DiffusionOptions.')
     lr_consistency: dict | None = option(None, 'LR-consistent sampling, see LRConsistencyOptions.')
+    realesrgan: dict | None = option(None, "Real-ESRGAN's degradation of training batches (selects that pipeline), "
+                                     'see RealESRGANOptions.')
     train: dict | None = option(None, 'Training settings, see TrainOptions.')
     val: dict | None = option(None, 'Validation settings, see ValOptions.')
     logger: dict | None = option(None, 'Log and checkpoint frequencies (training), see LoggerOptions.')
@@ -109,8 +140,8 @@ class DatasetOptions(Section):
 
     name: str = option(REQUIRED, 'Name in logs and result folders.')
     type: str = option(REQUIRED, 'The registered data set, e.g. PairedImageDataset.')
-    phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.')
-    scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', gt=0)
+    phase: str | None = option(None, 'Set by BasicSR: train, val or test, from the phase key.', inherit=True)
+    scale: int | None = option(None, 'Set by BasicSR from the top-level scale.', inherit=True, gt=0)
     io_backend: dict = option(REQUIRED, 'File access: {type: disk} or {type: lmdb}.')
     batch_size_per_gpu: int | None = option(None, 'Training batch per process (derived from train.total_batch).',
                                             gt=0)
@@ -121,39 +152,16 @@ class DatasetOptions(Section):
     pin_memory: bool = option(False, "The data loader's pin_memory (prefetch_mode: cuda needs true).")
     persistent_workers: bool = option(False, "The data loader's persistent_workers.")
 
+    def require_for_training(self, key, *names):
+        """Keys that training reads unguarded (a KeyError after the data sets were built) must be given.
 
-@section('datasets.<phase>')
-class ImageDatasetOptions(DatasetOptions):
-    """The keys srddgan's data sets share with BasicSR's ``PairedImageDataset``."""
-
-    dataroot_gt: str = option(REQUIRED, 'HR folder (.lmdb folder with io_backend lmdb).')
-    meta_info_file: str | None = option(None, 'Disk backend: the HR files to use, one a line.')
-    gt_size: int | None = option(None, 'HR crop size for training.', gt=0)
-    skip_bad_images: bool = option(False, 'Log and skip corrupt or unreadable images instead of stopping.')
-
-
-@section('datasets.<phase>')
-class PairedDatasetOptions(ImageDatasetOptions):
-    """``PairedImageDataset`` (BasicSR's, built as ``SRDDGANPairedDataset``) and ``SRDDGANPairedDataset``."""
-
-    dataroot_lq: str = option(REQUIRED, 'LR folder (.lmdb folder with io_backend lmdb).')
-    filename_tmpl: str = option('{}', 'LR file name from the HR one (without the extension).')
-    use_hflip: bool | None = option(None, 'Random horizontal flips (training).')
-    use_rot: bool | None = option(None, 'Random rotations (training).')
-    color: str | None = option(None, 'y: train and test on the Y channel.', choices=('y', ))
-    mean: list | None = option(None, 'Per-channel mean subtracted from both images.')
-    std: list | None = option(None, 'Per-channel standard deviation both images are divided by.')
-
-
-@section('datasets.<phase>')
-class DegradedDatasetOptions(ImageDatasetOptions):
-    """``SRDDGANDegradedDataset``: HR only, the LR made on the fly."""
-
-    use_hflip: bool = option(True, 'Random horizontal flips (training).')
-    use_rot: bool = option(True, 'Random rotations (training).')
-    degradation: dict | None = option(None, 'Probabilities and ranges of the degradation (DegradationOptions).')
-    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
-    degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
+        Args:
+            key (callable): ``key('x')`` is key x's name in messages.
+            names (str): The keys.
+        """
+        for name in names if self.phase == 'train' else ():
+            if getattr(self, name) is None:
+                raise OptionError(f'{key(name)} is missing: training reads it.')
 
 
 @section('path')

@@ -1,12 +1,23 @@
-"""Weight and checkpoint files: found, or downloaded the way torchvision does (``locate_weights``), and loaded without
-running code (``load_checkpoint``).
+"""Weight and checkpoint files: found, or downloaded the way torchvision does (``locate_weights``, ``fetch_weights``),
+and loaded without running code (``load_checkpoint``: ``.pth`` with ``weights_only``, ``.safetensors``).
 
 A missing weight file is an error that names it, where it was looked for and where to get it.
 """
+import json
 import os
+import re
 from os import path as osp
+from urllib.error import URLError
+from urllib.parse import unquote, urlparse
 
 import torch
+
+# torchvision's convention, file names like vgg19-dcbb9e9d.pth: 8 or more hex digits of the file's SHA-256 (torch.hub's
+# own pattern also takes fewer, so that e.g. model-0.1.pth would be "checked" against the prefix 0)
+HASH_PREFIX = re.compile(r'-([a-f0-9]{8,})\.')
+# metadata keys of srddgan's .safetensors files (srddgan-export): the checkpoint key the tensors stand for and the
+# diffusion schedule the generator was trained with (JSON)
+SAFETENSORS_PARAM_KEY, SAFETENSORS_DIFFUSION = 'param_key', 'diffusion'
 
 
 def torch_hub_checkpoints():
@@ -27,8 +38,55 @@ def download_weights(url, destination):
         RuntimeError: The downloaded file has the wrong hash (it is deleted).
     """
     os.makedirs(osp.dirname(destination), exist_ok=True)
-    match = torch.hub.HASH_REGEX.search(osp.basename(destination))
+    match = HASH_PREFIX.search(osp.basename(destination))
     torch.hub.download_url_to_file(url, destination, match.group(1) if match else None, progress=True)
+
+
+def is_url(path):
+    """True for an ``http://`` or ``https://`` address."""
+    return isinstance(path, str) and path.startswith(('http://', 'https://'))
+
+
+def fetch_weights(url, what='Weights'):
+    """The local copy of a weight file given by its address: downloaded once into torch.hub's checkpoint folder, as
+    torchvision's weights are, with the hash prefix of its name checked (``download_weights``); later calls find it
+    there. The file name identifies the download, as in torch.hub: give different files different names.
+
+    Args:
+        url (str): ``http(s)://.../NAME.pth`` or ``.../NAME.safetensors``.
+        what (str): What the file is, the start of the error message. Default: 'Weights'.
+
+    Returns:
+        str: The downloaded file.
+
+    Raises:
+        OSError: The download failed (offline, wrong address, wrong hash).
+    """
+    name = osp.basename(unquote(urlparse(url).path))
+    if not name:
+        raise ValueError(f'{what}: {url} names no file; expected an address ending in the file name (NAME.pth).')
+    destination = osp.join(torch_hub_checkpoints(), name)
+    if osp.isfile(destination):
+        return destination
+    try:
+        download_weights(url, destination)
+    except (OSError, RuntimeError) as error:  # URLError and HTTPError are OSErrors; a wrong hash is a RuntimeError
+        reason = error.reason if isinstance(error, URLError) and not hasattr(error, 'code') else error
+        raise OSError(f'{what}: downloading {url} failed ({reason}); check the address and the network, or download '
+                      'the file yourself and give its path.') from error
+    return destination
+
+
+def fetch_option_weights(path_opt):
+    """Replace the http(s) addresses among the ``pretrain_network_*`` of an option file's ``path`` section by their
+    downloaded files (``fetch_weights``), in place.
+
+    Args:
+        path_opt (dict): The ``path`` section.
+    """
+    for key, value in path_opt.items():
+        if key.startswith('pretrain_network') and is_url(value):
+            path_opt[key] = fetch_weights(value, what=f'path.{key}')
 
 
 def locate_weights(file_name, path=None, folder=None, what='weights', source='', option='pretrained_path', url=None):
@@ -73,16 +131,22 @@ def locate_weights(file_name, path=None, folder=None, what='weights', source='',
 
 
 def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
-    """Load a checkpoint with ``weights_only=True``: tensors and plain containers, no code from the file runs.
+    """Load a checkpoint without running code from it: a ``.pth`` with ``weights_only=True`` (tensors and plain
+    containers), a ``.safetensors`` file as tensors and metadata (``load_safetensors``); an http(s) address is
+    downloaded first (``fetch_weights``).
 
     Args:
-        path (str): The file.
+        path (str): The file or its address.
         map_location (str | torch.device): Where its tensors go. Default: 'cpu'.
         what (str): What the file is, for the error message. Default: 'Checkpoint'.
 
     Returns:
         The loaded object (a state dict, a BasicSR checkpoint dict, a training state).
     """
+    if is_url(path):
+        path = fetch_weights(path, what)
+    if path.endswith('.safetensors'):
+        return load_safetensors(path, map_location, what)
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} {path} does not exist.')
     if osp.getsize(path) == 0:
@@ -98,3 +162,59 @@ def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
                              'nothing from it was run.') from error
         raise ValueError(f'{what} {path} is not a readable torch checkpoint ({type(error).__name__}: {reason}); '
                          'it may be cut off or not a .pth file.') from error
+
+
+def load_safetensors(path, map_location='cpu', what='Checkpoint'):
+    """A ``.safetensors`` file as a checkpoint dict: the tensors under the key its metadata names (``param_key``,
+    srddgan-export writes ``params_ema``) and the recorded ``diffusion`` schedule; a file without that metadata is a
+    bare state dict. The format holds tensors and text only: nothing is unpickled.
+
+    Args:
+        path (str): The file.
+        map_location (str | torch.device): Where its tensors go. Default: 'cpu'.
+        what (str): What the file is, for the error message. Default: 'Checkpoint'.
+
+    Returns:
+        dict: ``{param_key: state dict, 'diffusion': dict}``, or the state dict.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist.')
+    try:
+        with safe_open(path, framework='pt', device=str(map_location)) as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f'{what} {path} is not a readable safetensors file ({error}); it may be cut off.') from error
+    if SAFETENSORS_PARAM_KEY not in metadata:
+        return tensors
+    checkpoint = {metadata[SAFETENSORS_PARAM_KEY]: tensors}
+    if SAFETENSORS_DIFFUSION in metadata:
+        try:
+            checkpoint['diffusion'] = json.loads(metadata[SAFETENSORS_DIFFUSION])
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{what} {path}: its diffusion metadata is not JSON ({error}).') from error
+    return checkpoint
+
+
+def state_dict_of(checkpoint, param_key, path):
+    """The network weights of a loaded checkpoint: ``checkpoint[param_key]``, else its ``params_ema`` or ``params``
+    (with a warning), else the checkpoint itself (a bare state dict).
+
+    Args:
+        checkpoint (dict): From :func:`load_checkpoint`.
+        param_key (str | None): The key asked for (BasicSR's ``param_key_g``, ``--param_key``).
+        path (str): The file, for the warning.
+
+    Returns:
+        dict: The state dict.
+    """
+    from basicsr.utils import get_root_logger
+
+    for key in (param_key, 'params_ema', 'params'):
+        if key in checkpoint:
+            if key != param_key:
+                get_root_logger().warning(f'{path} has no {param_key!r} weights: using {key!r}.')
+            return checkpoint[key]
+    return checkpoint

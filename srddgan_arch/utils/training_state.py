@@ -16,7 +16,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
-# atomic_torch_save's temporary file: '<file>.tmp<pid of the saving process>'
+# atomic_write's temporary file: '<file>.tmp<pid of the saving process>'
 _TEMPORARY = re.compile(r'.+\.tmp(\d+)$')
 
 
@@ -27,10 +27,21 @@ def atomic_torch_save(obj, path):
         obj: What to save.
         path (str): The file.
     """
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path, write):
+    """Call ``write(f)`` on a temporary file in the same folder, fsync, then rename it to ``path``: ``path`` is
+    complete or absent (an existing file is replaced only then).
+
+    Args:
+        path (str): The file.
+        write (callable): Writes the content to the binary file object it is given.
+    """
     tmp_path = f'{path}.tmp{os.getpid()}'
     try:
         with open(tmp_path, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)

@@ -1,0 +1,135 @@
+"""The data of a run against its options, probed on disk before BasicSR builds the data sets: the folders, LMDB
+``meta_info.txt``, and one HR/LR pair of each data set (sizes from the file headers or ``meta_info.txt``).
+
+LR data of another scale (x2 LR with ``scale: 4``) or a ``gt_size`` larger than the HR images would otherwise fail at
+the first batch, or with BasicSR's advice to delete a file.
+"""
+import os
+import re
+from os import path as osp
+
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
+from srddgan_arch.data.paired_dataset import ImageDatasetOptions
+from srddgan_arch.options.runs import check_datasets, dataset_settings
+from srddgan_arch.options.schema import OptionError
+
+
+def _check_folder(key, folder, io_backend):
+    if folder is None:
+        return
+    if not osp.isdir(folder):
+        raise OptionError(f'{key}: data folder {folder} does not exist '
+                          f'(relative paths are read from {osp.abspath(".")}).')
+    if io_backend == 'lmdb' and not osp.isfile(osp.join(folder, 'meta_info.txt')):
+        raise OptionError(f'{key}: LMDB {folder} has no meta_info.txt; create it with the data preparation script.')
+
+
+def _lmdb_size(folder, key=None):
+    """(LMDB key, (h, w)) of ``key`` (None: the first image) in an LMDB folder's meta_info.txt, or None."""
+    with open(osp.join(folder, 'meta_info.txt')) as f:
+        for line in f:
+            match = re.match(r'(\S+?)\.\S*\s+\((\d+),(\d+),\d+\)', line)
+            if match and key in (None, match.group(1)):
+                return match.group(1), (int(match.group(2)), int(match.group(3)))
+    return None
+
+
+def _disk_size(path, skip_bad):
+    """(h, w) of an image file from its header (or its pixels); None for a bad file with ``skip_bad_images``."""
+    header = read_header(path)
+    if header is not None:
+        return header.height, header.width
+    try:
+        return read_image(path).img.shape[:2]
+    except BadImageError:
+        if skip_bad:
+            return None
+        raise
+
+
+def _first_pair(settings):
+    """(HR name, HR size, LR name, LR size) of one sample of a data set (``ImageDatasetOptions``), paired as BasicSR
+    pairs them; the LR ones are None for HR-only data sets; None when a bad image is to be skipped."""
+    gt_folder, lq_folder = settings.dataroot_gt, settings.image_folders().get('dataroot_lq')
+    if settings.io_backend['type'] == 'lmdb':
+        first = _lmdb_size(gt_folder)
+        if first is None:
+            raise OptionError(f'{settings.name}: the meta_info.txt of {gt_folder} lists no image.')
+        if lq_folder is None:
+            return f'{gt_folder}:{first[0]}', first[1], None, None
+        lq = _lmdb_size(lq_folder, first[0])
+        if lq is None:
+            raise OptionError(f'{settings.name}: LMDB {lq_folder} has no key {first[0]} of {gt_folder}.')
+        return f'{gt_folder}:{first[0]}', first[1], f'{lq_folder}:{first[0]}', lq[1]
+    if settings.meta_info_file:
+        with open(settings.meta_info_file) as f:
+            gt_name = next((line.split()[0] for line in f if line.strip()), None)
+    else:
+        with os.scandir(gt_folder) as entries:
+            gt_name = next((e.name for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)),
+                           None)
+    if gt_name is None:
+        raise OptionError(f'{settings.name}: no images in {gt_folder}.')
+    gt_path = osp.join(gt_folder, gt_name)
+    lq_path = None
+    if lq_folder is not None:
+        stem, ext = osp.splitext(osp.basename(gt_name))
+        lq_path = osp.join(lq_folder, f'{settings.filename_tmpl.format(stem)}{ext}')
+        if not osp.isfile(lq_path):
+            raise OptionError(f'{settings.name}: the LR of {gt_path}, {lq_path}, does not exist '
+                              '(dataroot_lq, filename_tmpl).')
+    sizes = [_disk_size(path, settings.skip_bad_images) for path in (gt_path, lq_path) if path is not None]
+    if None in sizes:
+        return None
+    return gt_path, sizes[0], lq_path, sizes[1] if lq_path else None
+
+
+def _check_first_pair(phase, settings, scale):
+    """One HR/LR pair of a data set against the scale (LR data of another scale) and gt_size (crops too small)."""
+    pair = _first_pair(settings)
+    if pair is None:
+        return
+    gt_path, (gt_h, gt_w), lq_path, lq_size = pair
+    if lq_size is not None:
+        lq_h, lq_w = lq_size
+        if not (lq_h * scale <= gt_h < (lq_h + 1) * scale and lq_w * scale <= gt_w < (lq_w + 1) * scale):
+            raise OptionError(f'datasets.{phase}: HR {gt_path} is {gt_w}x{gt_h} and LR {lq_path} {lq_w}x{lq_h}, a '
+                              f'scale of {gt_h / lq_h:g}, but scale is {scale}: give LR data made for x{scale} '
+                              f'(dataroot_lq) or set scale.')
+    if phase == 'train' and settings.gt_size is not None and settings.gt_size > min(gt_h, gt_w):
+        raise OptionError(f'datasets.{phase}.gt_size = {settings.gt_size} is larger than the HR images ({gt_path} is '
+                          f'{gt_w}x{gt_h}): lower gt_size or prepare larger HR images.')
+
+
+def check_data(opt):
+    """The data folders (and LMDB meta_info.txt, meta_info_file) exist; one pair of each of srddgan's data sets fits
+    the options. Data sets of other types get the folders of their ``dataroot_gt`` / ``dataroot_lq`` keys checked.
+
+    Args:
+        opt (dict): Options with ``datasets`` and ``scale``, their sections checked (``check_run_options``).
+    """
+    for phase, dataset_opt in opt['datasets'].items():
+        settings = dataset_settings(phase, dataset_opt, opt)
+        if isinstance(settings, ImageDatasetOptions):
+            folders, meta_info, io_backend = settings.image_folders(), settings.meta_info_file, settings.io_backend
+        else:
+            folders = {key: dataset_opt[key] for key in ('dataroot_gt', 'dataroot_lq') if key in dataset_opt}
+            meta_info, io_backend = dataset_opt.get('meta_info_file'), dataset_opt.get('io_backend') or {}
+        for key, folder in folders.items():
+            _check_folder(f'datasets.{phase}.{key}', folder, io_backend.get('type'))
+        if meta_info is not None and not osp.isfile(meta_info):
+            raise OptionError(f'datasets.{phase}.meta_info_file: {meta_info} does not exist.')
+        if isinstance(settings, ImageDatasetOptions):
+            _check_first_pair(phase, settings, opt['scale'])
+        if hasattr(settings, 'check_images'):  # a data set with its own image checks (Real-ESRGAN's crop size)
+            settings.check_images(f'datasets.{phase}')
+
+
+def check_data_sets(opt):
+    """The ``datasets`` section alone: types and keys, folders, one HR/LR pair against ``scale`` and gt_size.
+
+    Args:
+        opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.
+    """
+    check_datasets(opt)
+    check_data(opt)

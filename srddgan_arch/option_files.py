@@ -1,0 +1,105 @@
+"""The option files that ship with srddgan, found by name: ``-opt train_SRDDGAN_demo_x4``.
+
+The repository keeps one copy of them, in ``options/``; the wheel ships that folder as ``srddgan_arch/configs``
+(``setup.py``). Every command that takes ``-opt`` reads a name without ``/`` and without ``.yml`` as one of these
+files and anything else as a path, so ``options/X.yml`` keeps working in a checkout.
+"""
+import argparse
+import os
+from os import path as osp
+
+import yaml
+
+PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
+OPTION_EXTENSIONS = ('.yml', '.yaml')
+
+
+def option_files_folder():
+    """The folder of the packaged option files: ``srddgan_arch/configs`` in an installed package, else the
+    checkout's ``options/``."""
+    installed = osp.join(PACKAGE_DIR, 'configs')
+    return installed if osp.isdir(installed) else osp.join(osp.dirname(PACKAGE_DIR), 'options')
+
+
+def packaged_option_files():
+    """The packaged option files by name, sorted.
+
+    Returns:
+        dict[str, str]: Name (the file name without ``.yml``) -> path.
+    """
+    folder = option_files_folder()
+    names = sorted(os.listdir(folder)) if osp.isdir(folder) else []
+    return {osp.splitext(name)[0]: osp.join(folder, name) for name in names if name.endswith(OPTION_EXTENSIONS)}
+
+
+def is_option_name(value):
+    """True when ``value`` names a packaged option file: no folder separator and no ``.yml``/``.yaml`` ending."""
+    separators = {'/', os.sep, os.altsep} - {None}
+    return not any(sep in value for sep in separators) and not value.lower().endswith(OPTION_EXTENSIONS)
+
+
+def resolve_option_file(value):
+    """The option file ``value`` stands for: the packaged file of that name, or ``value`` itself (a path).
+
+    Args:
+        value (str): A packaged name (``train_SRDDGAN_demo_x4``) or a path (``options/X.yml``, ``my.yml``).
+
+    Returns:
+        str: The path of the option file.
+
+    Raises:
+        FileNotFoundError: ``value`` is a name and no packaged option file has it.
+    """
+    if not is_option_name(value):
+        return value
+    files = packaged_option_files()
+    if value not in files:
+        raise FileNotFoundError(f'{value!r} is not a packaged option file (a path needs a / or the .yml ending); '
+                                f'packaged: {", ".join(files) or "none"}.')
+    return files[value]
+
+
+def option_file_argument(value):
+    """``argparse`` type of ``-opt``: :func:`resolve_option_file`, its error a usage error."""
+    try:
+        return resolve_option_file(value)
+    except FileNotFoundError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def resolve_opt_argument(argv):
+    """Replace the value after ``-opt`` in a command line by the option file it stands for (in place).
+
+    Args:
+        argv (list[str]): The command line, e.g. ``sys.argv``.
+    """
+    if '-opt' in argv and argv.index('-opt') + 1 < len(argv):
+        index = argv.index('-opt') + 1
+        argv[index] = resolve_option_file(argv[index])
+
+
+def describe_option_files():
+    """The packaged option files, one line each: name, model type and scale.
+
+    Returns:
+        str: The listing, with the folder in its first line.
+    """
+    files = packaged_option_files()
+    width = max(map(len, files), default=0)
+    lines = [f'Option files shipped with srddgan (-opt NAME), in {option_files_folder()}:']
+    for name, path in files.items():
+        with open(path, encoding='utf-8') as f:
+            opt = yaml.safe_load(f) or {}
+        lines.append(f'  {name:<{width}}  {opt.get("model_type", "?")}, x{opt.get("scale", "?")}')
+    return '\n'.join(lines)
+
+
+class ListOptionFiles(argparse.Action):
+    """``--list-options``: print :func:`describe_option_files` and exit (like ``--help``, without other arguments)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(describe_option_files())
+        parser.exit()

@@ -1,0 +1,186 @@
+"""The checks of a whole train.py / test.py run of srddgan's models, and the one rewrite of its options.
+
+BasicSR reads some sections unguarded (a KeyError after the data sets were built) and ignores keys it does not know.
+Two moments here catch that early: ``check_option_keys`` on the raw file, before BasicSR parses it (the top-level
+key names), and ``check_run_options`` when BasicSR has parsed it, before it builds anything (every section the run
+reads). The data on disk is probed right after (``data/preflight.py``); the model's sections are read again, typed,
+when the model is built (``model.py``).
+"""
+import functools
+from os import path as osp
+
+from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
+
+from srddgan_arch.options.model import POSITIVE_INT
+from srddgan_arch.options.schema import OptionError, key_name
+from srddgan_arch.options.sections import (
+    DatasetOptions,
+    DistOptions,
+    LoggerOptions,
+    PathOptions,
+    RunOptions,
+    WandbOptions,
+)
+from srddgan_arch.options.signatures import registered
+
+# phases BasicSR's pipelines build data sets for (the part before '_'), training and testing
+PHASES = {True: ('train', 'val'), False: ('val', 'test')}
+
+
+def settings_parser(opt):
+    """The ``parse_settings`` of the registered model an option dict names: srddgan's models carry one (it reads and
+    checks their sections); None for BasicSR's own models, whose option files are left to BasicSR.
+
+    Args:
+        opt (dict): Options (raw or parsed).
+
+    Returns:
+        callable | None: ``parse_settings(opt)``.
+    """
+    model_type = opt.get('model_type') if isinstance(opt, dict) else None
+    if not isinstance(model_type, str) or model_type not in MODEL_REGISTRY:
+        return None
+    return getattr(MODEL_REGISTRY.get(model_type), 'parse_settings', None)
+
+
+def check_option_keys(opt):
+    """The top-level key names of a raw option file of srddgan's models, before BasicSR parses it (BasicSR reads
+    some of them unguarded: a misspelt ``path`` would be a bare KeyError).
+
+    Args:
+        opt (dict): The option file as YAML loads it.
+    """
+    if settings_parser(opt) is not None:
+        RunOptions.check_keys(opt)
+
+
+def dataset_settings(phase, dataset_opt, opt):
+    """A data set's settings, read through the section its registered class carries (``options_section``), or
+    None for a class without one (then only the data loader's keys are checked, in place).
+
+    Args:
+        phase (str): The data set's key in ``datasets``, e.g. 'train' or 'val_1'.
+        dataset_opt (dict): The data set's options.
+        opt (dict): The whole options (the data set takes their ``scale``, and its phase from ``phase``).
+
+    Returns:
+        Section | None: The settings.
+    """
+    key = f'datasets.{phase}'
+    section = getattr(registered(key, dataset_opt, DATASET_REGISTRY), 'options_section', None)
+    if section is None:
+        for name, rule in DatasetOptions.rules.items():
+            if name in dataset_opt:
+                rule.check(f'{key}.{name}', dataset_opt[name])
+        return None
+    return section.from_dict(dataset_opt, key, inherited={**opt, 'phase': phase.split('_')[0]})
+
+
+def _check_logger(logger_opt):
+    logger = LoggerOptions.from_dict(logger_opt)
+    wandb = WandbOptions.from_dict(logger.wandb)
+    if wandb.project is not None and not logger.use_tb_logger:
+        raise OptionError('logger.wandb.project needs logger.use_tb_logger: true (wandb syncs the tensorboard log).')
+
+
+def check_datasets(opt):
+    """Phases, types and keys of every data set (the keys BasicSR reads unguarded in training are required).
+
+    Args:
+        opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.
+    """
+    is_train = bool(opt.get('is_train'))
+    if is_train and 'train' not in opt['datasets']:
+        raise OptionError('datasets.train is missing: a training run needs it.')
+    for phase, dataset_opt in opt['datasets'].items():
+        key = f'datasets.{phase}'
+        if phase.split('_')[0] not in PHASES[is_train]:
+            raise OptionError(f'{key}: a {"training" if is_train else "test"} run builds the phases '
+                              f'{" and ".join(f"{p}, {p}_*" for p in PHASES[is_train])}.')
+        settings = dataset_settings(phase, dataset_opt, opt)
+        if settings is None:
+            continue
+        if opt.get('scale') is None:
+            raise OptionError(f'scale is missing: {key} ({dataset_opt["type"]}) needs it.')
+        # BasicSR's data loader reads them; the data set's own (gt_size, ...) its section requires
+        settings.require_for_training(functools.partial(key_name, key), 'batch_size_per_gpu', 'num_worker_per_gpu')
+        if hasattr(settings, 'check_with_run'):  # a data set whose keys depend on other sections (realesrgan)
+            settings.check_with_run(opt, key)
+
+
+def _check_weights(opt, path):
+    """The weights to load exist; a test run loads a trained generator."""
+    if not opt.get('is_train') and not path.pretrain_network_g:
+        raise OptionError('path.pretrain_network_g is missing: testing would sample from a random generator. Give '
+                          'the trained net_g_*.pth (its params_ema are used with param_key_g: params_ema).')
+    if opt.get('auto_resume') or path.resume_state:  # a resume loads the networks of its state instead
+        return
+    for key in ('pretrain_network_g', 'pretrain_network_d'):
+        if getattr(path, key) is not None and not osp.isfile(getattr(path, key)):
+            raise OptionError(f'path.{key}: {getattr(path, key)} does not exist.')
+
+
+def check_run_options(opt):
+    """Every section a train.py / test.py run of srddgan's models reads, before BasicSR builds anything: the top
+    level, the data sets (phases, types, keys), path (the weights to load exist; a test run names the trained
+    generator), logger (training), dist_params, and the model's sections (the model class's ``parse_settings``).
+
+    Args:
+        opt (dict): The options as BasicSR's ``parse_options`` returns them.
+    """
+    RunOptions.from_dict(opt)
+    path = PathOptions.from_dict(opt['path'])
+    if opt.get('is_train'):
+        _check_logger(opt.get('logger'))
+        if opt.get('val') is not None and 'val_freq' not in (opt['val'] or {}):
+            raise OptionError('val.val_freq is missing: a training run validates every val_freq iterations.')
+    DistOptions.from_dict(opt.get('dist_params'))
+    check_datasets(opt)
+    parse_settings = settings_parser(opt)
+    if parse_settings is None:
+        raise OptionError(f'model_type {opt["model_type"]!r} is not one of srddgan\'s models (registered with a '
+                          'parse_settings): BasicSR checks the options of its own.')
+    parse_settings(opt)
+    _check_weights(opt, path)
+
+
+def resolve_total_batch(opt):
+    """``train.total_batch`` (the batch over all processes, as papers state it) -> ``batch_size_per_gpu``.
+
+    With it an option file gives the same batch on 1, 4 or 8 GPUs. A ``batch_size_per_gpu`` that contradicts it is
+    an error; without ``total_batch`` nothing changes.
+
+    Args:
+        opt (dict): Parsed options with ``world_size``; ``datasets.train.batch_size_per_gpu`` is set in place.
+    """
+    total = (opt.get('train') or {}).get('total_batch')
+    if total is None or 'train' not in (opt.get('datasets') or {}):
+        return
+    POSITIVE_INT.check('train.total_batch', total)
+    world_size = opt['world_size']
+    if total % world_size:
+        raise OptionError(f'train.total_batch = {total} is not divisible by the {world_size} processes.')
+    train_set = opt['datasets']['train']
+    per_gpu = train_set.get('batch_size_per_gpu')
+    if per_gpu is not None and per_gpu * world_size != total:
+        raise OptionError(f'datasets.train.batch_size_per_gpu = {per_gpu} x {world_size} processes is not '
+                          f'train.total_batch = {total}: remove batch_size_per_gpu (it is derived) or make them agree.')
+    train_set['batch_size_per_gpu'] = total // world_size
+
+
+def prepare_run_options(opt):
+    """srddgan's part of parsing a run's option file: ``resolve_total_batch``, and ``check_run_options`` for
+    srddgan's models.
+
+    Args:
+        opt (dict): The options as BasicSR's ``parse_options`` returns them (changed in place).
+
+    Returns:
+        bool: The options are those of one of srddgan's models, so they were checked (and their data is to be
+        probed: ``data/preflight.py``).
+    """
+    resolve_total_batch(opt)
+    checked = settings_parser(opt) is not None
+    if checked:
+        check_run_options(opt)
+    return checked
