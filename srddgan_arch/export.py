@@ -104,8 +104,8 @@ class Exporter(NamedTuple):
 EXPORTERS = {
     'safetensors': Exporter(_write_safetensors, '.safetensors',
                             'Weights and training schedule as safetensors (loads without unpickling).'),
-    'onnx': Exporter(_write_onnx, None, 'The LR encoder and one generator step as ONNX graphs (encoder.onnx, step.onnx, '
-                     'srddgan_onnx.json) for ONNX Runtime, into the folder -o (the [onnx] extra).'),
+    'onnx': Exporter(_write_onnx, None, 'The LR encoder and one generator step as ONNX graphs (encoder.onnx, '
+                     'step.onnx, srddgan_onnx.json) for ONNX Runtime, into the folder -o (the [onnx] extra).'),
 }
 
 

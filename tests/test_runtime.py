@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from srddgan_arch.diffusion import DiffusionSchedule, sample
-from srddgan_arch.lr_consistency import lr_projector, project_to_lr
+from srddgan_arch.lr_consistency import project_to_lr
+from srddgan_arch.options import LRConsistencyOptions
 from srddgan_runtime import Schedule
 from srddgan_runtime import projection as numpy_projection
 from srddgan_runtime import upsampler as numpy_sampler
@@ -73,7 +74,7 @@ def test_numpy_sampler_equals_torch_sample(steps, project):
     torch_rng = torch.Generator().manual_seed(11)
     z = torch.randn(2, 4, generator=torch_rng)
     expected = sample(_ToyGenerator(), lq, schedule, z=z, noise_generator=torch_rng,
-                      project=lr_projector('bicubic', 2) if project else None).numpy()
+                      project=LRConsistencyOptions(downsampler='bicubic').projector(2) if project else None).numpy()
     numpy_rng = TorchCPUGenerator(11)
     project_np = (lambda y0, x: numpy_projection.project_to_lr(y0, x, 2, 3)) if project else None
     out = numpy_sampler.sample(_toy_step, None, lq.numpy(), Schedule.from_dict(schedule), numpy_rng.randn(2, 4),

@@ -7,14 +7,12 @@ run ends with a summary and exit code 1.
 import argparse
 import math
 import os
-import re
 import sys
 from collections import Counter
 from os import path as osp
 from typing import NamedTuple
 
 import cv2
-import torch
 from tqdm import tqdm
 
 from srddgan_arch.data.image_io import (
@@ -25,7 +23,7 @@ from srddgan_arch.data.image_io import (
     read_header,
     write_image,
 )
-from srddgan_arch.device import default_device, keep_freed_memory
+from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
@@ -219,28 +217,7 @@ def _argument_error(args):
         return '--max_memory must be a positive number of GiB.'
     if args.backend == 'onnxruntime':
         return onnx_argument_error(args)
-    return _device_error(args.device, args.gpu_id)
-
-
-def _device_error(device, gpu_id=None):
-    """What is wrong with ``--device`` (cpu, mps, cuda, cuda:N) and ``-g N`` on this machine, or None."""
-    if gpu_id is not None:
-        if device not in (None, 'cuda', f'cuda:{gpu_id}'):
-            return f'-g {gpu_id} means --device cuda:{gpu_id}, but --device is {device}: give one of them.'
-        device = f'cuda:{gpu_id}'
-    if device is None:
-        return None
-    match = re.fullmatch(r'cpu|mps|cuda(?::(\d+))?', device)
-    if match is None:
-        return f'--device {device}: expected cpu, mps, cuda or cuda:N (N: the number of the GPU).'
-    if device == 'mps' and not torch.backends.mps.is_available():
-        return '--device mps: Apple MPS is not available here; use --device cpu.'
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        return f'--device {device}: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
-    if match[1] is not None and int(match[1]) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        return f'--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.'
-    return None
+    return device_error(args.device, args.gpu_id)
 
 
 class Job(NamedTuple):

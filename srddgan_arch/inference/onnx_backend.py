@@ -44,7 +44,7 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
 
     Args:
         upsampler (SRDDGANer): The torch upsampler built from ``args.opt`` and ``args.model_path``.
-        args (Namespace): ``srddgan-infer``'s arguments (``opt``, ``model_path``, ``param_key``, ``onnx_dir``,
+        args (Namespace): ``srddgan-infer``'s arguments (``opt``, ``model_path``, ``settings``, ``onnx_dir``,
             ``output``).
         inputs (list[str]): The input files (the export never goes beside them). Default: ().
 
@@ -53,10 +53,11 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
     """
     if not upsampler.diffusion:
         raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
-    key = export_key(load_option_file(args.opt).network_g, args.model_path, args.param_key)
+    param_key = args.settings.param_key
+    key = export_key(load_option_file(args.opt).network_g, args.model_path, param_key)
     onnx_dir = _export_folder(args, inputs, key)
     if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
-        export_onnx(args.opt, args.model_path, onnx_dir, args.param_key)
+        export_onnx(args.opt, args.model_path, onnx_dir, param_key)
     elif read_manifest(onnx_dir)['key'] != key:
         raise ValueError(f'--onnx_dir {args.onnx_dir} holds the export of another model or checkpoint; give another '
                          'folder (or none: the cache).')
