@@ -3,8 +3,13 @@
 ``srddgan-export --safetensors -opt X --model_path net_g_latest.pth -o G.safetensors`` writes the generator's
 weights (the checkpoint's ``params_ema``) with the diffusion schedule it was trained with (the one the checkpoint
 recorded, else the option file's) as metadata; ``srddgan-infer``, ``test.py`` (``pretrain_network_g``) and
-``SRDDGANer`` load it without unpickling and with the same schedule guard as the checkpoint. A format is one entry of
-``EXPORTERS``: its function and file ending; the command line gets its flag from there.
+``SRDDGANer`` load it without unpickling and with the same schedule guard as the checkpoint.
+
+``srddgan-export --onnx -opt X --model_path G -o DIR`` writes the LR encoder and one generator step as ONNX graphs
+for ONNX Runtime into the folder DIR (``srddgan_arch.inference.onnx_export``; run them with ``srddgan-infer --backend
+onnxruntime --onnx_dir DIR`` or ``srddgan_runtime.OnnxUpsampler(DIR)``).
+
+A format is one entry of ``EXPORTERS``: its function and what ``-o`` is; the command line gets its flag from there.
 """
 import dataclasses
 import json
@@ -74,17 +79,33 @@ def export_safetensors(generator, output):
     atomic_write(output, lambda f: f.write(save(tensors, metadata)))
 
 
+def _write_safetensors(args):
+    generator = load_generator(args.opt, args.model_path, args.param_key)
+    export_safetensors(generator, args.output)
+    schedule = f', trained schedule {generator.diffusion}' if generator.diffusion else ''
+    return f'{args.output} ({generator.network_opt["type"]}{schedule})'
+
+
+def _write_onnx(args):
+    from srddgan_arch.inference.onnx_export import export_onnx
+
+    return export_onnx(args.opt, args.model_path, args.output, args.param_key)
+
+
 class Exporter(NamedTuple):
-    """A file format of ``srddgan-export``: ``write(generator, output)``, the file ending and the flag's help."""
+    """A format of ``srddgan-export``: ``write(args)`` (returns what it wrote), the file ending of ``-o`` (None: ``-o``
+    is a new or empty folder) and the flag's help."""
 
     write: Callable
-    extension: str
+    extension: str | None
     help: str
 
 
 EXPORTERS = {
-    'safetensors': Exporter(export_safetensors, '.safetensors',
+    'safetensors': Exporter(_write_safetensors, '.safetensors',
                             'Weights and training schedule as safetensors (loads without unpickling).'),
+    'onnx': Exporter(_write_onnx, None, 'The LR encoder and one generator step as ONNX graphs (encoder.onnx, '
+                     'step.onnx, srddgan_onnx.json) for ONNX Runtime, into the folder -o (the [onnx] extra).'),
 }
 
 
@@ -100,7 +121,8 @@ def parse_args(argv=None):
                         'or http(s) address.')
     parser.add_argument('--param_key', default='params_ema', help='Key of the weights in the checkpoint. '
                         'Default: params_ema.')
-    parser.add_argument('-o', '--output', required=True, help='The file to write (its ending: the format\'s).')
+    parser.add_argument('-o', '--output', required=True, help='The file to write (its ending: the format\'s); '
+                        'with --onnx a new or empty folder.')
     parser.add_argument('--overwrite', action='store_true', help='Replace an existing output file.')
     parser.add_argument('--debug', action='store_true', help='Show the traceback of an error.')
     args = parser.parse_args(argv)
@@ -115,6 +137,10 @@ def _output_error(args):
     extension = EXPORTERS[args.format].extension
     if osp.realpath(args.output) == osp.realpath(args.model_path):
         return f'-o {args.output} is the input --model_path.'
+    if extension is None:
+        if osp.lexists(args.output) and not (osp.isdir(args.output) and not os.listdir(args.output)):
+            return f'-o {args.output}: --{args.format} writes a folder; give a new or empty one.'
+        return None
     if not args.output.endswith(extension):
         return f'-o {args.output}: a {args.format} file must end in {extension} (loaders recognise it by that).'
     if osp.lexists(args.output) and not args.overwrite:
@@ -126,14 +152,12 @@ def main(argv=None):
     """``srddgan-export``; returns the exit code: 0, 1 on an error (one line on stderr), 2 for a usage error."""
     args = parse_args(argv)
     try:
-        generator = load_generator(args.opt, args.model_path, args.param_key)
         os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
-        EXPORTERS[args.format].write(generator, args.output)
+        written = EXPORTERS[args.format].write(args)
     except Exception as error:
         if args.debug:
             raise
         print(f'{PROG}: error: {" ".join(str(error).split()) or type(error).__name__}', file=sys.stderr)
         return 1
-    schedule = f', trained schedule {generator.diffusion}' if generator.diffusion else ''
-    print(f'{PROG}: wrote {args.output} ({generator.network_opt["type"]}{schedule}).')
+    print(f'{PROG}: wrote {written}.')
     return 0

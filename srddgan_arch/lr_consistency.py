@@ -13,64 +13,18 @@ D^T (D D^T)^{-1}, the inverse Gram matrices of the LR axes built in float64 once
 and applied as dense LR-sized matrices (short axes) or as their band (long ones, exact to float32 precision).
 """
 import functools
-import math
 
 import torch
+
+from srddgan_runtime.bicubic import DENSE_GRAM_MAX_LENGTH, GRAM_HALF_WIDTH, bicubic_matrix, bicubic_taps
 
 # the downsamplers a sampler can be made consistent with: 'bicubic' is BasicSR's MATLAB imresize of the bicubic configs
 DOWNSAMPLERS = ('none', 'bicubic')
 
 
-def _cubic(x):
-    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's ``imresize`` 'bicubic')."""
-    absx = x.abs()
-    absx2, absx3 = absx**2, absx**3
-    near = (1.5 * absx3 - 2.5 * absx2 + 1) * (absx <= 1)
-    far = (-0.5 * absx3 + 2.5 * absx2 - 4 * absx + 2) * ((absx > 1) & (absx <= 2))
-    return near + far
-
-
-def _bicubic_taps(in_length, scale, antialiasing=True):
-    """The taps of MATLAB's 1-D ``imresize`` (bicubic, symmetric borders): output pixel i is
-    ``sum_k weights[i, k] * input[columns[i, k]]``.
-
-    Args:
-        in_length (int): Input length.
-        scale (float): Output length / input length (< 1 downscales).
-        antialiasing (bool): Widen the kernel by 1 / scale when downscaling. Default: True.
-
-    Returns:
-        tuple[Tensor, Tensor]: columns (int64) and weights (float64), both (ceil(in_length * scale), taps).
-    """
-    out_length = math.ceil(in_length * scale)
-    widen = scale < 1 and antialiasing
-    kernel_width = 4 / scale if widen else 4
-    # output pixel centre in input coordinates (1-based, as MATLAB): 0.5 maps to 0.5
-    centre = torch.arange(1, out_length + 1, dtype=torch.float64) / scale + 0.5 * (1 - 1 / scale)
-    first = torch.floor(centre - kernel_width / 2)
-    indices = first[:, None] + torch.arange(math.ceil(kernel_width) + 2, dtype=torch.float64)
-    distance = centre[:, None] - indices
-    weights = scale * _cubic(distance * scale) if widen else _cubic(distance)
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    # symmetric extension (the border pixel repeated) of the 0-based indices
-    period = indices.long().sub(1).remainder(2 * in_length)
-    columns = torch.where(period >= in_length, 2 * in_length - 1 - period, period)
-    return columns, weights
-
-
 def matlab_bicubic_matrix(in_length, scale, antialiasing=True):
-    """The 1-D resize matrix of MATLAB's ``imresize`` (bicubic, symmetric borders), as BasicSR's ``imresize`` applies.
-
-    Args:
-        in_length (int): Input length.
-        scale (float): Output length / input length (< 1 downscales).
-        antialiasing (bool): Widen the kernel by 1 / scale when downscaling. Default: True.
-
-    Returns:
-        Tensor: float64 (ceil(in_length * scale), in_length); row i holds the weights of output pixel i.
-    """
-    columns, weights = _bicubic_taps(in_length, scale, antialiasing)
-    return torch.zeros(len(columns), in_length, dtype=torch.float64).scatter_add_(1, columns, weights)
+    """:func:`srddgan_runtime.bicubic.bicubic_matrix` (MATLAB's 1-D bicubic ``imresize``) as a float64 tensor."""
+    return torch.from_numpy(bicubic_matrix(in_length, scale, antialiasing))
 
 
 class _BandedAxis:
@@ -86,7 +40,8 @@ class _BandedAxis:
     @classmethod
     def bicubic(cls, in_length, scale, device):
         """MATLAB's bicubic resize of an axis of ``in_length`` pixels by ``scale`` (antialiased when < 1)."""
-        return cls(*_bicubic_taps(in_length, scale), in_length, device)
+        columns, weights = bicubic_taps(in_length, scale)
+        return cls(torch.from_numpy(columns), torch.from_numpy(weights), in_length, device)
 
     @classmethod
     def band_of(cls, matrix, half_width, device):
@@ -121,21 +76,14 @@ class _BandedAxis:
         return out
 
 
-# (D D^T)^-1 of MATLAB's antialiased bicubic is well conditioned (condition number 2.05-2.12 from x2 to x8): its
-# entries fall below 1e-10 of the diagonal beyond 21 LR pixels from it, so its band of half width 24 is the matrix to
-# float32 precision. A dense product is cheaper up to this length.
-_GRAM_HALF_WIDTH = 24
-_DENSE_GRAM_MAX_LENGTH = 128
-
-
 @functools.lru_cache(maxsize=32)
 def _downscale_axis(hr_length, scale, device):
     """(W, (W W^T)^-1) of one axis: the banded downscale and the inverse of its LR-sized Gram matrix (dense for short
     axes, else banded), with which pinv(W) = W^T (W W^T)^-1 is applied without forming it."""
     down = matlab_bicubic_matrix(hr_length, 1 / scale)
     gram_inv = torch.linalg.inv(down @ down.T)
-    if len(gram_inv) > _DENSE_GRAM_MAX_LENGTH:
-        gram_inv = _BandedAxis.band_of(gram_inv, _GRAM_HALF_WIDTH, device)
+    if len(gram_inv) > DENSE_GRAM_MAX_LENGTH:
+        gram_inv = _BandedAxis.band_of(gram_inv, GRAM_HALF_WIDTH, device)
     else:
         gram_inv = gram_inv.float().to(device)
     return _BandedAxis.bicubic(hr_length, 1 / scale, device), gram_inv

@@ -130,13 +130,42 @@ def window_indices(size, window):
         window after the other; ``scatter`` (size,): each position's index in ``gather``; the window length.
     """
     length = min(window, size)
-    count = -(-size // length)
-    starts = torch.arange(count) * length
-    starts[-1] = size - length
+    return *padded_window_indices(size, length), length
+
+
+def padded_window_indices(size, window):
+    """:func:`window_indices` with windows of exactly ``window`` positions, also for a shorter axis (its last position
+    repeated to fill the window), written so that a symbolic ``size`` (a traced graph) stays symbolic.
+
+    Args:
+        size (int): Length of the axis.
+        window (int): Window length.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``gather`` (number of windows * window,) and ``scatter`` (size,), as in
+        :func:`window_indices`.
+    """
+    count = (size + window - 1) // window
+    starts = (torch.arange(count) * window).clamp(max=size - window).clamp(min=0)
     positions = torch.arange(size)
-    owner = (positions // length).clamp(max=count - 1)
-    gather = (starts[:, None] + torch.arange(length)).flatten()
-    return gather, owner * length + positions - starts[owner], length
+    owner = (positions // window).clamp(max=count - 1)
+    gather = (starts[:, None] + torch.arange(window)).flatten().clamp(max=size - 1)
+    return gather, owner * window + positions - starts[owner]
+
+
+def _to_windows(qkv, win_h, win_w):
+    """Queries, keys and values (windows, win_h * win_w, c) of a (b, 3 * c, H, W) map tiled by windows exactly."""
+    b, c = qkv.shape[0], qkv.shape[1] // 3
+    num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
+    return (qkv.reshape(b, 3, c, num_h, win_h, num_w, win_w).permute(1, 0, 3, 5, 4, 6, 2)
+            .reshape(3, b * num_h * num_w, win_h * win_w, c).unbind(dim=0))
+
+
+def _from_windows(out, b, num_h, num_w, win_h, win_w):
+    """The (b, c, num_h * win_h, num_w * win_w) map of the per-window outputs (windows, win_h * win_w, c)."""
+    c = out.shape[-1]
+    return (out.reshape(b, num_h, num_w, win_h, win_w, c).permute(0, 5, 1, 3, 2, 4)
+            .reshape(b, c, num_h * win_h, num_w * win_w))
 
 
 class AttentionBlock(nn.Module):
@@ -162,7 +191,9 @@ class AttentionBlock(nn.Module):
     def forward(self, x):
         b, c, height, width = x.shape
         qkv = self.qkv(self.norm(x))
-        if height <= (self.window or height) and width <= (self.window or width):
+        if self.window is not None and torch.compiler.is_exporting():
+            out = self._traceable_attention(qkv)
+        elif height <= (self.window or height) and width <= (self.window or width):
             # one window: global attention over the map, as trained
             q, k, v = qkv.reshape(b, 3, c, height * width).transpose(2, 3).unbind(dim=1)
             out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, height, width)
@@ -172,7 +203,7 @@ class AttentionBlock(nn.Module):
 
     def _windowed_attention(self, qkv):
         """Attention within windows of the (b, 3 * c, H, W) query-key-value map; returns the (b, c, H, W) output."""
-        b, c, height, width = qkv.shape[0], qkv.shape[1] // 3, qkv.shape[2], qkv.shape[3]
+        height, width = qkv.shape[2:]
         rows, rows_back, win_h = window_indices(height, self.window)
         cols, cols_back, win_w = window_indices(width, self.window)
         # windows that fill the axis exactly need no gathering: a reshape makes them
@@ -181,13 +212,26 @@ class AttentionBlock(nn.Module):
         if len(cols) != width:
             qkv = qkv.index_select(3, cols.to(qkv.device))
         num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
-        q, k, v = (qkv.reshape(b, 3, c, num_h, win_h, num_w, win_w).permute(1, 0, 3, 5, 4, 6, 2)
-                   .reshape(3, b * num_h * num_w, win_h * win_w, c).unbind(dim=0))
-        out = F.scaled_dot_product_attention(q, k, v)
-        out = (out.reshape(b, num_h, num_w, win_h, win_w, c).permute(0, 5, 1, 3, 2, 4)
-               .reshape(b, c, num_h * win_h, num_w * win_w))
+        out = _from_windows(F.scaled_dot_product_attention(*_to_windows(qkv, win_h, win_w)), qkv.shape[0], num_h,
+                            num_w, win_h, win_w)
         if len(rows) != height:
             out = out.index_select(2, rows_back.to(qkv.device))
         if len(cols) != width:
             out = out.index_select(3, cols_back.to(qkv.device))
         return out
+
+    def _traceable_attention(self, qkv):
+        """``forward``'s attention for a graph exported for any size (ONNX), where sizes are symbolic and cannot choose
+        a branch: windows of exactly ``window`` positions; an axis shorter than that is padded by repetition and the
+        padding masked out of the keys, so that a map within one window gets global attention, as in eager mode."""
+        height, width = qkv.shape[2:]
+        rows, rows_back = padded_window_indices(height, self.window)
+        cols, cols_back = padded_window_indices(width, self.window)
+        qkv = qkv.index_select(2, rows.to(qkv.device)).index_select(3, cols.to(qkv.device))
+        q, k, v = _to_windows(qkv, self.window, self.window)
+        inside = torch.arange(self.window, device=qkv.device)
+        padding = ~((inside[:, None] < height) & (inside[None, :] < width)).flatten()
+        scores = (q @ k.transpose(1, 2)).mul_(q.shape[-1]**-0.5).masked_fill_(padding, float('-inf'))
+        num_h, num_w = qkv.shape[2] // self.window, qkv.shape[3] // self.window
+        out = _from_windows(scores.softmax(dim=-1) @ v, qkv.shape[0], num_h, num_w, self.window, self.window)
+        return out.index_select(2, rows_back.to(qkv.device)).index_select(3, cols_back.to(qkv.device))

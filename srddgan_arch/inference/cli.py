@@ -7,14 +7,12 @@ run ends with a summary and exit code 1.
 import argparse
 import math
 import os
-import re
 import sys
 from collections import Counter
 from os import path as osp
 from typing import NamedTuple
 
 import cv2
-import torch
 from tqdm import tqdm
 
 from srddgan_arch.data.image_io import (
@@ -25,9 +23,10 @@ from srddgan_arch.data.image_io import (
     read_header,
     write_image,
 )
-from srddgan_arch.device import default_device, keep_freed_memory
+from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
+from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
@@ -35,6 +34,7 @@ from srddgan_arch.option_files import ListOptionFiles, option_file_argument
 from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-infer'
+BACKENDS = ('torch', 'onnxruntime')
 # seeds torch.Generator takes: [0, 2**64)
 MAX_SEED = 2**64 - 1
 
@@ -154,6 +154,11 @@ def parse_args(argv=None):
                                (' Default.' if name == InferenceSettings.precision else ''))
     parser.add_argument('--device', help='Device: cpu, mps, cuda or cuda:N. Default: cuda, mps or cpu.')
     parser.add_argument('-g', '--gpu_id', '--gpu-id', type=int, help='GPU to use, the same as --device cuda:N.')
+    parser.add_argument('--backend', choices=BACKENDS, default='torch', help='torch, or onnxruntime: the generator '
+                        'exported to ONNX (once, into --onnx_dir or torch.hub\'s cache folder), sampled by ONNX '
+                        'Runtime and numpy on the CPU in fp32; the same --seed gives the same image. Default: torch.')
+    parser.add_argument('--onnx_dir', help='--backend onnxruntime: the export folder (made when missing). Default: '
+                        '<torch.hub folder>/srddgan_onnx/<model key>.')
     parser.add_argument('--channels_last', action='store_true', help='Channels-last memory format.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network.')
     parser.add_argument('--suffix', default='srddgan', help='Suffix of the output names. Default: srddgan.')
@@ -210,28 +215,9 @@ def _argument_error(args):
         return f'--ext {args.ext}: not an image format; use auto or one of {", ".join(IMAGE_EXTENSIONS)}.'
     if args.max_memory is not None and not args.max_memory > 0:
         return '--max_memory must be a positive number of GiB.'
-    return _device_error(args.device, args.gpu_id)
-
-
-def _device_error(device, gpu_id=None):
-    """What is wrong with ``--device`` (cpu, mps, cuda, cuda:N) and ``-g N`` on this machine, or None."""
-    if gpu_id is not None:
-        if device not in (None, 'cuda', f'cuda:{gpu_id}'):
-            return f'-g {gpu_id} means --device cuda:{gpu_id}, but --device is {device}: give one of them.'
-        device = f'cuda:{gpu_id}'
-    if device is None:
-        return None
-    match = re.fullmatch(r'cpu|mps|cuda(?::(\d+))?', device)
-    if match is None:
-        return f'--device {device}: expected cpu, mps, cuda or cuda:N (N: the number of the GPU).'
-    if device == 'mps' and not torch.backends.mps.is_available():
-        return '--device mps: Apple MPS is not available here; use --device cpu.'
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        return f'--device {device}: no usable CUDA device here (torch.cuda.is_available() is false); use --device cpu.'
-    if match[1] is not None and int(match[1]) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        return f'--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.'
-    return None
+    if args.backend == 'onnxruntime':
+        return onnx_argument_error(args)
+    return device_error(args.device, args.gpu_id)
 
 
 class Job(NamedTuple):
@@ -256,17 +242,20 @@ class Job(NamedTuple):
     ext: str
 
 
-def build_job(args):
+def build_job(args, inputs=()):
     """The upsamplers (one :class:`InferenceSettings` for all), the memory guard and face mode of parsed arguments.
 
     Args:
         args (Namespace): From :func:`parse_args`.
+        inputs (list[str]): The input files (``--backend onnxruntime`` never exports beside them). Default: ().
 
     Returns:
         Job: The job.
     """
     upsampler = build_upsampler(args.opt, args.model_path, args.settings) if args.opt else None
     guard = MemoryGuard(upsampler, args.max_memory) if upsampler else None
+    if args.backend == 'onnxruntime':  # the memory guard measures torch's network: none for ONNX Runtime
+        upsampler, guard = build_onnx_upsampler(upsampler, args, inputs), None
     faces, outscale = None, args.outscale
     if args.face:
         face_upsampler = build_upsampler(args.face_opt, args.face_model_path, args.settings)
@@ -317,7 +306,7 @@ def run(args):
     inputs = input_images(args.input)
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
-    job = build_job(args)
+    job = build_job(args, inputs)
     failures = []
     for path in tqdm(inputs, desc='images', unit='img'):
         try:

@@ -1,0 +1,122 @@
+"""ONNX export (``srddgan-export --onnx``) and ``srddgan-infer --backend onnxruntime`` against the torch backend.
+
+The export and the ONNX Runtime sessions need the ``[onnx]`` extra; the tests that use them skip without it. The
+exports take tens of seconds on 2 cores: those tests are marked slow.
+"""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from basicsr.archs import build_network
+
+from srddgan_arch.export import main as export_main
+from srddgan_arch.inference import cli
+from srddgan_arch.option_files import resolve_option_file
+
+ONNX_EXTRA = all(importlib.util.find_spec(name) for name in ('onnxruntime', 'onnx', 'onnxscript'))
+needs_onnx = pytest.mark.skipif(not ONNX_EXTRA, reason='the [onnx] extra (onnxruntime, onnx, onnxscript) is not '
+                                'installed: pip install -e ".[onnx]" -c constraints.txt')
+
+
+def _write_generator(folder, option_name, seed=0):
+    """A random-weight generator of a packaged option file's network_g: (option file, checkpoint)."""
+    with open(resolve_option_file(option_name)) as f:
+        opt = yaml.safe_load(f)
+    torch.manual_seed(seed)
+    model_path = folder / f'{option_name}.pth'
+    torch.save({'params_ema': build_network(opt['network_g']).state_dict()}, model_path)
+    return resolve_option_file(option_name), str(model_path)
+
+
+def _write_photo(path, height, width):
+    """A smooth colour image (random pixels would make the comparison a test of noise)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([np.sin(x / 5) * 90 + 128, np.cos(y / 7) * 90 + 128, (x + y) * 2 % 256], axis=2)
+    cv2.imwrite(str(path), img.round().astype(np.uint8))
+
+
+def _infer(tmp_path, name, opt_path, model_path, *extra):
+    output = tmp_path / name
+    assert cli.main(['-i', str(tmp_path / 'photo.png'), '-o', str(output), '-opt', opt_path, '--model_path',
+                     model_path, '--num_samples', '2', '--seed', '5', *extra]) == 0
+    return [cv2.imread(str(output / f'photo_srddgan_{index}.png')).astype(int) for index in range(2)]
+
+
+@pytest.mark.parametrize('extra, message', [(['--bf16'], '--bf16 needs --backend torch'),
+                                            (['--channels_last'], '--channels_last needs --backend torch'),
+                                            (['--device', 'cuda'], '--device cuda needs --backend torch')])
+def test_onnx_backend_refuses_torch_only_options(capsys, extra, message):
+    """What only the torch backend does is a one-line usage error before anything is built."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(['-i', 'x.png', '-opt', 'x.yml', '--model_path', 'x.pth', '--backend', 'onnxruntime', *extra])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_export_onnx_refuses_a_folder_that_is_not_empty(tmp_path, capsys):
+    """``-o`` of ``--onnx`` is a new or empty folder, checked before the checkpoint is read."""
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'keep.txt').write_text('mine')
+    with pytest.raises(SystemExit):
+        export_main(['--onnx', '-opt', 'train_SRDDGAN_demo_x4', '--model_path', 'missing.pth', '-o',
+                     str(tmp_path / 'out')])
+    assert 'give a new or empty one' in capsys.readouterr().err
+    assert (tmp_path / 'out' / 'keep.txt').read_text() == 'mine'
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_demo_model_onnx_backend_gives_the_torch_image(tmp_path):
+    """The demo configuration, exported by ``srddgan-export --onnx``: its graphs have the documented inputs and
+    outputs, and with the same seed ONNX Runtime + numpy give the torch backend's images within 1/255, whole and
+    tiled, with the LR-consistent sampler and without."""
+    import onnx
+
+    opt_path, model_path = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4')
+    _write_photo(tmp_path / 'photo.png', 40, 56)
+    onnx_dir = tmp_path / 'export'
+    assert export_main(['--onnx', '-opt', opt_path, '--model_path', model_path, '-o', str(onnx_dir)]) == 0
+    step, encoder = onnx.load(str(onnx_dir / 'step.onnx')), onnx.load(str(onnx_dir / 'encoder.onnx'))
+    assert [i.name for i in step.graph.input] == ['y_t', 'lq', 't', 'z', 'lr_feats']
+    assert [o.name for o in step.graph.output] == ['y0']
+    assert [i.name for i in encoder.graph.input] == ['lq'] and [o.name for o in encoder.graph.output] == ['lr_feats']
+    manifest = json.loads((onnx_dir / 'srddgan_onnx.json').read_text())
+    assert manifest['scale'] == 4 and manifest['lr_consistency']['downsampler'] == 'bicubic'
+    for extra in ([], ['--tile', '24', '--tile_pad', '4'], ['--lr_consistency', 'none']):
+        torch_images = _infer(tmp_path, 'sr_torch', opt_path, model_path, '--device', 'cpu', *extra)
+        onnx_images = _infer(tmp_path, 'sr_onnx', opt_path, model_path, '--backend', 'onnxruntime', '--onnx_dir',
+                             str(onnx_dir), *extra)
+        for torch_image, onnx_image in zip(torch_images, onnx_images, strict=True):
+            assert torch_image.shape == (160, 224, 3) and np.abs(torch_image - onnx_image).max() <= 1, extra
+    # a deployment without torch: srddgan_runtime with torch made unimportable gives the torch backend's image
+    code = ('import sys; sys.modules["torch"] = None; import cv2, numpy as np; from srddgan_runtime import '
+            f'OnnxUpsampler; img = cv2.imread({str(tmp_path / "photo.png")!r}).astype(np.float32) / 255; '
+            f'np.save({str(tmp_path / "runtime.npy")!r}, OnnxUpsampler({str(onnx_dir)!r}).enhance(img, seed=5))')
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=tmp_path)
+    runtime_image = np.clip(np.load(tmp_path / 'runtime.npy') * 255, 0, 255).round()
+    torch_image = _infer(tmp_path, 'sr_torch', opt_path, model_path, '--device', 'cpu')[0]
+    assert np.abs(runtime_image - torch_image).max() <= 1
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_paper_size_model_onnx_backend_gives_the_torch_image(tmp_path, hub_dir):
+    """The paper's DIV2K x4 generator (39 M parameters, attention at 16 px) at a small size: exported into
+    torch.hub's cache folder on first use (never beside the input or into -o), the same image as torch within
+    1/255; the second run reuses the export."""
+    opt_path, model_path = _write_generator(tmp_path, 'train_SRDDGAN_DIV2K_x4')
+    _write_photo(tmp_path / 'photo.png', 32, 32)
+    torch_images = _infer(tmp_path, 'sr_torch', opt_path, model_path, '--device', 'cpu')
+    onnx_images = _infer(tmp_path, 'sr_onnx', opt_path, model_path, '--backend', 'onnxruntime')
+    for torch_image, onnx_image in zip(torch_images, onnx_images, strict=True):
+        assert torch_image.shape == (128, 128, 3) and np.abs(torch_image - onnx_image).max() <= 1
+    graphs = sorted(tmp_path.rglob('step.onnx'))
+    assert len(graphs) == 1 and graphs[0].parent.parent == hub_dir.parent / 'srddgan_onnx'
+    assert _infer(tmp_path, 'sr_onnx', opt_path, model_path, '--backend', 'onnxruntime')[0].shape == (128, 128, 3)
+    assert sorted(tmp_path.rglob('step.onnx')) == graphs
