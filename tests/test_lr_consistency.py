@@ -15,10 +15,11 @@ from srddgan_arch.lr_consistency import (
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
 
-@pytest.mark.parametrize('height, width, scale', [(32, 32, 4), (24, 40, 4), (18, 10, 2), (64, 32, 8), (8, 8, 4)])
+@pytest.mark.parametrize('height, width, scale', [(32, 32, 4), (24, 40, 4), (18, 10, 2), (64, 32, 8), (8, 8, 4),
+                                                  (1040, 12, 4)])  # HR axes over DENSE_DOWNSCALE_MAX_LENGTH: taps
 def test_downscale_and_upscale_equal_basicsr_imresize(height, width, scale):
     """The separable matrices reproduce BasicSR's imresize (antialiased down, plain up) to float32 rounding, borders
-    included; every row of the downscale matrix sums to 1."""
+    included, as dense products and tap by tap; every row of the downscale matrix sums to 1."""
     img = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(bicubic_downscale(img[None], scale)[0], imresize(img, 1 / scale), atol=1e-6)
     lq = img[:, :height // scale, :width // scale]
