@@ -2,7 +2,8 @@
 bicubic, a slider through them, and the per-pixel standard deviation across them (where the model is unsure).
 
 Its settings are ``srddgan-infer``'s (scale, seed, samples, tiles, LR consistency, precision), checked by the same
-parser: a mistake shows the command line's one-line message. ``--help`` works without gradio (the ``app`` extra).
+parser and run by the same upsampler and memory guard: sample i equals ``srddgan-infer --seed S`` 's sample i, and a
+mistake shows the command line's one-line message. ``--help`` works without gradio (the ``app`` extra).
 """
 import argparse
 import contextlib
@@ -15,14 +16,20 @@ import cv2
 import numpy as np
 import torch
 
-from srddgan_arch.data.image_io import decode_image, read_bytes, to_uint8
-from srddgan_arch.inference.cli import OneLineParser, _one_line
+from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.device import device_error
+from srddgan_arch.inference.cli import OneLineParser, _one_line, read_checked
 from srddgan_arch.inference.cli import parse_args as parse_infer_args
+from srddgan_arch.inference.memory import MemoryGuard
+from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import SRDDGANer, build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS, reference_upscale
+from srddgan_arch.option_files import option_file_argument
 
 PROG = 'srddgan-app'
-INSTALL_HINT = 'pip install "srddgan[app]" -c constraints-app.txt'
+INSTALL_HINT = 'pip install "srddgan[app]" (in a source checkout: pip install --no-build-isolation -c ' \
+               'constraints-app.txt -e ".[app]")'
+MAX_SAMPLES = 16
 
 
 class Exploration(NamedTuple):
@@ -43,30 +50,59 @@ class Exploration(NamedTuple):
     max_std: float
 
 
-def settings_args(opt, model_path, image_path, scale=None, seed=0, num_samples=4, tile=0, tile_pad=10,
-                  lr_consistency=None, precision='fp32'):
-    """``srddgan-infer``'s arguments for the app's settings, checked by its parser.
+def settings_args(base, opt, model_path, image_path, scale=None, seed=0, num_samples=4, tile=0, tile_pad=10,
+                  lr_consistency=None, precision='fp32', max_memory=None):
+    """``srddgan-infer``'s arguments for the app's settings, checked by its parser, on the app's device.
+
+    Args:
+        base (SRDDGANer): The upsampler built at start-up (its device is kept).
+        opt (str): Its option file.
+        model_path (str): Its checkpoint.
+        image_path (str): The uploaded image.
+        scale (float | None): ``-s``; None: the model's. Default: None.
+        seed, num_samples, tile, tile_pad: As ``srddgan-infer``'s options of the same names.
+        lr_consistency (str | None): ``--lr_consistency``; None: the option file's. Default: None.
+        precision (str): fp32, bf16 or fp16. Default: fp32.
+        max_memory (float | None): ``--max_memory`` in GiB; None: the free memory. Default: None.
 
     Returns:
-        Namespace: The parsed arguments.
+        Namespace: The parsed arguments (``.settings``: the :class:`InferenceSettings`).
 
     Raises:
         ValueError: The parser's one-line message, for a setting it refuses.
     """
     argv = ['-i', image_path, '-opt', opt, '--model_path', model_path, '--seed', str(seed), '--num_samples',
-            str(num_samples), '--tile', str(tile), '--tile_pad', str(tile_pad), f'--{precision}']
+            str(num_samples), '--tile', str(tile), '--tile_pad', str(tile_pad), f'--{precision}', '--device',
+            str(base.device)]
     argv += ['-s', str(scale)] if scale else []
     argv += ['--lr_consistency', lr_consistency] if lr_consistency else []
+    argv += ['--max_memory', str(max_memory)] if max_memory else []
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            return parse_infer_args(argv)
+            args = parse_infer_args(argv)
     except SystemExit:
-        raise ValueError(stderr.getvalue().strip().removeprefix('srddgan-infer: error: ')) from None
+        message = stderr.getvalue().strip().removeprefix('srddgan-infer: error: ').removesuffix(' (see --help)')
+        raise ValueError(message) from None
+    if args.num_samples > MAX_SAMPLES:
+        raise ValueError(f'--num_samples must be at most {MAX_SAMPLES} in the app.')
+    return args
 
 
-def _heat_map(samples):
-    """Inferno heat map of the per-pixel standard deviation across the samples (mean over channels) and its top."""
+def _rgb(img):
+    """A BGR float image in [0, 1] as RGB uint8 for display."""
+    return cv2.cvtColor(to_uint8(img), cv2.COLOR_BGR2RGB)
+
+
+def heat_map(samples):
+    """Inferno heat map of the per-pixel standard deviation across samples (mean over channels) and its top.
+
+    Args:
+        samples (list[ndarray]): uint8 images of one size.
+
+    Returns:
+        tuple[ndarray, float]: The RGB uint8 heat map (black: 0, yellow: the top) and the top (0-255 scale).
+    """
     std = np.stack(samples).astype(np.float32).std(axis=0).mean(axis=2)
     top = float(std.max())
     level = np.round(std / top * 255).astype(np.uint8) if top > 0 else np.zeros(std.shape, np.uint8)
@@ -83,29 +119,28 @@ def explore(base, args):
     Returns:
         Exploration: LR, bicubic, samples and their standard-deviation map.
     """
-    image = decode_image(read_bytes(args.input), args.input)
-    consistency = base.lr_consistency
-    if args.lr_consistency is not None:
-        consistency = type(consistency)(downsampler=args.lr_consistency, iterations=consistency.iterations)
-    upsampler = SRDDGANer(base.net, schedule=base.schedule, tile=args.tile, tile_pad=args.tile_pad,
-                          precision=args.precision, device=base.device, lr_consistency=consistency)
-    samples = [cv2.cvtColor(to_uint8(upsample_image(upsampler, image, args.outscale, args.seed + index).img),
-                            cv2.COLOR_BGR2RGB) for index in range(args.num_samples)]
+    consistency = base.lr_consistency.updated(downsampler=args.settings.lr_consistency)
+    upsampler = SRDDGANer(base.net, args.settings, scale=base.scale, schedule=base.schedule,
+                          lr_consistency=consistency)
+    image = read_checked(args.input, MemoryGuard(upsampler, args.max_memory), args.outscale)
+    samples = [_rgb(upsample_image(upsampler, image, args.outscale, seed).img)
+               for seed in range(args.seed, args.seed + args.num_samples)]
     height, width = samples[0].shape[:2]
-    lq = torch.from_numpy(np.ascontiguousarray(image.img[:, :, ::-1].transpose(2, 0, 1)))[None].float()
+    lq = torch.from_numpy(np.ascontiguousarray(image.img.transpose(2, 0, 1)))[None]
     bicubic = reference_upscale(lq, base.scale, 'bicubic')[0].numpy().transpose(1, 2, 0)
     bicubic = np.clip(cv2.resize(bicubic, (width, height), interpolation=cv2.INTER_LANCZOS4), 0, 1)
-    lr = cv2.resize(to_uint8(image.img[:, :, ::-1].copy()), (width, height), interpolation=cv2.INTER_NEAREST)
-    return Exploration(lr, to_uint8(bicubic), samples, *_heat_map(samples))
+    lr = cv2.resize(image.img, (width, height), interpolation=cv2.INTER_NEAREST)
+    return Exploration(_rgb(lr), _rgb(bicubic), samples, *heat_map(samples))
 
 
-def build_app(base, opt, model_path):
+def build_app(base, opt, model_path, max_memory=None):
     """The gradio Blocks app around :func:`explore` (API name ``/explore``).
 
     Args:
         base (SRDDGANer): The upsampler built at start-up.
         opt (str): Its option file.
         model_path (str): Its checkpoint.
+        max_memory (float | None): Memory budget in GiB of one request; None: the free memory. Default: None.
 
     Returns:
         gradio.Blocks: The app (``.launch()`` serves it).
@@ -116,43 +151,47 @@ def build_app(base, opt, model_path):
         if not image_path:
             raise gr.Error('Upload an image first.')
         try:
-            args = settings_args(opt, model_path, image_path, scale or None, int(seed), int(num_samples), int(tile),
-                                 int(tile_pad), lr_consistency, precision)
+            args = settings_args(base, opt, model_path, image_path, scale or None, int(seed), int(num_samples),
+                                 int(tile), int(tile_pad), lr_consistency, precision, max_memory)
             result = explore(base, args)
         except Exception as error:  # the command line's one-line message, in the page
             raise gr.Error(_one_line(error)) from None
         gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
         gallery += [(sample, f'sample {index + 1} (seed {args.seed + index})')
                     for index, sample in enumerate(result.samples)]
-        slider = gr.Slider(minimum=1, maximum=len(result.samples), value=1, step=1, interactive=len(result.samples) > 1)
+        count = len(result.samples)
+        slider = gr.Slider(minimum=1, maximum=max(count, 2), value=1, step=1, interactive=count > 1)
         return (gallery, result.samples, slider, result.samples[0], result.std_map,
-                f'Per-pixel standard deviation across the {len(result.samples)} samples: black 0, yellow '
-                f'{result.max_std:.1f} (0-255).')
+                f'Per-pixel standard deviation across the {count} samples: black 0, yellow {result.max_std:.1f} '
+                '(0-255 scale).')
 
+    settings = InferenceSettings()
+    # png: gradio's default webp would be lossy, and the samples are what srddgan-infer writes
     with gr.Blocks(title='SRDDGAN samples') as app:
         gr.Markdown(f'# SRDDGAN: explore the samples\n`{os.path.basename(opt)}`, x{base.scale}. Each sample draws '
-                    'another latent z: where they differ, the model is unsure.')
+                    'another latent z: where the samples differ, the model is unsure.')
         with gr.Row():
-            image = gr.Image(type='filepath', label='LR image', sources=['upload'], elem_id='lr_input')
+            image = gr.Image(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
             with gr.Column():
                 scale = gr.Number(value=base.scale, label='scale (-s)', minimum=0)
                 seed = gr.Number(value=0, precision=0, label='seed (sample i: seed + i)')
-                num_samples = gr.Slider(1, 16, value=4, step=1, label='samples')
-                tile = gr.Number(value=0, precision=0, label='tile (LR pixels, 0: none)')
-                tile_pad = gr.Number(value=10, precision=0, label='tile_pad')
+                num_samples = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label='samples')
+                tile = gr.Number(value=settings.tile, precision=0, label='tile (LR pixels, 0: none)')
+                tile_pad = gr.Number(value=settings.tile_pad, precision=0, label='tile_pad')
                 lr_consistency = gr.Radio(list(DOWNSAMPLERS), value=base.lr_consistency.downsampler,
                                           label='LR consistency')
-                precision = gr.Radio(['fp32', 'bf16', 'fp16'], value='fp32', label='precision')
+                precision = gr.Radio(list(PRECISIONS), value=settings.precision, label='precision')
                 button = gr.Button('Sample', variant='primary', elem_id='sample_button')
-        gallery = gr.Gallery(label='LR, bicubic and the samples', columns=6, elem_id='samples')
+        gallery = gr.Gallery(label='LR, bicubic and the samples', columns=6, height=240, format='png',
+                             elem_id='samples')
         samples = gr.State([])
         with gr.Row():
             with gr.Column():
                 chooser = gr.Slider(1, 4, value=1, step=1, label='sample', elem_id='sample_slider')
-                chosen = gr.Image(label='sample', elem_id='chosen_sample')
+                chosen = gr.Image(label='sample', format='png', height=360, elem_id='chosen_sample')
             with gr.Column():
-                std_map = gr.Image(label='per-pixel standard deviation', elem_id='std_map')
-                std_note = gr.Markdown()
+                std_map = gr.Image(label='per-pixel standard deviation', format='png', height=360, elem_id='std_map')
+                std_note = gr.Markdown(elem_id='std_note')
         button.click(run, [image, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision],
                      [gallery, samples, chooser, chosen, std_map, std_note], api_name='explore')
         chooser.change(lambda values, index: values[int(index) - 1] if values else None, [samples, chooser], chosen,
@@ -162,15 +201,23 @@ def build_app(base, opt, model_path):
 
 def parse_args(argv=None):
     """Command-line arguments of ``srddgan-app``."""
-    parser = OneLineParser(prog=PROG, description='A web app to explore SRDDGAN samples (gradio: the app extra, '
-                           f'{INSTALL_HINT}).', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('-opt', '--opt', required=True, help='Option file (YAML) with network_g (and diffusion).')
-    parser.add_argument('--model_path', required=True, help='Model weights (BasicSR checkpoint).')
-    parser.add_argument('--param_key', default='params_ema', help='Checkpoint key.')
-    parser.add_argument('--device', choices=['cuda', 'cpu', 'mps'], help='Device (default: cuda, mps or cpu).')
+    parser = OneLineParser(prog=PROG, description=f'A web app to explore SRDDGAN samples. Needs gradio, the app '
+                           f'extra: {INSTALL_HINT}.', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('-opt', '--opt', required=True, type=option_file_argument,
+                        help='Option file (YAML) with network_g (and diffusion, lr_consistency), or a packaged name.')
+    parser.add_argument('--model_path', required=True, help='Model weights: a BasicSR checkpoint, .safetensors or '
+                        'an http(s) address of either.')
+    parser.add_argument('--param_key', default=InferenceSettings.param_key, help='Checkpoint key.')
+    parser.add_argument('--device', help='cpu, mps, cuda or cuda:N (default: cuda, mps or cpu).')
+    parser.add_argument('--max_memory', type=float, help='Memory budget in GiB: images estimated to need more are '
+                        'refused with the tile that fits (default: the free memory).')
     parser.add_argument('--host', default='127.0.0.1', help='Address to serve on.')
     parser.add_argument('--port', type=int, default=7860, help='Port to serve on.')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    error = device_error(args.device)
+    if error:
+        parser.error(error)
+    return args
 
 
 def main(argv=None):
@@ -187,5 +234,5 @@ def main(argv=None):
     except Exception as error:
         print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
         return 1
-    build_app(base, args.opt, args.model_path).launch(server_name=args.host, server_port=args.port)
+    build_app(base, args.opt, args.model_path, args.max_memory).launch(server_name=args.host, server_port=args.port)
     return 0

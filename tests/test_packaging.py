@@ -44,7 +44,7 @@ def test_citation_names_the_paper_and_this_version():
 @pytest.mark.slow
 def test_wheel_ships_option_files_licence_commands_and_dependencies(tmp_path):
     """``pip wheel .``: every options/*.yml as srddgan_arch/configs/*.yml (one copy in the repository), the
-    Apache-2.0 licence, the four console scripts, safetensors and psutil as dependencies, the extras."""
+    Apache-2.0 licence, the five console scripts, safetensors and psutil as dependencies, the extras."""
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
                     str(tmp_path), ROOT], check=True)
     wheel = zipfile.ZipFile(tmp_path / f'srddgan-{__version__}-py3-none-any.whl')
@@ -54,10 +54,11 @@ def test_wheel_ships_option_files_licence_commands_and_dependencies(tmp_path):
     dist_info = f'srddgan-{__version__}.dist-info'
     assert 'Apache License' in wheel.read(f'{dist_info}/licenses/LICENSE').decode()
     entry_points = wheel.read(f'{dist_info}/entry_points.txt').decode()
-    for script in ('srddgan-train', 'srddgan-test', 'srddgan-infer', 'srddgan-export'):
+    for script in ('srddgan-train', 'srddgan-test', 'srddgan-infer', 'srddgan-export', 'srddgan-app'):
         assert f'{script} = ' in entry_points
     metadata = wheel.read(f'{dist_info}/METADATA').decode()
     assert 'License-Expression: Apache-2.0' in metadata
     for line in ('Requires-Dist: safetensors', 'Requires-Dist: psutil', 'Provides-Extra: test',
-                 'Provides-Extra: wandb', 'Requires-Dist: basicsr==1.4.2'):
+                 'Provides-Extra: wandb', 'Provides-Extra: onnx', 'Provides-Extra: app',
+                 'Requires-Dist: basicsr==1.4.2'):
         assert line in metadata

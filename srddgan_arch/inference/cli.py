@@ -285,15 +285,22 @@ def _one_line(error):
     return f'{type(error).__name__}: {message}'
 
 
-def _process(job, path, stem):
-    """Super-resolve one input into its ``--num_samples`` output files."""
+def read_checked(path, guard, outscale=None):
+    """Read and decode an input image, refused by the memory guard (None: no guard) before decoding wherever its
+    header tells its size: a small file can hold a huge image."""
     content = read_bytes(path)
     header = read_header(content)
-    if job.guard is not None and header is not None:  # before decoding: a small file can hold a huge image
-        job.guard.check(path, header.height, header.width, job.outscale)
+    if guard is not None and header is not None:
+        guard.check(path, header.height, header.width, outscale)
     image = decode_image(content, path)
-    if job.guard is not None and header is None:
-        job.guard.check(path, *image.img.shape[:2], job.outscale)
+    if guard is not None and header is None:
+        guard.check(path, *image.img.shape[:2], outscale)
+    return image
+
+
+def _process(job, path, stem):
+    """Super-resolve one input into its ``--num_samples`` output files."""
+    image = read_checked(path, job.guard, job.outscale)
     for index, seed in enumerate(job.seeds):
         target = output_path(stem, path, job.output, job.ext, image.needs_png, index if len(job.seeds) > 1 else None)
         write_image(target, *_upscale(job, path, image, seed))
