@@ -12,9 +12,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
 from torch.hub import download_url_to_file
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
+from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet
+from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.lr_consistency import bicubic_downscale
 
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
 
@@ -104,6 +110,16 @@ def tiny_srddgan_options(tmp_path, is_train=True):
                             'spread': {'type': 'calculate_sample_std'}}},
     }
     return opt if is_train else {k: v for k, v in opt.items() if k not in ('train', 'network_d', 'logger')}
+
+
+def run_options(tmp_path, is_train=True):
+    """``tiny_srddgan_options`` whose data set (train, or test for a test run) has one real 32x32 HR / 8x8 LR pair."""
+    opt = tiny_srddgan_options(tmp_path, is_train)
+    hr_dir, lr_dir = write_paired_images(str(tmp_path / 'data'), num_images=1)
+    opt['datasets']['train'].update(dataroot_gt=hr_dir, dataroot_lq=lr_dir)
+    if not is_train:
+        opt['datasets'] = {'test': opt['datasets']['train']}
+    return opt
 
 
 @pytest.fixture
@@ -209,3 +225,59 @@ def http_folder(tmp_path, monkeypatch):
     yield folder, f'http://127.0.0.1:{server.server_port}', CountingHandler.served
     server.shutdown()
     server.server_close()
+
+
+TINY_RRDB = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=2, image_size=16, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
+                    attn_resolutions=[], z_dim=4, num_mapping_layers=1, lr_encoder=False)
+
+
+def bicubic(scale):
+    """Stand-in upsampler: bicubic interpolation (deterministic and local)."""
+    return lambda x: F.interpolate(x, scale_factor=scale, mode='bicubic', align_corners=False)
+
+
+class BicubicNet(nn.Module):
+    """Stand-in plain SR network: bicubic upscaling with a ``scale`` attribute."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return bicubic(self.scale)(x)
+
+
+def photo_like_lq(height=24, width=36, scale=2):
+    """A smooth LR image (1, 3, h, w) in [0.1, 0.9]: the MATLAB bicubic downscale of a smooth HR image."""
+    coarse = torch.rand(1, 3, 3, 4, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
+    hr = F.interpolate(coarse, size=(height * scale, width * scale), mode='bilinear', align_corners=True)
+    return bicubic_downscale(hr, scale)
+
+
+def write_tiny_rrdb(tmp_path):
+    """A tiny random-weight RRDBNet's option file and checkpoint in ``tmp_path``: (option file, checkpoint)."""
+    opt_path, model_path = tmp_path / 'net.yml', tmp_path / 'net.pth'
+    opt_path.write_text(yaml.safe_dump({'network_g': TINY_RRDB}))
+    torch.save({'params_ema': build_network(TINY_RRDB).state_dict()}, model_path)
+    return str(opt_path), str(model_path)
+
+
+TINY_ENCODER = dict(encoder_num_feat=4, encoder_num_block=2, encoder_num_grow_ch=4)
+
+
+def tiny_unet(**kwargs):
+    """A small generator: 32 px, two levels, attention at 16 px, every block type present."""
+    options = dict(scale=2, image_size=32, num_feat=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16, ),
+                   z_dim=8, num_mapping_layers=2, **TINY_ENCODER)
+    options.update(kwargs)
+    return SRDDGANUNet(**options)
+
+
+def inputs(batch=2, size=32, scale=2, z_dim=8, seed=0):
+    """y_t, lq, t, z for a generator call."""
+    rng = torch.Generator().manual_seed(seed)
+    y_t = torch.randn(batch, 3, size, size, generator=rng)
+    lq = torch.rand(batch, 3, size // scale, size // scale, generator=rng) * 2 - 1
+    t = torch.randint(1, 5, (batch, ), generator=rng)
+    return y_t, lq, t, torch.randn(batch, z_dim, generator=rng)

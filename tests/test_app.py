@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import TINY_SRDDGAN
 
 from srddgan_arch import app
 from srddgan_arch.inference import cli
@@ -19,8 +20,6 @@ from srddgan_arch.inference.upsampler import build_network, build_upsampler
 from srddgan_arch.lr_consistency import bicubic_downscale, reference_upscale
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
-TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=2, image_size=16, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
-                    attn_resolutions=[], z_dim=4, num_mapping_layers=1, lr_encoder=False)
 GRADIO = importlib.util.find_spec('gradio') is not None
 needs_gradio = pytest.mark.skipif(not GRADIO, reason='the [app] extra (gradio) is not installed: pip install '
                                   '--no-build-isolation -c constraints-app.txt -e ".[app]"')

@@ -1,18 +1,17 @@
-"""Tests of the SRDDGAN networks: U-Net generator, RRDB encoder and discriminator (tiny widths, CPU)."""
+"""Tests of the SRDDGAN networks: U-Net generator, RRDB encoder and discriminator (tiny widths, CPU); the fused
+layers against their first implementation: test_arch_layers.py."""
 import pytest
 import torch
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
-from torch.nn import functional as F
+from conftest import TINY_ENCODER, inputs, tiny_unet
 
-from srddgan_arch.archs import layers
-from srddgan_arch.archs.layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock
+from srddgan_arch.archs.layers import AttentionBlock
 from srddgan_arch.archs.rrdb_encoder_arch import RRDBEncoder
 from srddgan_arch.archs.srddgan_discriminator_arch import SRDDGANDiscriminator
-from srddgan_arch.archs.srddgan_unet_arch import ResBlock, SRDDGANUNet
+from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet
 from srddgan_arch.diffusion import DiffusionSchedule, sample
 
-TINY_ENCODER = dict(encoder_num_feat=4, encoder_num_block=2, encoder_num_grow_ch=4)
 # the paper's three configurations (channel multipliers, scale, HR size) at tiny widths
 PAPER_SHAPES = {
     'div2k_x4': dict(scale=4, image_size=128, ch_mult=(1, 1, 2, 2, 4, 4)),
@@ -20,42 +19,6 @@ PAPER_SHAPES = {
     'cifar10_x2': dict(scale=2, image_size=32, ch_mult=(1, 2, 2, 2)),
 }
 
-
-def tiny_unet(**kwargs):
-    """A small generator: 32 px, two levels, attention at 16 px, every block type present."""
-    options = dict(scale=2, image_size=32, num_feat=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16, ),
-                   z_dim=8, num_mapping_layers=2, **TINY_ENCODER)
-    options.update(kwargs)
-    return SRDDGANUNet(**options)
-
-
-def inputs(batch=2, size=32, scale=2, z_dim=8, seed=0):
-    """y_t, lq, t, z for a generator call."""
-    rng = torch.Generator().manual_seed(seed)
-    y_t = torch.randn(batch, 3, size, size, generator=rng)
-    lq = torch.rand(batch, 3, size // scale, size // scale, generator=rng) * 2 - 1
-    t = torch.randint(1, 5, (batch, ), generator=rng)
-    return y_t, lq, t, torch.randn(batch, z_dim, generator=rng)
-
-
-def reference_res_block(block, x, t_emb, z_emb):
-    """ResBlock.forward as first written, one new tensor per term of the formula: the oracle of the fused one."""
-    def modulated_norm(norm, h):
-        gamma, beta = norm.style(z_emb)[:, :, None, None].chunk(2, dim=1)
-        return gamma * norm.norm(h) + beta
-
-    h = block._resample(F.silu(modulated_norm(block.norm1, x)))
-    h = block.conv1(h) + block.t_proj(F.silu(t_emb))[:, :, None, None]
-    h = block.conv2(block.dropout(F.silu(modulated_norm(block.norm2, h))))
-    return (block.skip(block._resample(x)) + h) * SKIP_SCALE
-
-
-def reference_attention(block, x):
-    """AttentionBlock.forward as first written: global attention over every position of the map."""
-    b, c, h, w = x.shape
-    q, k, v = block.qkv(block.norm(x)).reshape(b, 3, c, h * w).transpose(2, 3).unbind(dim=1)
-    out = F.scaled_dot_product_attention(q, k, v)
-    return (x + block.proj(out.transpose(1, 2).reshape(b, c, h, w))) * SKIP_SCALE
 
 
 def test_networks_are_registered():
@@ -307,86 +270,3 @@ def test_load_rrdbnet_errors(tmp_path):
         encoder.load_rrdbnet(str(tmp_path / 'r.pth'), 'params_ema')
     with pytest.raises(KeyError, match='num_block'):
         encoder.load_rrdbnet(str(tmp_path / 'r.pth'))
-
-
-@pytest.mark.parametrize('batch, memory_format', [(1, torch.contiguous_format), (1, torch.channels_last),
-                                                  (2, torch.channels_last)])
-def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_format):
-    """The fused blocks (modulation in GroupNorm's pass, SiLU and sums in place, the time embedding in conv1's bias,
-    the up-block skip conv before upsampling, attention in windows) give the outputs and gradients of the blocks as
-    first written, on the same fixed weights: one sample or several, either memory format."""
-    torch.manual_seed(0)
-    net_g = tiny_unet(ch_mult=(1, 2, 2)).to(memory_format=memory_format)
-    for module in net_g.modules():
-        if isinstance(module, AdaptiveGroupNorm):  # away from the identity initialisation: scale and shift matter
-            torch.nn.init.normal_(module.style.bias, std=0.5)
-    y_t, lq, t, z = inputs(batch=batch)
-    y_t = y_t.contiguous(memory_format=memory_format)
-
-    def outputs_and_gradients():
-        net_g.zero_grad()
-        out = net_g(y_t, lq, t, z)
-        out.square().mean().backward()
-        return [out.detach()] + [p.grad.clone() for p in net_g.parameters()]
-
-    fused = outputs_and_gradients()
-    monkeypatch.setattr(ResBlock, 'forward', reference_res_block)
-    monkeypatch.setattr(AttentionBlock, 'forward', reference_attention)
-    for value, expected in zip(fused, outputs_and_gradients(), strict=True):
-        assert torch.allclose(value, expected, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize('height, width', [(4, 3), (8, 8), (10, 13), (3, 17)])
-def test_windowed_attention_equals_attention_in_each_window(height, width):
-    """A map larger than the window attends within windows of the window's size, the last one moved back to the
-    border (positions covered twice keep the earlier window's output); norm and 1x1 convs see the whole map. A map no
-    larger than the window is one window: global attention."""
-    torch.manual_seed(0)
-    block = AttentionBlock(8, window=4)
-    x = torch.randn(2, 8, height, width)
-
-    def starts(size):
-        length = min(4, size)
-        return [min(i, size - length) for i in range(0, size, length)], length
-
-    (rows, win_h), (cols, win_w) = starts(height), starts(width)
-    qkv = block.qkv(block.norm(x))
-    out = torch.empty_like(x)
-    for top in reversed(rows):
-        for left in reversed(cols):
-            window = qkv[:, :, top:top + win_h, left:left + win_w].reshape(2, 3, 8, win_h * win_w).transpose(2, 3)
-            attended = F.scaled_dot_product_attention(*window.unbind(dim=1))
-            out[:, :, top:top + win_h, left:left + win_w] = attended.transpose(1, 2).reshape(2, 8, win_h, win_w)
-    expected = (x + block.proj(out)) * SKIP_SCALE
-    assert torch.allclose(block(x), expected, atol=1e-6)
-    if height <= 4 and width <= 4:
-        assert torch.allclose(block(x), reference_attention(block, x), atol=1e-6)
-
-
-def test_attention_context_stays_the_trained_one(monkeypatch):
-    """On an HR image larger than image_size every attention call sees the positions of one trained-size map (16 x 16
-    here), more windows instead of longer ones: attention cost grows linearly with the pixels."""
-    lengths, attention = [], F.scaled_dot_product_attention
-
-    def recording_attention(q, k, v):
-        lengths.append(tuple(q.shape[:2]))
-        return attention(q, k, v)
-
-    monkeypatch.setattr(layers.F, 'scaled_dot_product_attention', recording_attention)
-    net_g = tiny_unet().eval()
-    y_t, lq, t, z = inputs(batch=1)
-    with torch.no_grad():
-        net_g(torch.randn(1, 3, 96, 64), torch.randn(1, 3, 48, 32), t[:1], z[:1])
-    # the attention blocks at 16 px (one going down, one going up) and the mid block, each over 3 x 2 windows of 256
-    assert lengths == [(6, 256)] * 3
-
-
-@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
-@pytest.mark.parametrize('shape', [(2, 8, 16, 16), (1, 3, 7, 9)])
-def test_avg_pool_2x_is_avg_pool2d(shape, memory_format):
-    """avg_pool_2x (a depthwise convolution on CPU NCHW maps) gives avg_pool2d's values and input gradients."""
-    x = torch.randn(*shape).contiguous(memory_format=memory_format).requires_grad_(True)
-    weights = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2)
-    outputs = [pool(x) for pool in (layers.avg_pool_2x, lambda v: F.avg_pool2d(v, 2))]
-    grads = [torch.autograd.grad((out * weights).sum(), x)[0] for out in outputs]
-    assert torch.equal(outputs[0], outputs[1]) and torch.allclose(grads[0], grads[1], atol=1e-7)

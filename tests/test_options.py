@@ -5,10 +5,8 @@ import inspect
 from os import path as osp
 
 import pytest
-import torch
 import yaml
-from basicsr.utils.registry import DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
-from conftest import tiny_srddgan_options, write_paired_images
+from conftest import run_options, write_paired_images
 
 from srddgan_arch.data.preflight import check_data
 from srddgan_arch.diffusion import DiffusionSchedule
@@ -21,12 +19,9 @@ from srddgan_arch.options import (
     check_run_options,
     parse_model_options,
     resolve_total_batch,
-    schema,
 )
 from srddgan_arch.options import sections as sections_module
 from srddgan_arch.options.schema import Section
-from srddgan_arch.options.sections import DatasetOptions
-from srddgan_arch.options.signatures import check_built_sections
 
 
 def start_up(opt):
@@ -41,14 +36,6 @@ def check(opt):
     return parse_model_options(opt)
 
 
-def run_options(tmp_path, is_train=True):
-    """``tiny_srddgan_options`` whose data set (train, or test for a test run) has one real 32x32 HR / 8x8 LR pair."""
-    opt = tiny_srddgan_options(tmp_path, is_train)
-    hr_dir, lr_dir = write_paired_images(str(tmp_path / 'data'), num_images=1)
-    opt['datasets']['train'].update(dataroot_gt=hr_dir, dataroot_lq=lr_dir)
-    if not is_train:
-        opt['datasets'] = {'test': opt['datasets']['train']}
-    return opt
 
 
 def test_defaults_fill_in_and_the_diffusion_defaults_are_the_schedule_s():
@@ -302,87 +289,3 @@ def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch,
     assert opt['diffusion']['num_timesteps'] == 4 and net_g['z_dim'] == 256 and net_g['attn_resolutions'] == [16]
     assert (net_g['num_feat'], net_g['ch_mult'], net_g['scale'], opt['scale']) == (num_feat, ch_mult, scale, scale)
     assert opt['datasets']['train']['gt_size'] == gt_size and net_g['lr_encoder'] and net_g['lr_concat']
-
-
-# components added after the checks were written: each brings its own knowledge, no central list names them
-@schema.section('datasets.<phase>')
-class ToyDatasetOptions(DatasetOptions):
-    """The section of ``ToyCropDataset``."""
-
-    crop_size: int = schema.option(16, 'Side of the crops.', gt=0)
-
-
-@DATASET_REGISTRY.register()
-class ToyCropDataset(torch.utils.data.Dataset):
-    """A data set type that carries its section."""
-
-    options_section = ToyDatasetOptions
-
-
-@schema.section('train')
-class TrainWithEdgeOptions(TrainOptions):
-    """TrainOptions with one more loss term: its place is one field."""
-
-    edge_opt: dict | None = schema.option(None, 'Edge loss on the predicted y0.', builds=LOSS_REGISTRY)
-
-
-@LOSS_REGISTRY.register()
-class ToyEdgeLoss(torch.nn.Module):
-    """A loss term's class, with BasicSR's loss arguments."""
-
-    def __init__(self, loss_weight=1.0, reduction='mean'):
-        super().__init__()
-
-
-def calculate_toy_edges(img, img2, threshold=0.5, **kwargs):
-    """A per-image metric."""
-    return 0.0
-
-
-def calculate_toy_spread(samples, **kwargs):
-    """A set metric: its signature takes the samples."""
-    return 0.0
-
-
-def calculate_toy_lpips(img, img2, net='alex', backbone_path=None, **kwargs):
-    """A metric on an LPIPS backbone: its signature takes net and backbone_path."""
-    return 0.0
-
-
-for toy_metric in (calculate_toy_edges, calculate_toy_spread, calculate_toy_lpips):
-    METRIC_REGISTRY.register(toy_metric)
-
-
-def test_a_new_data_set_type_is_checked_through_its_section(tmp_path):
-    """A data set class that carries its section (options_section) has its keys checked, misspellings named."""
-    opt = run_options(tmp_path)
-    opt['datasets']['train'] = {'name': 'toy', 'type': 'ToyCropDataset', 'io_backend': {'type': 'disk'},
-                                'batch_size_per_gpu': 2, 'num_worker_per_gpu': 0, 'crop_sise': 8}
-    with pytest.raises(OptionError, match=r'Unknown option datasets\.train\.crop_sise\. Did you mean .crop_size.'):
-        check_run_options(opt)
-    opt['datasets']['train']['crop_size'] = opt['datasets']['train'].pop('crop_sise')
-    check_run_options(opt)
-
-
-def test_a_new_loss_term_is_checked_against_its_class():
-    """A loss term declared as a field with builds=LOSS_REGISTRY has its keys checked against the loss class."""
-    train = TrainWithEdgeOptions.from_dict({'total_iter': 1, 'optim_g': {}, 'optim_d': {},
-                                            'edge_opt': {'type': 'ToyEdgeLoss', 'loss_wieght': 2.0}})
-    with pytest.raises(OptionError, match=r'train\.edge_opt\.loss_wieght is not an argument of ToyEdgeLoss\. Did you '
-                       r'mean .loss_weight.'):
-        check_built_sections(train, 'train')
-
-
-@pytest.mark.parametrize('metric, num_samples, message', [
-    ({'type': 'calculate_toy_edges', 'threshhold': 0.1}, 2, r'val\.metrics\.toy\.threshhold is not an argument of '
-     r'calculate_toy_edges\. Did you mean .threshold.'),
-    ({'type': 'calculate_toy_spread'}, 1, r'val\.metrics\.toy: calculate_toy_spread needs val\.num_samples >= 2'),
-    ({'type': 'calculate_toy_lpips', 'backbone_path': '/no/backbone.pth'}, 2, r'val\.metrics\.toy: .*backbone\.pth'),
-])
-def test_a_new_metric_is_checked_by_its_signature(tmp_path, metric, num_samples, message):
-    """A newly registered metric is checked by its signature alone: misspelt arguments, a set metric (it takes
-    samples) with one sample per image, an LPIPS metric (net, backbone_path) whose backbone file is missing."""
-    opt = run_options(tmp_path)
-    opt['val'].update(num_samples=num_samples, metrics={'toy': metric})
-    with pytest.raises(OptionError, match=message):
-        parse_model_options(opt)
