@@ -39,6 +39,9 @@ def _enter_root(argv):
 def train():
     """``srddgan-train -opt X.yml [--launcher none|pytorch|slurm] [--auto_resume] [--debug] [--force_yml k=v]``."""
     from basicsr.train import train_pipeline
+
+    from srddgan_arch.utils.preemption import install_handlers
+    install_handlers()  # SIGTERM / SIGUSR1: save at the end of the iteration, exit PREEMPTED_EXIT_CODE
     train_pipeline(_enter_root(sys.argv))
 
 

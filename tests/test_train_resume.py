@@ -179,3 +179,39 @@ def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, wh
     assert (experiment / 'models' / 'net_g_5.pth').is_file()
     written = os.listdir(experiment / 'models') + os.listdir(experiment / 'training_states')
     assert not [name for name in written if '.tmp' in name], written  # the resumed run removed what the kill left
+
+
+@pytest.mark.parametrize('signal_name', ['SIGTERM', 'SIGUSR1'])
+def test_stop_signal_saves_and_auto_resume_continues_exactly(full_run, signal_name):
+    """SIGTERM (a cluster pre-empting the job) or SIGUSR1 (SLURM's warning before the time limit) during training:
+    the run saves the iteration in progress and exits with code 3, with no periodic checkpoint configured; then
+    --auto_resume continues from that iteration with the losses of an uninterrupted run."""
+    full_options, root, uninterrupted = full_run
+    name = f'stopped_by_{signal_name.lower()}'
+    options = dict(full_options, name=name, train=dict(full_options['train'], total_iter=1000),
+                   logger=dict(full_options['logger'], save_checkpoint_freq=10**6))
+    option_file = root / f'{name}.yml'
+    option_file.write_text(yaml.safe_dump(options))
+    process = subprocess.Popen([sys.executable, entry_script(root, 'train'), '-opt', str(option_file)], cwd=root,
+                               env=dict(os.environ, CUDA_VISIBLE_DEVICES=''), stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:  # BasicSR logs to stderr: signal once iteration 2 is logged
+        seen.append(line)
+        if re.search(r'iter:\s+2,', line):
+            process.send_signal(getattr(signal, signal_name))
+            break
+    rest = process.communicate(timeout=300)[1]
+    output = ''.join(seen) + rest
+    assert process.returncode == 3, output[-3000:]
+    stopped_at = int(re.search(rf'{signal_name} received: saved the networks and training state of iteration (\d+)',
+                               output)[1])
+    experiment = root / 'experiments' / name
+    assert os.listdir(experiment / 'training_states') == [f'{stopped_at}.state']
+    assert f'net_g_{stopped_at}.pth' in os.listdir(experiment / 'models')
+    assert 2 <= stopped_at < 6, output[-3000:]
+
+    options['train']['total_iter'] = 6
+    result = run([sys.executable, entry_script(root, 'train'), '--auto_resume'], root, options)
+    assert re.search(rf'Resuming training from epoch: \d+, iter: {stopped_at}\.', result.stderr)
+    resumed = logged_losses(root, name)
+    assert resumed == {i: uninterrupted[i] for i in range(stopped_at + 1, 7)}

@@ -38,6 +38,15 @@ class SRBaselineModel(TrainingMixin, SampleValidationMixin, SRModel):
         self.val_settings = self.parse_settings(opt)
         super().__init__(opt)
 
+    def optimize_parameters(self, current_iter):
+        """``SRModel``'s step; after SIGTERM or SIGUSR1 the iteration's checkpoint is saved and the run exits.
+
+        Args:
+            current_iter (int): Current iteration (1-based).
+        """
+        super().optimize_parameters(current_iter)
+        self.stop_if_preempted(current_iter)
+
     def test(self):
         """BasicSR's one-shot ``test`` (the EMA generator when there is one); its output is the only sample."""
         super().test()

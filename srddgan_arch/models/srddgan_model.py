@@ -120,7 +120,7 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         """One iteration of Algorithm 1: a D step (with the lazy R1 penalty), then a G step every
         ``d_steps_per_g_step`` iterations. With ``share_g_forward`` the G step takes the D step's t, y_t, z and G's
         output (one G forward fewer, as BasicSR's ESRGAN model does). Steps with a non-finite loss or gradient are
-        skipped and counted.
+        skipped and counted; after SIGTERM or SIGUSR1 the iteration's checkpoint is saved and the run exits.
 
         Args:
             current_iter (int): Current iteration (1-based).
@@ -139,6 +139,7 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
             if self.ema_decay > 0:
                 self.model_ema(self.ema_decay, stepped=g_stepped)
         self._count_nonfinite(stepped, current_iter)
+        self.stop_if_preempted(current_iter)
 
     def _noisy_pair(self, y0):
         """t ~ U{1, ..., T} (one per image) and the real pair: y_{t-1} ~ q(y_{t-1} | y0), y_t ~ q(y_t | y_{t-1})."""

@@ -6,6 +6,7 @@ import torch
 from basicsr.utils import get_root_logger
 
 from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
+from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal
 from srddgan_arch.utils.training_state import (
     ResumableSampler,
     ResumePosition,
@@ -25,7 +26,9 @@ class TrainingMixin:
       files complete); training states carry the python, numpy and torch random states;
     - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and continues with its
       random states, so the iterations after a resume equal those of an uninterrupted run;
-    - at the start of a training run, the temporary files of a run killed while saving are deleted.
+    - at the start of a training run, the temporary files of a run killed while saving are deleted;
+    - ``stop_if_preempted``, called by the model after each optimisation step: after SIGTERM or SIGUSR1, save this
+      iteration's checkpoint and exit with ``PREEMPTED_EXIT_CODE`` (``utils/preemption.py``).
 
     Args:
         opt (dict): The parsed BasicSR options.
@@ -38,6 +41,23 @@ class TrainingMixin:
             for path in remove_stale_temporaries(folders):
                 get_root_logger().warning(f'Removed {path}, left by a run killed while saving.')
         super().__init__(opt)
+        self._stop_agreement = StopAgreement() if opt['is_train'] else None
+
+    def stop_if_preempted(self, current_iter):
+        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank): save this
+        iteration's networks and training state, as BasicSR's periodic save would, and exit with
+        ``PREEMPTED_EXIT_CODE``; ``--auto_resume`` continues from this iteration.
+
+        Args:
+            current_iter (int): The iteration just finished.
+        """
+        if self._stop_agreement is None or not self._stop_agreement.stop_now():
+            return
+        self.save(ResumableSampler.epoch_in_progress, current_iter)
+        signal_name = received_signal() or 'A stop signal (on another rank)'
+        get_root_logger().warning(f'{signal_name} received: saved the networks and training state of iteration '
+                                  f'{current_iter}; exit code {PREEMPTED_EXIT_CODE}. Continue with --auto_resume.')
+        raise SystemExit(PREEMPTED_EXIT_CODE)
 
     def get_optimizer(self, optim_type, params, lr, **kwargs):
         """A ``torch.optim`` optimiser by class name; fused (``fused=True``: one kernel per step on the CPU and the

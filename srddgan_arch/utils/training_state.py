@@ -4,6 +4,7 @@ BasicSR writes checkpoints in place, and a resumed run restarts its epoch from t
 streams. srddgan's models (``models/training_mixin.py``) write through :func:`atomic_torch_save`, store
 :func:`get_rng_states` in the training state and, when resumed, hand their position to :class:`ResumableSampler`.
 """
+import logging
 import os
 import random
 import re
@@ -103,6 +104,9 @@ def latest_resume_state(state_dir, map_location='cpu'):
 
     Newest first; an unreadable state (e.g. written by a non-atomic saver and cut off) is skipped with a warning.
 
+    Raises:
+        ValueError: States are there and none loads (naming them): a run must not restart from 0 unsaid.
+
     Args:
         state_dir (str): An experiment's ``training_states`` folder.
         map_location (str | torch.device): Where the tensors go. Default: 'cpu'.
@@ -110,7 +114,6 @@ def latest_resume_state(state_dir, map_location='cpu'):
     Returns:
         tuple[str | None, dict | None]: The file and the state.
     """
-    from basicsr.utils import get_root_logger
     if not osp.isdir(state_dir):
         return None, None
     iters = sorted((int(name[:-len('.state')]) for name in os.listdir(state_dir)
@@ -120,7 +123,13 @@ def latest_resume_state(state_dir, map_location='cpu'):
         state = load_training_state(path, map_location)
         if state is not None:
             return path, state
-        get_root_logger().warning(f'Skipping unreadable training state {path}.')
+        # not BasicSR's get_root_logger: the logger is not set up yet, and a first call would set it up without its
+        # log file and INFO level
+        logging.getLogger('basicsr').warning(f'Skipping unreadable training state {path}.')
+    if iters:
+        raise ValueError(f'--auto_resume: none of the training states in {state_dir} loads '
+                         f'({", ".join(f"{current_iter}.state" for current_iter in iters)}: cut off or not training '
+                         'states); move them away to start from iteration 0, or set path.resume_state.')
     return None, None
 
 
@@ -178,6 +187,12 @@ class ResumableSampler(EnlargedSampler):
     """
 
     pending = None
+    epoch_in_progress = 0  # the epoch of the batches drawn now (a pre-empted run saves it)
+
+    def set_epoch(self, epoch):
+        """BasicSR's ``set_epoch``, also recorded as the epoch in progress."""
+        super().set_epoch(epoch)
+        ResumableSampler.epoch_in_progress = epoch
 
     @classmethod
     def resume_from(cls, position):

@@ -1,0 +1,53 @@
+"""Pre-emption: SIGTERM (how clusters stop or pre-empt a job) and SIGUSR1 (what SLURM's ``--signal`` sends before the
+time limit) make training save a complete checkpoint at the end of the iteration in progress and exit with
+:data:`PREEMPTED_EXIT_CODE`, so that ``--auto_resume`` continues from that iteration.
+
+The signal handler only records the signal: the model checks it after each optimisation step
+(``TrainingMixin.stop_if_preempted``), where BasicSR's loop saves its own checkpoints, so the saved state is the one
+a periodic save at that iteration would have written. Under ``torchrun`` every rank stops at the same iteration: the
+ranks agree on the flag over a small CPU (gloo) process group, which costs no device synchronisation.
+"""
+import signal
+
+import torch
+import torch.distributed as dist
+
+# the exit code of a run stopped by one of SIGNALS after saving its checkpoint (requeue it with --auto_resume)
+PREEMPTED_EXIT_CODE = 3
+SIGNALS = tuple(getattr(signal, name) for name in ('SIGTERM', 'SIGUSR1') if hasattr(signal, name))
+
+_received = []
+
+
+def _record(signum, frame):
+    _received.append(signal.Signals(signum).name)
+
+
+def install_handlers():
+    """Record SIGTERM and SIGUSR1 instead of dying at once (the train entry points call this before training)."""
+    for signum in SIGNALS:
+        signal.signal(signum, _record)
+
+
+def received_signal():
+    """The name of the first stop signal this process received ('SIGTERM', 'SIGUSR1'), or None."""
+    return _received[0] if _received else None
+
+
+class StopAgreement:
+    """Whether training should stop now: a stop signal reached this process or, in a distributed run, any rank.
+
+    Built by every rank at the same point (the model's construction): the process group it makes is collective.
+    """
+
+    def __init__(self):
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        self.group = dist.new_group(backend='gloo') if distributed else None
+
+    def stop_now(self):
+        """True when a stop signal arrived here or, under torchrun, on any rank (the same answer on every rank)."""
+        if self.group is None:
+            return bool(_received)
+        flag = torch.tensor([int(bool(_received))])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.group)
+        return bool(flag.item())
