@@ -28,7 +28,6 @@ from functools import partial
 from os import path as osp
 
 import torch
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,7 +41,7 @@ from srddgan_arch.models.standalone import (  # noqa: E402
     iteration_cost,
     training_batch_size,
 )
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 from srddgan_arch.utils.cost import count_gflops, time_ms  # noqa: E402
 
 # setting name -> (precision, channels_last)
@@ -139,8 +138,7 @@ def train_benchmark(args):
         tuple[list[dict], float, float]: Rows (model, ms, cpu_ms, gflops, gflops_s per iteration), SRDDGAN's time
         over ESRGAN's and SRDDGAN's GFLOP/s over ESRGAN's.
     """
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f) or {}
+    opt = load_yaml(args.opt) or {}
     if not isinstance(opt.get('train'), dict):
         raise ValueError(f'--train needs a train option file: {args.opt} has no train section.')
     batch = args.batch or (2 if args.device.type == 'cpu' else training_batch_size(opt))

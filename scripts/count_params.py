@@ -8,13 +8,11 @@ import argparse
 import sys
 from os import path as osp
 
-import yaml
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (BasicSR compatibility fixes and registration, before any basicsr import)
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 
 # configuration label -> its option file: the networks are built from the files' network_g and network_d
 PAPER_OPTIONS = {
@@ -33,8 +31,7 @@ def network_sizes(opt_path):
     """(generator without encoder, encoder, discriminator, generator with encoder) in millions of an option file."""
     from basicsr.archs import build_network
 
-    with open(opt_path) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(opt_path)
     net_g, net_d = build_network(opt['network_g']), build_network(opt['network_d'])
     total, encoder = count(net_g), count(net_g.encoder) if net_g.encoder is not None else 0.0
     return total - encoder, encoder, count(net_d), total

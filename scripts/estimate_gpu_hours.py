@@ -20,13 +20,12 @@ import sys
 from os import path as osp
 
 import torch
-import yaml
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
 from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, training_batch_size  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 
 # sustained fp32/TF32 training throughput assumed for the paper's cards and a current one (about 40 % of peak)
 DEFAULT_TFLOPS = {'TITAN V (fp32)': 6.0, 'RTX 3090 (fp32)': 14.0, 'A100 (TF32)': 60.0}
@@ -41,8 +40,7 @@ def main(argv=None):
                         'paper\'s cards and an A100 at about 40 %% of peak).')
     args = parser.parse_args(argv)
 
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(args.opt)
     per_image = gflops_per_image(opt)
     batch, total_iter = training_batch_size(opt), opt['train']['total_iter']
     total = per_image * 1e9 * batch * total_iter

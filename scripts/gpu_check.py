@@ -33,12 +33,12 @@ import traceback
 from os import path as osp
 
 import torch
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402, F401  (before BasicSR: the compatibility fixes and the registrations)
+from srddgan_arch.option_files import load_yaml  # noqa: E402
 
 TRAIN_OPT = osp.join(ROOT, 'options', 'train_SRDDGAN_DIV2K_x4.yml')
 SAMPLE_OPT = osp.join(ROOT, 'options', 'test_SRDDGAN_DIV2K_x4.yml')
@@ -115,8 +115,7 @@ def train_options(args, workdir, world_size, rank):
     Returns:
         dict: Options as BasicSR's ``parse_options`` returns them.
     """
-    with open(TRAIN_OPT) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(TRAIN_OPT)
     opt.update(is_train=True, dist=world_size > 1 or 'LOCAL_RANK' in os.environ, rank=rank, world_size=world_size,
                num_gpu=int(args.device == 'cuda'), datasets={}, val=None)
     opt['path'].update({key: osp.join(workdir, key) for key in ('models', 'training_states', 'visualization')})

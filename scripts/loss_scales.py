@@ -21,7 +21,6 @@ from os import path as osp
 
 import numpy as np
 import torch
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,7 +29,7 @@ import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, b
 from srddgan_arch.data.demo import TRAIN_PHOTOS  # noqa: E402
 from srddgan_arch.data.preflight import check_data_sets  # noqa: E402
 from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 from srddgan_arch.options import OptionError  # noqa: E402
 
 EQ22_SYMBOLS = {'l_g_adv': 'alpha L_adv', 'l_g_content': 'beta L_content', 'l_g_style': 'eta L_style',
@@ -131,8 +130,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='Seed of the networks, batch, t and z. Default: 0.')
     args = parser.parse_args(argv)
 
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(args.opt)
     torch.manual_seed(args.seed)
     model, vgg_note = build_model(opt, args.vgg_path)
     data, data_note = draw_batch(opt, args.batch or training_batch_size(opt), args.seed)

@@ -34,6 +34,7 @@ import run_demo  # noqa: E402
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.data.image_io import list_images  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
+from srddgan_arch.option_files import load_yaml  # noqa: E402
 
 OUTPUT = 'results/realworld_evidence'
 # the fixed test degradation: anisotropic Gaussian blur (sigmas 1.6 and 0.8 HR px, rotated 30 degrees), MATLAB
@@ -66,8 +67,7 @@ def write_realworld_lr(hr_dir, lr_dir, scale):
 
 
 def _yaml(path):
-    with open(path) as f:
-        return yaml.safe_load(f)
+    return load_yaml(path)
 
 
 def variant_options(pipeline, total_iter=None):

@@ -24,7 +24,6 @@ from os import path as osp
 import cv2
 import numpy as np
 import torch
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -32,6 +31,7 @@ sys.path.insert(0, ROOT)
 # the package first: BasicSR compatibility fixes and registration
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
+from srddgan_arch.option_files import load_yaml  # noqa: E402
 
 DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
 LABEL_HEIGHT = 18
@@ -39,8 +39,7 @@ LABEL_HEIGHT = 18
 
 def yaml_load(path):
     """The option file ``path`` as a dict."""
-    with open(path) as f:
-        return yaml.safe_load(f)
+    return load_yaml(path)
 
 
 def evaluate(opt_path, label, checkpoint):

@@ -19,7 +19,6 @@ from os import path as osp
 import cv2
 import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -39,6 +38,7 @@ from srddgan_arch.data.realesrgan_options import (  # noqa: E402
     RealESRGANOptions,
     with_defaults,
 )
+from srddgan_arch.option_files import load_yaml  # noqa: E402
 
 LABEL_HEIGHT = 18
 COLUMNS = 5
@@ -133,8 +133,7 @@ def main(argv=None):
         parser.error('-n must be at least 1.')
     if osp.abspath(args.output) == osp.abspath(args.input):
         parser.error('-o would replace the input photo.')
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f)
+    opt = load_yaml(args.opt)
     pipeline, train = pipeline_of(opt)
     crop = args.crop or (train.get('crop_pad_size', 400) if pipeline == 'realesrgan' else train['gt_size'])
     hr = centre_crop(read_image(args.input).img, crop, opt['scale'])  # BGR float32 in [0, 1], any file mode

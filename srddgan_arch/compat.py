@@ -88,12 +88,12 @@ def init_dist(launcher, backend=None, port=None, **kwargs):
 
 
 def _read_option_file(argv):
-    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags), or {}."""
-    import yaml
+    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, no aliases
+    expanding without bound: ``option_files.load_yaml``), or {}."""
+    from srddgan_arch.option_files import load_yaml
     if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
         return {}
-    with open(argv[argv.index('-opt') + 1]) as f:
-        return yaml.safe_load(f) or {}
+    return load_yaml(argv[argv.index('-opt') + 1]) or {}
 
 
 def parse_options(root_path, is_train=True):
@@ -163,6 +163,7 @@ def load_resume_state(opt):
     """
     from basicsr.utils.misc import check_resume
 
+    from srddgan_arch.options import OptionError
     from srddgan_arch.utils.training_state import latest_resume_state, load_training_state
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
     if opt['auto_resume']:
@@ -176,7 +177,7 @@ def load_resume_state(opt):
             return None
         resume_state = load_training_state(resume_path, device)
         if resume_state is None:
-            raise ValueError(f'path.resume_state: {resume_path} is missing or not a complete training state.')
+            raise OptionError(f'path.resume_state: {resume_path} is missing or not a complete training state.')
     if resume_state is None:
         return None
     check_resume(opt, resume_state['iter'])

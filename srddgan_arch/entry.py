@@ -36,16 +36,32 @@ def _enter_root(argv):
     return root
 
 
+def _run(pipeline, prog):
+    """Run a BasicSR pipeline in the project root; a mistake in the option file or its files is one line on stderr
+    and exit code 2 (the traceback with ``--debug``)."""
+    import yaml
+
+    from srddgan_arch.inference.cli import _one_line
+    from srddgan_arch.options import OptionError
+    try:
+        pipeline(_enter_root(sys.argv))
+    except (OptionError, yaml.YAMLError, FileNotFoundError) as error:
+        if '--debug' in sys.argv:
+            raise
+        print(f'{prog}: error: {_one_line(error)}', file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def train():
     """``srddgan-train -opt X.yml [--launcher none|pytorch|slurm] [--auto_resume] [--debug] [--force_yml k=v]``."""
     from basicsr.train import train_pipeline
 
     from srddgan_arch.utils.preemption import install_handlers
     install_handlers()  # SIGTERM / SIGUSR1: save at the end of the iteration, exit PREEMPTED_EXIT_CODE
-    train_pipeline(_enter_root(sys.argv))
+    _run(train_pipeline, 'srddgan-train')
 
 
 def test():
     """``srddgan-test -opt X.yml``."""
     from basicsr.test import test_pipeline
-    test_pipeline(_enter_root(sys.argv))
+    _run(test_pipeline, 'srddgan-test')

@@ -12,6 +12,60 @@ import yaml
 
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 OPTION_EXTENSIONS = ('.yml', '.yaml')
+# values an option file may hold once its aliases are expanded (srddgan's hold a few hundred); a file of a few
+# kilobytes whose aliases nest (a "billion laughs" file) expands to billions
+MAX_EXPANDED_VALUES = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing documents whose aliases expand beyond ``MAX_EXPANDED_VALUES``."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expansion(node, self.name, '', {})
+        return node
+
+
+def _expanded_size(node, sizes):
+    """How many values ``node`` holds once every alias is expanded (a shared node counted at each use)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1  # a recursive alias counts once
+        if isinstance(node, yaml.SequenceNode):
+            sizes[id(node)] += sum(_expanded_size(child, sizes) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            sizes[id(node)] += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    return sizes[id(node)]
+
+
+def _check_expansion(node, source, key, sizes):
+    """Raise naming the deepest key whose value alone expands beyond the bound."""
+    if _expanded_size(node, sizes) <= MAX_EXPANDED_VALUES:
+        return
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value in node.value:
+            if _expanded_size(value, sizes) > MAX_EXPANDED_VALUES:
+                name = f'{key}.{key_node.value}' if key else str(key_node.value)
+                return _check_expansion(value, source, name, sizes)
+    where = key or 'the document'
+    raise yaml.YAMLError(f'{source}: {where} expands to more than {MAX_EXPANDED_VALUES:,} values through its aliases '
+                         '(*name): not an option file.')
+
+
+def load_yaml(path):
+    """An option file (or any YAML file of srddgan's) as ``yaml.safe_load`` reads it: no python tags, and no
+    aliases that expand without bound.
+
+    Args:
+        path (str): The YAML file.
+
+    Returns:
+        The document (None for an empty file).
+
+    Raises:
+        yaml.YAMLError: Bad YAML, or aliases expanding beyond ``MAX_EXPANDED_VALUES``, naming the file and key.
+    """
+    with open(path, encoding='utf-8') as f:
+        return yaml.load(f, Loader=_BoundedLoader)
 
 
 def option_files_folder():
@@ -88,8 +142,7 @@ def describe_option_files():
     width = max(map(len, files), default=0)
     lines = [f'Option files shipped with srddgan (-opt NAME), in {option_files_folder()}:']
     for name, path in files.items():
-        with open(path, encoding='utf-8') as f:
-            opt = yaml.safe_load(f) or {}
+        opt = load_yaml(path) or {}
         lines.append(f'  {name:<{width}}  {opt.get("model_type", "?")}, x{opt.get("scale", "?")}')
     return '\n'.join(lines)
 

@@ -80,3 +80,47 @@ def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkey
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', 'test_SRDDGAN_DIV2K_x4'])
     compat.parse_options(str(tmp_path), is_train=False)
     assert seen == [['train.py', '-opt', osp.join(OPTIONS, 'test_SRDDGAN_DIV2K_x4.yml')]]
+
+
+def _alias_bomb(levels=9):
+    """YAML of about 1 KB whose aliases expand to 9**levels strings ("billion laughs"), under train.ema_decay."""
+    lines = ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]']
+    lines += [f'a{i}: &a{i} [{", ".join([f"*a{i - 1}"] * 9)}]' for i in range(1, levels)]
+    return '\n'.join(lines + ['train:', f'  ema_decay: [*a{levels - 1}, *a{levels - 1}]']) + '\n'
+
+
+def test_load_yaml_refuses_aliases_that_expand_without_bound(tmp_path):
+    """An alias bomb is refused at once, naming the file and the first key whose value explodes; a file with an
+    ordinary alias loads as yaml.safe_load reads it; python tags stay refused."""
+    (tmp_path / 'bomb.yml').write_text(_alias_bomb())
+    with pytest.raises(yaml.YAMLError, match=r'bomb\.yml: a5 expands to more than 100,000 values'):
+        option_files.load_yaml(str(tmp_path / 'bomb.yml'))
+    (tmp_path / 'nested.yml').write_text('train:\n  x: 1\n  ' + _alias_bomb().replace('\n', '\n  '))
+    with pytest.raises(yaml.YAMLError, match=r'nested\.yml: train\.a5 expands'):
+        option_files.load_yaml(str(tmp_path / 'nested.yml'))
+    (tmp_path / 'alias.yml').write_text('optim: &adam {type: AdamW, lr: 1.0e-4}\noptim_g: *adam\noptim_d: *adam\n')
+    assert option_files.load_yaml(str(tmp_path / 'alias.yml'))['optim_d'] == {'type': 'AdamW', 'lr': 1e-4}
+    (tmp_path / 'tag.yml').write_text('x: !!python/object/apply:os.system [echo]\n')
+    with pytest.raises(yaml.YAMLError):
+        option_files.load_yaml(str(tmp_path / 'tag.yml'))
+
+
+@pytest.mark.parametrize('content, message', [
+    ('name: x\nmodel_type: SRDDGANModel\nscale: 4\nnum_gpu: 0\nbogus_key: 1\n', 'Unknown option bogus_key.'),
+    (_alias_bomb(), 'expands to more than 100,000 values'),
+])
+def test_train_and_test_mistakes_are_one_line(tmp_path, monkeypatch, capsys, content, message):
+    """A mistake in the option file stops srddgan-train / srddgan-test with one line and exit code 2; --debug shows
+    the traceback."""
+    (tmp_path / 'bad.yml').write_text(content)
+    monkeypatch.chdir(tmp_path)  # the entry points change to the project root
+    for prog, run in (('srddgan-train', entry.train), ('srddgan-test', entry.test)):
+        monkeypatch.setattr(sys, 'argv', [prog, '-opt', str(tmp_path / 'bad.yml')])
+        with pytest.raises(SystemExit) as exit_info:
+            run()
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and err.startswith(f'{prog}: error: ') and message in err, err
+        assert len(err.splitlines()) == 1 and len(err) < 1000
+    monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(tmp_path / 'bad.yml'), '--debug'])
+    with pytest.raises(Exception, match=message.split(' ')[0]):
+        entry.train()

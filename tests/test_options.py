@@ -2,6 +2,7 @@
 import dataclasses
 import glob
 import inspect
+import re
 from os import path as osp
 
 import pytest
@@ -110,7 +111,7 @@ def _set(opt, dotted, value):
     ('diffusion.num_timesteps', 0, r'diffusion\.num_timesteps must be an int >= 1'),
     ('diffusion.beta_min', 30.0, r'diffusion\.beta_min must be smaller than diffusion\.beta_max'),
     ('train.ema_decy', 0.999, r'Unknown option train\.ema_decy\. Did you mean .ema_decay.'),
-    ('train.optim_g.lr', '1e-4', r'train\.optim_g\.lr must be a number.*1\.0e-4'),
+    ('train.optim_g.lr', '1e-4', r'train\.optim_g\.lr must be a number.*write 1\.0e-04 or !!float 1e-4'),
     ('train.optim_d.beta', [0.5, 0.9], r'train\.optim_d\.beta .*Did you mean .betas.'),
     ('train.lazy_reg', 0, r'train\.lazy_reg must be a positive int'),
     ('train.use_amp', 'yes', r'train\.use_amp must be true or false'),
@@ -289,3 +290,20 @@ def test_paper_configs_hold_table_1(config, lr_g, lr_d, total_iter, total_batch,
     assert opt['diffusion']['num_timesteps'] == 4 and net_g['z_dim'] == 256 and net_g['attn_resolutions'] == [16]
     assert (net_g['num_feat'], net_g['ch_mult'], net_g['scale'], opt['scale']) == (num_feat, ch_mult, scale, scale)
     assert opt['datasets']['train']['gt_size'] == gt_size and net_g['lr_encoder'] and net_g['lr_concat']
+
+
+def test_option_errors_show_values_shortened():
+    """A huge value (here nested lists sharing one object, as YAML aliases make them) is one short message naming
+    the key, at once; a number YAML read as a string gets the spelling YAML reads as a number."""
+    value = ['lol'] * 9
+    for _ in range(8):
+        value = [value] * 9  # 9**9 strings once printed in full
+    with pytest.raises(OptionError) as error:
+        TrainOptions.from_dict({'total_iter': 1, 'optim_g': {}, 'optim_d': {}, 'ema_decay': value})
+    message = str(error.value)
+    assert message.startswith('train.ema_decay must be') and '...' in message and len(message) < 300, message
+    for text, spelling in (('1e10', '1.0e+10'), ('1e-4', '1.0e-04'), ('2E3', '2.0e+03')):
+        with pytest.raises(OptionError, match=rf'YAML reads {text} as a string: write {re.escape(spelling)} or '
+                           rf'!!float {text}'):
+            TrainOptions.from_dict({'total_iter': 1, 'optim_g': {}, 'optim_d': {}, 'ema_decay': text})
+        assert yaml.safe_load(f'x: {spelling}')['x'] == float(text)

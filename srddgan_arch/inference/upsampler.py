@@ -13,13 +13,13 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-import yaml
 
 from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.tiling import tile_upsample
+from srddgan_arch.option_files import load_yaml
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
 from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
 
@@ -50,8 +50,7 @@ def load_option_file(path):
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'Option file {path} does not exist.')
-    with open(path) as f:
-        opt = yaml.safe_load(f) or {}
+    opt = load_yaml(path) or {}
     if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
         raise KeyError(f'{path}: expected a network_g section with a type key (the network definition).')
     return OptionFile(dict(opt['network_g']), DiffusionOptions.from_dict(opt.get('diffusion')),

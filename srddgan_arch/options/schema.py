@@ -10,6 +10,7 @@ import contextvars
 import dataclasses
 import difflib
 import functools
+import reprlib
 import types
 from numbers import Real
 from typing import Any, ClassVar
@@ -25,6 +26,28 @@ _checked_by_from_dict = contextvars.ContextVar('checked_by_from_dict', default=F
 
 class OptionError(ValueError):
     """An option is unknown, misspelt, of the wrong type or inconsistent with another one."""
+
+
+_SHORT = reprlib.Repr()  # (Python 3.12 takes these as arguments)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 3, 6, 6, 6, 6
+_SHORT.maxstring = _SHORT.maxother = 80
+SHOWN_LENGTH = 100
+
+
+def shown(value):
+    """``repr(value)`` shortened for a message (nested or long values elided with ..., at most ``SHOWN_LENGTH``
+    characters): an option error stays one short line whatever the value, also one that YAML aliases make huge."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= SHOWN_LENGTH else f'{text[:SHOWN_LENGTH - 3]}...'
+
+
+def _yaml_float_hint(value):
+    """How to write a number YAML 1.1 reads as a string ('1e-4', '1.0e10'): with a dot and a signed exponent."""
+    try:
+        number = float(value)
+    except ValueError:
+        return ''
+    return f' (YAML reads {value} as a string: write {number:.1e} or !!float {value})'
 
 
 def suggest(key, known):
@@ -85,11 +108,10 @@ class Rule:
                 raise OptionError(f'{key} must be {self.describe()}, got null.')
             return
         if not self._has_kind(value):
-            yaml_string = isinstance(value, str) and self.kind is float
-            hint = ' (YAML reads 1e-4 as a string: write 1.0e-4)' if yaml_string else ''
-            raise OptionError(f'{key} must be {self.describe()}, got {value!r} ({type(value).__name__}){hint}.')
+            hint = _yaml_float_hint(value) if isinstance(value, str) and self.kind is float else ''
+            raise OptionError(f'{key} must be {self.describe()}, got {shown(value)} ({type(value).__name__}){hint}.')
         if not self._in_bounds(value):
-            raise OptionError(f'{key} must be {self.describe()}, got {value!r}.')
+            raise OptionError(f'{key} must be {self.describe()}, got {shown(value)}.')
 
     def _has_kind(self, value):
         """isinstance with YAML's types: float takes any real number, bool is no number, a list is a tuple."""
@@ -217,8 +239,8 @@ class Section:
         for field in dataclasses.fields(cls):
             outer = (inherited or {}).get(field.name) if field.metadata['inherit'] else None
             if outer is not None and values.setdefault(field.name, outer) != outer:
-                raise OptionError(f'{key(field.name)} is {values[field.name]!r} but the {field.name} around it is '
-                                  f'{outer!r}: leave it out or make them equal.')
+                raise OptionError(f'{key(field.name)} is {shown(values[field.name])} but the {field.name} around it '
+                                  f'is {shown(outer)}: leave it out or make them equal.')
         for name_, value in values.items():
             cls.rules[name_].check(key(name_), value)
         merged = {field.name: field.default for field in dataclasses.fields(cls)} | values

@@ -10,7 +10,7 @@ from numbers import Real
 
 import torch
 
-from srddgan_arch.options.schema import OptionError, Rule, suggest
+from srddgan_arch.options.schema import OptionError, Rule, shown, suggest
 
 # what validation passes to a metric; its other arguments come from the metric's YAML entry
 METRIC_DATA_ARGUMENTS = ('img', 'img2', 'lq', 'samples')
@@ -67,8 +67,8 @@ def _check_arguments(section, section_opt, defaults, owner, skip):
             raise OptionError(f'{section}.{key} is not an argument of {owner}.{suggest(key, defaults)} '
                               f'Accepted: {accepted}.')
         if not default_matches(defaults[key], value):
-            raise OptionError(f'{section}.{key} must be like its default {defaults[key]!r} '
-                              f'({_type_name(defaults[key])}), got {value!r} ({_type_name(value)}).')
+            raise OptionError(f'{section}.{key} must be like its default {shown(defaults[key])} '
+                              f'({_type_name(defaults[key])}), got {shown(value)} ({_type_name(value)}).')
 
 
 def registered(section, section_opt, registry):
@@ -83,7 +83,7 @@ def registered(section, section_opt, registry):
         type | callable: The registered object.
     """
     if not isinstance(section_opt, dict) or 'type' not in section_opt:
-        raise OptionError(f'{section} must be a mapping with a type key, got {section_opt!r}.')
+        raise OptionError(f'{section} must be a mapping with a type key, got {shown(section_opt)}.')
     try:
         return registry.get(section_opt['type'])
     except KeyError:

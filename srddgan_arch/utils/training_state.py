@@ -105,7 +105,7 @@ def latest_resume_state(state_dir, map_location='cpu'):
     Newest first; an unreadable state (e.g. written by a non-atomic saver and cut off) is skipped with a warning.
 
     Raises:
-        ValueError: States are there and none loads (naming them): a run must not restart from 0 unsaid.
+        OptionError: States are there and none loads (naming them): a run must not restart from 0 unsaid.
 
     Args:
         state_dir (str): An experiment's ``training_states`` folder.
@@ -127,7 +127,8 @@ def latest_resume_state(state_dir, map_location='cpu'):
         # log file and INFO level
         logging.getLogger('basicsr').warning(f'Skipping unreadable training state {path}.')
     if iters:
-        raise ValueError(f'--auto_resume: none of the training states in {state_dir} loads '
+        from srddgan_arch.options import OptionError  # options import this module's users: not at the top
+        raise OptionError(f'--auto_resume: none of the training states in {state_dir} loads '
                          f'({", ".join(f"{current_iter}.state" for current_iter in iters)}: cut off or not training '
                          'states); move them away to start from iteration 0, or set path.resume_state.')
     return None, None
