@@ -56,7 +56,7 @@ def load_generator(opt_path, model_path, param_key='params_ema'):
         TrainedGenerator: The network, its definition and its training schedule (recorded, else the option file's).
     """
     option_file = load_option_file(opt_path)
-    net, trained = load_trained_network(option_file.network_g, model_path, param_key)
+    net, trained = load_trained_network(option_file.network_g, model_path, param_key, f'network_g of {opt_path}')
     diffusion = (trained or dataclasses.asdict(option_file.diffusion)) if is_diffusion_network(net) else None
     return TrainedGenerator(net, option_file.network_g, diffusion)
 

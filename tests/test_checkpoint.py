@@ -1,13 +1,18 @@
 """Weight files found or downloaded as torchvision does (locate_weights, fetch_weights) and checkpoints (.pth,
 .safetensors, http(s) addresses) loaded without code."""
 import hashlib
+import re
 import sys
 
 import pytest
 import torch
+import yaml
 from basicsr.utils import options as basicsr_options
+from conftest import TINY_RRDB, write_tiny_rrdb
 
 from srddgan_arch import compat
+from srddgan_arch.inference.cli import main as infer_main
+from srddgan_arch.inference.upsampler import build_network
 from srddgan_arch.utils.checkpoint import download_weights, load_checkpoint, locate_weights
 
 URL = 'https://example.org/weights/net-0123abcd.pth'
@@ -145,3 +150,31 @@ def test_weights_from_a_local_http_server(http_folder, hub_dir):
     with pytest.raises(OSError, match=r'downloading .*/missing\.pth failed \(HTTP Error 404: File not found\)'):
         load_checkpoint(f'{base}/missing.pth')
     assert sorted(p.name for p in hub_dir.iterdir()) == [f'net-{sha[:8]}.pth']
+
+
+@pytest.mark.parametrize('case, message', [
+    ('other width', r'net\.pth does not fit network_g of .*wide\.yml: \d+ of another shape \(conv_first\.weight '
+                    r'\(8, 3, 3, 3\) for \(16, 3, 3, 3\)'),
+    ('other network', r'net\.pth does not fit network_g of .*wide\.yml: 60 weights missing \(body\.1\.'),
+    ('nan', r'net\.pth: 1 weight tensors hold NaN or inf \(conv_last\.bias\): a diverged run'),
+])
+def test_weights_that_do_not_fit_or_are_not_finite_are_one_short_line(tmp_path, capsys, case, message):
+    """Weights of another width or network (PyTorch's error lists every key: kilobytes on one line) and weights
+    holding NaN (which gave an all-black image, exit 0) are one short error naming the checkpoint and option file."""
+    image = tmp_path / 'x.ppm'
+    image.write_bytes(b'P6 4 4 255\n' + bytes(48))
+    opt_path, model_path = write_tiny_rrdb(tmp_path)
+    wide = dict(TINY_RRDB, num_feat=16 if case == 'other width' else 8)
+    if case == 'other network':
+        wide['num_block'] = 3
+    (tmp_path / 'wide.yml').write_text(yaml.safe_dump({'network_g': wide}))
+    if case == 'nan':
+        state = build_network(TINY_RRDB).state_dict()
+        state['conv_last.bias'][0] = float('nan')
+        torch.save({'params_ema': state}, model_path)
+        (tmp_path / 'wide.yml').write_text(yaml.safe_dump({'network_g': TINY_RRDB}))
+    code = infer_main(['-i', str(image), '-o', str(tmp_path / 'out'), '-opt', str(tmp_path / 'wide.yml'),
+                       '--model_path', model_path, '--device', 'cpu'])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and len(err) < 600, err
+    assert re.search(message, err), err

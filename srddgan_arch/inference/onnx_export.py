@@ -126,7 +126,7 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema'):
     network_opt, diffusion, consistency = load_option_file(opt)
     if osp.isdir(output_dir) and os.listdir(output_dir):
         raise FileExistsError(f'-o: {output_dir} is not empty; give a new or empty folder for the ONNX export.')
-    net, trained = load_trained_network(network_opt, model_path, param_key)
+    net, trained = load_trained_network(network_opt, model_path, param_key, f'network_g of {opt}')
     if not is_diffusion_network(net):
         raise ValueError(f'{opt}: network_g {network_opt["type"]} is not an SRDDGAN generator; only those export.')
     from srddgan_arch.diffusion import DiffusionSchedule

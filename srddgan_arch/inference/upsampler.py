@@ -21,7 +21,7 @@ from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.option_files import load_yaml
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
-from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
+from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
 
 
 class OptionFile(NamedTuple):
@@ -73,8 +73,9 @@ def build_network(network_opt, model_path=None, param_key=InferenceSettings.para
     return load_trained_network(network_opt, model_path, param_key)[0]
 
 
-def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key):
-    """``build_network``, and the diffusion schedule its checkpoint records (None when it records none).
+def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key, network='network_g'):
+    """``build_network``, and the diffusion schedule its checkpoint records (None when it records none); weights
+    that do not fit the network or are not finite are refused naming ``model_path`` and ``network``.
 
     Returns:
         tuple[nn.Module, dict | None]: The network and the recorded ``DiffusionSchedule.settings()``.
@@ -85,7 +86,7 @@ def load_trained_network(network_opt, model_path, param_key=InferenceSettings.pa
     if model_path is None:
         return net.eval(), None
     checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-    net.load_state_dict(state_dict_of(checkpoint, param_key, model_path), strict=True)
+    load_fitting_weights(net, state_dict_of(checkpoint, param_key, model_path), model_path, network)
     return net.eval(), checkpoint.get('diffusion')
 
 
@@ -238,7 +239,8 @@ def build_upsampler(opt, model_path=None, settings=None, **changes):
     else:
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
     consistency = consistency.updated(downsampler=settings.lr_consistency)
-    net, trained = load_trained_network(network_opt, model_path, settings.param_key)
+    network = f'network_g of {opt}' if isinstance(opt, str) else 'network_g'
+    net, trained = load_trained_network(network_opt, model_path, settings.param_key, network)
     schedule = None
     if is_diffusion_network(net):
         if model_path is not None and trained is None:

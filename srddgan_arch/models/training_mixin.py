@@ -5,7 +5,7 @@ from os import path as osp
 import torch
 from basicsr.utils import get_root_logger
 
-from srddgan_arch.utils.checkpoint import load_checkpoint, state_dict_of
+from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
 from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal
 from srddgan_arch.utils.training_state import (
     ResumableSampler,
@@ -99,7 +99,10 @@ class TrainingMixin:
         get_root_logger().info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: '
                                f'[{param_key}].')
         self._print_different_keys_loading(net, state, strict)
-        net.load_state_dict(state, strict=strict)
+        if strict:
+            load_fitting_weights(net, state, load_path, f'the {net.__class__.__name__} of the option file')
+        else:
+            net.load_state_dict(state, strict=False)
 
     def save_network(self, net, net_label, current_iter, param_key='params', extra=None):
         """BasicSR's ``save_network``, written atomically.

@@ -218,3 +218,41 @@ def state_dict_of(checkpoint, param_key, path):
                 get_root_logger().warning(f'{path} has no {param_key!r} weights: using {key!r}.')
             return checkpoint[key]
     return checkpoint
+
+
+def _some(names, count=3):
+    """The first ``count`` names, then how many more."""
+    shown = ', '.join(names[:count])
+    return f'{shown}, ... ({len(names) - count} more)' if len(names) > count else shown
+
+
+def load_fitting_weights(net, state, source, network='network_g'):
+    """``net.load_state_dict(state, strict=True)``, refusing weights that do not fit or are not finite in one short
+    message naming the checkpoint and the network (PyTorch's error lists every key, up to tens of kilobytes).
+
+    Args:
+        net (nn.Module): The network, unwrapped.
+        state (dict): The weights.
+        source (str): The checkpoint, for messages.
+        network (str): What the network is, for messages. Default: 'network_g'.
+
+    Raises:
+        ValueError: Keys missing or unexpected, shapes that differ, or tensors holding NaN or inf.
+    """
+    own = net.state_dict()
+    problems = []
+    if missing := [name for name in own if name not in state]:
+        problems.append(f'{len(missing)} weights missing ({_some(missing)})')
+    if unexpected := [name for name in state if name not in own]:
+        problems.append(f'{len(unexpected)} not in the network ({_some(unexpected)})')
+    if shapes := [f'{name} {tuple(state[name].shape)} for {tuple(own[name].shape)}' for name in own
+                  if name in state and tuple(state[name].shape) != tuple(own[name].shape)]:
+        problems.append(f'{len(shapes)} of another shape ({_some(shapes, 2)})')
+    if problems:
+        raise ValueError(f'{source} does not fit {network}: {"; ".join(problems)}. Are they the weights of another '
+                         'configuration (option file, scale, width) or of another network (D for G)?')
+    if nonfinite := [name for name, value in state.items() if value.is_floating_point() and
+                     not torch.isfinite(value).all()]:
+        raise ValueError(f'{source}: {len(nonfinite)} weight tensors hold NaN or inf ({_some(nonfinite)}): a diverged '
+                         'run or a damaged file; use an earlier checkpoint.')
+    net.load_state_dict(state, strict=True)
