@@ -248,3 +248,37 @@ def test_paired_dataset_missing_folder_names_key(tmp_path):
     gt, _ = make_pairs(tmp_path, ['a'])
     with pytest.raises(FileNotFoundError, match='dataroot_lq'):
         build_dataset(paired_options(gt, str(tmp_path / 'nope')))
+
+
+def png_header(width, height):
+    """A PNG that declares width x height gray pixels and holds none: what a header reader sees of a huge image."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'')) + chunk(b'IEND', b'')
+
+
+def test_header_of_an_image_beyond_pillows_limit_is_read():
+    """A 20000x20000 image (400 megapixels, beyond Pillow's decompression-bomb limit) has its size read from the
+    header, so that the memory guard can refuse it before decoding; Pillow's limit is left as it was."""
+    limit = Image.MAX_IMAGE_PIXELS
+    assert read_header(png_header(20000, 20000)) == (20000, 20000, 1, 1)  # (Pillow would decode to find EXIF)
+    assert Image.MAX_IMAGE_PIXELS == limit
+
+
+@pytest.mark.parametrize('ext', ['.tif', '.webp'])
+def test_multi_frame_images_are_refused(tmp_path, ext):
+    """A multi-page TIFF or an animated WebP is refused naming the file and the frames (OpenCV decoded the first
+    frame alone, without a word); a single frame decodes."""
+    frames = [Image.fromarray(np.full((8, 8, 3), value, np.uint8)) for value in (10, 200)]
+    frames[0].save(tmp_path / f'two{ext}', save_all=True, append_images=frames[1:], lossless=True)
+    header = read_header(str(tmp_path / f'two{ext}'))
+    assert header.frames == 2
+    with pytest.raises(BadImageError, match=rf'two\{ext}: 2 frames \(an animation or a multi-page file\)'):
+        read_image(str(tmp_path / f'two{ext}'))
+    frames[0].save(tmp_path / f'one{ext}', lossless=True)
+    assert read_image(str(tmp_path / f'one{ext}')).img.shape == (8, 8, 3)

@@ -299,3 +299,24 @@ def test_cli_requires_model():
     with pytest.raises(SystemExit):
         main(['-i', 'x.png', '--face', '-opt', 'a.yml', '--model_path', 'a.pth'])
 
+
+
+def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys, model_args, monkeypatch):
+    """A PNG declaring 20000x20000 pixels (beyond Pillow's limit: its header was not read and a 4.5 GiB decode was
+    attempted) is refused from its header; a file larger than the free memory (8 GiB of nothing) before it is read;
+    -s so small that no pixel is left is one line."""
+    from test_image_io import png_header
+
+    (tmp_path / 'huge.png').write_bytes(png_header(20000, 20000))
+    with open(tmp_path / 'empty.png', 'wb') as f:
+        f.truncate(8 * 2**30)  # sparse: no disk space used
+    monkeypatch.setattr(cli, 'read_bytes', lambda path: pytest.fail(f'{path} read before the checks'))
+    argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
+    assert code == 1 and re.search(r'huge\.png \(20000x20000\) needs about \d+\.\d GiB', err), err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'empty.png'), *argv)
+    assert code == 1 and 'empty.png is a file of 8.0 GiB, more than the 2.0 GiB free to read it into' in err, err
+    monkeypatch.undo()
+    cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8, 3), np.uint8))
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '0.01', *argv[:2], *model_args)
+    assert code == 1 and '-s 0.01: a 8x8 image would become 0x0 pixels' in err, err

@@ -7,7 +7,6 @@ once per process (``note_conversion``). Empty, corrupt or unreadable files raise
 """
 import io
 import os
-import warnings
 from os import path as osp
 from typing import NamedTuple
 
@@ -82,16 +81,19 @@ class ImageHeader(NamedTuple):
         height (int): Height as shown (after the EXIF orientation).
         width (int): Width as shown.
         orientation (int): EXIF orientation, 1 (upright) to 8.
+        frames (int): Frames or pages (an animation, a multi-page TIFF); 1 for a still image. Default: 1.
     """
 
     height: int
     width: int
     orientation: int
+    frames: int = 1
 
 
 def read_header(source):
-    """Size and EXIF orientation from an image's header (Pillow reads no pixels), or None when Pillow cannot parse
-    it or the image is beyond Pillow's decompression-bomb limit (about 179 megapixels).
+    """Size, EXIF orientation and frame count from an image's header (Pillow reads no pixels), or None when Pillow
+    cannot parse it. Pillow's decompression-bomb limit is lifted for the header alone: the size of a huge image is
+    what the memory guard needs to refuse it before it is decoded.
 
     Args:
         source (bytes | str): The encoded image or its file.
@@ -99,15 +101,19 @@ def read_header(source):
     Returns:
         ImageHeader | None: The header.
     """
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-                (width, height), orientation = image.size, image.getexif().get(EXIF_ORIENTATION, 1)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            (width, height), frames = image.size, getattr(image, 'n_frames', 1)
+            # a PNG's EXIF may follow its pixels, and Pillow decodes them all to look there: read only what precedes
+            png_without_exif = image.format == 'PNG' and 'exif' not in image.info
+            orientation = 1 if png_without_exif else image.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, EOFError):
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     orientation = orientation if orientation in _UPRIGHT else 1
-    return ImageHeader(*((width, height) if orientation >= 5 else (height, width)), orientation)
+    return ImageHeader(*((width, height) if orientation >= 5 else (height, width)), orientation, frames)
 
 
 def decode_image(content, path):
@@ -130,6 +136,9 @@ def decode_image(content, path):
     if img is None:
         raise BadImageError(path, 'the data cannot be decoded as an image (corrupt or unsupported format)')
     header = read_header(content)
+    if header is not None and header.frames > 1:  # OpenCV decodes the first alone, without a word
+        raise BadImageError(path, f'{header.frames} frames (an animation or a multi-page file); expected one image: '
+                                  'save the frame to super-resolve as a file of its own')
     if header is not None and header.orientation != 1:
         img = np.ascontiguousarray(_UPRIGHT[header.orientation](img))
     conversions, alpha = [], None

@@ -286,12 +286,15 @@ def _one_line(error):
 
 
 def read_checked(path, guard, outscale=None):
-    """Read and decode an input image, refused by the memory guard (None: no guard) before decoding wherever its
-    header tells its size: a small file can hold a huge image."""
+    """Read and decode an input image, refused by the memory guard (None: no guard) before a byte is read when the
+    file is larger than the free memory, and before decoding wherever its header tells its size: a small file can
+    hold a huge image."""
+    header = read_header(path)
+    if guard is not None:
+        guard.check_file(path)
+        if header is not None:
+            guard.check(path, header.height, header.width, outscale)
     content = read_bytes(path)
-    header = read_header(content)
-    if guard is not None and header is not None:
-        guard.check(path, header.height, header.width, outscale)
     image = decode_image(content, path)
     if guard is not None and header is None:
         guard.check(path, *image.img.shape[:2], outscale)

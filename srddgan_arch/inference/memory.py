@@ -11,6 +11,7 @@ import copy
 import itertools
 import math
 import weakref
+from os import path as osp
 
 import psutil
 import torch
@@ -182,6 +183,18 @@ class MemoryGuard:
         if self.cuda:
             return network <= self.device_budget and host <= self.host_budget
         return network + host <= self.host_budget
+
+    def check_file(self, path):
+        """Raise :class:`ImageTooLargeError` when the file alone is larger than the free memory it is read into
+        (checked before a byte of it is read).
+
+        Args:
+            path (str): The input file.
+        """
+        size = osp.getsize(path) if osp.isfile(path) else 0
+        if size > self.host_budget:
+            raise ImageTooLargeError(f'{path} is a file of {size / GIB:.1f} GiB, more than the '
+                                     f'{self.host_budget / GIB:.1f} GiB free to read it into.')
 
     def check(self, name, height, width, outscale=None):
         """Raise :class:`ImageTooLargeError` when an LR image does not fit, with the estimate and the ``--tile`` (or

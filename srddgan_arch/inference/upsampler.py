@@ -210,6 +210,9 @@ def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
     height, width = image.img.shape[:2]
     if outscale is not None and outscale != upsampler.scale:
         size = (round(width * outscale), round(height * outscale))
+        if min(size) < 1:
+            raise ValueError(f'-s {outscale}: a {width}x{height} image would become {size[0]}x{size[1]} pixels; '
+                             'give a larger -s.')
         out = np.clip(cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
     return in_mode_of(image, out)
 
