@@ -265,8 +265,9 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
     def save(self, epoch, current_iter):
         """Save G (``params``) with its EMA (``params_ema``) and the diffusion schedule (``diffusion``), D, then the
         training state (optimisers, schedulers, iteration), so that a training state always refers to complete network
-        files; first the check of the skipped steps (``max_nonfinite_steps``)."""
-        self._check_nonfinite()
+        files; first the checks of the skipped steps (``max_nonfinite_steps``) and of the weights."""
+        self.check_before_saving(current_iter, [getattr(self, name) for name in ('net_g', 'net_d', 'net_g_ema')
+                                                if hasattr(self, name)])
         schedule = {'diffusion': self.schedule.settings()}  # inference checks it samples with G's training schedule
         if hasattr(self, 'net_g_ema'):
             self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'],

@@ -149,6 +149,8 @@ class TrainingMixin:
             resume_state (dict): A training state.
         """
         super().resume_training(resume_state)
+        if hasattr(self, 'last_good_checkpoint'):  # the state resumed from is one
+            self.last_good_checkpoint = resume_state['iter']
         batch_size = self.opt['datasets']['train']['batch_size_per_gpu']
         ResumableSampler.resume_from(ResumePosition(resume_state['epoch'], resume_state['iter'], batch_size,
                                                     resume_state.get('rng')))

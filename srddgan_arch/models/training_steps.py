@@ -27,6 +27,7 @@ class TrainingStepsMixin:
         self.nonfinite_skipped = self._nonfinite_streak = self._longest_streak = torch.zeros((), dtype=torch.long,
                                                                                             device=self.device)
         self._last_iter = self._skipped_reported = 0
+        self.last_good_checkpoint = None  # the iteration of the newest checkpoint saved with no skipped step pending
         self.use_amp = bool(train.use_amp) and self.device.type == 'cuda'
         if train.use_amp and not self.use_amp:
             get_root_logger().warning('train.use_amp is ignored on CPU: training runs in float32.')
@@ -99,10 +100,38 @@ class TrainingStepsMixin:
         if self.max_nonfinite_steps and longest >= self.max_nonfinite_steps:
             raise RuntimeError(
                 f'Training stopped at iteration {self._last_iter}: {longest} iterations in a row had a non-finite '
-                f'loss or gradient (train.max_nonfinite_steps = {self.max_nonfinite_steps}). The last good checkpoint '
-                f'is in {self.opt["path"].get("models")}; lower the learning rates, set train.grad_clip, or check the '
-                f'data, then resume with --auto_resume.')
+                f'loss or gradient (train.max_nonfinite_steps = {self.max_nonfinite_steps}). {self._last_good_text()}')
         self._longest_streak = self._nonfinite_streak.clone()
+
+    def _last_good_text(self):
+        """Where to continue from: the last checkpoint saved with no skipped step pending, or none."""
+        advice = 'with lower learning rates or train.grad_clip, or check the data'
+        if self.last_good_checkpoint is None:
+            return f'No checkpoint was saved before the non-finite steps: start again {advice}.'
+        state = f'{self.opt["path"].get("training_states")}/{self.last_good_checkpoint}.state'
+        return (f'The last good checkpoint is iteration {self.last_good_checkpoint}: continue from it {advice}, with '
+                f'--force_yml path:resume_state={state} (--auto_resume takes the newest, which may be later).')
+
+    def check_before_saving(self, current_iter, nets):
+        """Before a checkpoint: the ``max_nonfinite_steps`` rule, then the weights (read back once, here only). A
+        checkpoint saved with skipped steps pending is written with a warning and not taken as a good one.
+
+        Args:
+            current_iter (int): The iteration saved.
+            nets (list[nn.Module]): The networks saved.
+
+        Raises:
+            RuntimeError: Too many skipped steps in a row, or weights holding NaN or inf (then nothing is written).
+        """
+        self._check_nonfinite()
+        if not torch.stack([torch.isfinite(p).all() for net in nets for p in net.parameters()]).all():
+            raise RuntimeError(f'Not saving iteration {current_iter}: the weights hold NaN or inf. '
+                               f'{self._last_good_text()}')
+        if streak := int(self._nonfinite_streak):
+            get_root_logger().warning(f'Saving iteration {current_iter} after {streak} skipped updates in a row: it '
+                                      f'may not be a good checkpoint. {self._last_good_text()}')
+        else:
+            self.last_good_checkpoint = current_iter
 
     @torch.no_grad()
     def model_ema(self, decay=0.999, stepped=None):
