@@ -122,6 +122,7 @@ def parse_options(root_path, is_train=True):
     from srddgan_arch.data.preflight import check_data
     from srddgan_arch.option_files import resolve_opt_argument
     from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
+    from srddgan_arch.options.runs import check_force_yml, force_yml_entries
     from srddgan_arch.utils.checkpoint import fetch_option_weights
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
     # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
@@ -129,6 +130,7 @@ def parse_options(root_path, is_train=True):
     raw_opt = _read_option_file(sys.argv[1:])
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
     check_option_keys(raw_opt)
+    check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt if isinstance(raw_opt, dict) else {})
     backend = ((raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}).get('backend')
     original_init_dist = basicsr_options.init_dist
     basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{'backend': backend, **kwargs})

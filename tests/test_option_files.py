@@ -11,6 +11,7 @@ from basicsr.utils import options as basicsr_options
 from srddgan_arch import compat, entry, option_files
 from srddgan_arch.inference import main as infer_main
 from srddgan_arch.option_files import describe_option_files, packaged_option_files, resolve_option_file
+from srddgan_arch.options import OptionError
 
 OPTIONS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'options')
 
@@ -124,3 +125,30 @@ def test_train_and_test_mistakes_are_one_line(tmp_path, monkeypatch, capsys, con
     monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(tmp_path / 'bad.yml'), '--debug'])
     with pytest.raises(Exception, match=message.split(' ')[0]):
         entry.train()
+
+
+@pytest.mark.parametrize('force_yml, message', [
+    ('trian:total_iter=5', r"--force_yml trian:total_iter=5: trian is not a section .* Did you mean 'train'\?"),
+    ('train:total_iter', r'--force_yml train:total_iter: expected KEY:SUBKEY=VALUE with one "="'),
+    ('a=b=c', r'--force_yml a=b=c: expected KEY:SUBKEY=VALUE'),
+    ('train:optim_gg:lr=1', r'train:optim_gg is not a section .* Did you mean .optim_g.\?'),
+])
+def test_force_yml_mistakes_are_named_before_basicsr_runs_them(tmp_path, monkeypatch, force_yml, message):
+    """--force_yml entries that BasicSR would fail on (KeyError, unpacking) are one error naming the entry."""
+    monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', 'train_SRDDGAN_demo_x4', '--force_yml', 'name=x',
+                                      force_yml, '--auto_resume'])
+    monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
+    with pytest.raises(OptionError, match=message):
+        compat.parse_options(str(tmp_path))
+
+
+@pytest.mark.parametrize('seed', [[1], -3, 1.5, 2**32])
+def test_manual_seed_is_checked_before_basicsr_seeds_with_it(tmp_path, monkeypatch, seed):
+    """BasicSR seeds the generators while it parses: a seed that is no int in [0, 2**32) failed inside it."""
+    with open(osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml')) as f:
+        opt = yaml.safe_load(f)
+    (tmp_path / 'seed.yml').write_text(yaml.safe_dump(dict(opt, manual_seed=seed)))
+    monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(tmp_path / 'seed.yml')])
+    monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
+    with pytest.raises(OptionError, match=r'manual_seed must be an int in \[0, 4294967295\]'):
+        compat.parse_options(str(tmp_path))

@@ -12,7 +12,7 @@ from os import path as osp
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from srddgan_arch.options.model import POSITIVE_INT
-from srddgan_arch.options.schema import OptionError, key_name
+from srddgan_arch.options.schema import OptionError, key_name, suggest
 from srddgan_arch.options.sections import (
     DatasetOptions,
     DistOptions,
@@ -45,13 +45,53 @@ def settings_parser(opt):
 
 def check_option_keys(opt):
     """The top-level key names of a raw option file of srddgan's models, before BasicSR parses it (BasicSR reads
-    some of them unguarded: a misspelt ``path`` would be a bare KeyError).
+    some of them unguarded: a misspelt ``path`` would be a bare KeyError), and the values it uses while parsing
+    (``manual_seed`` seeds the generators there: ``[1]`` or ``-3`` failed inside BasicSR).
 
     Args:
         opt (dict): The option file as YAML loads it.
     """
     if settings_parser(opt) is not None:
         RunOptions.check_keys(opt)
+        for key in ('name', 'manual_seed'):
+            if key in opt:
+                RunOptions.rules[key].check(key, opt[key])
+
+
+def force_yml_entries(argv):
+    """The ``--force_yml`` entries of a command line (BasicSR's ``nargs='+'``: up to the next option)."""
+    entries, taking = [], False
+    for argument in argv:
+        if argument == '--force_yml':
+            taking = True
+        elif argument.startswith('-'):
+            taking = False
+        elif taking:
+            entries.append(argument)
+    return entries
+
+
+def check_force_yml(entries, opt):
+    """``--force_yml`` entries against the raw option file, before BasicSR runs them through ``exec``: one ``=``,
+    and every key but the last an existing section (BasicSR creates no section: a KeyError or an unpacking error).
+
+    Args:
+        entries (list[str]): ``keys=value`` entries, keys joined by ``:`` (``train:ema_decay=0.999``).
+        opt (dict): The option file as YAML loads it.
+    """
+    for entry in entries:
+        if entry.count('=') != 1:
+            raise OptionError(f'--force_yml {entry}: expected KEY:SUBKEY=VALUE with one "=" (BasicSR takes no "=" in '
+                              'the value).')
+        keys = entry.split('=')[0].strip().split(':')
+        section, path = opt, []
+        for key in keys[:-1]:
+            path.append(key)
+            if not isinstance(section, dict) or not isinstance(section.get(key), dict):
+                known = list(section) if isinstance(section, dict) else []
+                raise OptionError(f'--force_yml {entry}: {":".join(path)} is not a section of the option file '
+                                  f'(BasicSR changes keys, it creates no section).{suggest(key, known)}')
+            section = section[key]
 
 
 def dataset_settings(phase, dataset_opt, opt):

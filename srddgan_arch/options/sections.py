@@ -112,7 +112,8 @@ class RunOptions(Section):
     model_type: str = option(REQUIRED, 'The registered model, e.g. SRDDGANModel.')
     scale: int | None = option(None, 'Upscaling factor; BasicSR copies it into every data set.', gt=0)
     num_gpu: int = option(REQUIRED, 'GPUs per process (auto: all), 0 for the CPU.', ge=0)
-    manual_seed: int | None = option(None, 'Seed of the random generators; null: BasicSR draws one.')
+    manual_seed: int | None = option(None, 'Seed of the random generators; null: BasicSR draws one.', ge=0,
+                                     le=2**32 - 1)
     find_unused_parameters: bool = option(False, "DistributedDataParallel's find_unused_parameters.")
     datasets: dict = option(REQUIRED, 'Data sets by phase (train, val*, test*), see DatasetOptions.')
     network_g: dict = option(REQUIRED, "G's type and its constructor's keyword arguments.")
