@@ -124,13 +124,27 @@ def test_exif_orientation_is_applied(orientation):
     assert read_header(content)[:2] == upright.shape[:2]
 
 
-def test_write_reports_a_full_disk(tmp_path):
-    """Writing to a full device raises the OS error (no space left) naming the file, not a format guess."""
+def test_write_reports_a_full_disk(tmp_path, monkeypatch):
+    """A full disk raises the OS error (no space left) naming the file, not a format guess, and leaves no file."""
     if not os.path.exists('/dev/full'):
         pytest.skip('needs /dev/full')
-    os.symlink('/dev/full', tmp_path / 'out.png')
+    monkeypatch.setattr(image_io, 'open', lambda path, mode: open('/dev/full', 'wb'), raising=False)
     with pytest.raises(OSError, match=r'out\.png: No space left on device'):
         write_image(str(tmp_path / 'out.png'), np.zeros((8, 8, 3), np.float32))
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_replaces_a_link_and_never_writes_through_it(tmp_path):
+    """An output that is a symbolic link is replaced by the image (the file it pointed to is untouched), only with
+    overwrite; without it an existing output is refused, unchanged."""
+    (tmp_path / 'victim.txt').write_text('keep me')
+    os.symlink(tmp_path / 'victim.txt', tmp_path / 'out.png')
+    with pytest.raises(FileExistsError, match=r'out\.png exists: not replaced \(--overwrite replaces it\)'):
+        write_image(str(tmp_path / 'out.png'), np.zeros((8, 8, 3), np.float32), overwrite=False)
+    assert os.path.islink(tmp_path / 'out.png') and sorted(os.listdir(tmp_path)) == ['out.png', 'victim.txt']
+    write_image(str(tmp_path / 'out.png'), np.zeros((8, 8, 3), np.float32))
+    assert not os.path.islink(tmp_path / 'out.png') and cv2.imread(str(tmp_path / 'out.png')).shape == (8, 8, 3)
+    assert (tmp_path / 'victim.txt').read_text() == 'keep me'
 
 
 def test_write_reports_a_read_only_folder(tmp_path):

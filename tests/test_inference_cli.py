@@ -320,3 +320,31 @@ def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys,
     cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8, 3), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '0.01', *argv[:2], *model_args)
     assert code == 1 and '-s 0.01: a 8x8 image would become 0x0 pixels' in err, err
+
+
+def test_cli_never_replaces_an_existing_output_unless_told(tmp_path, capsys, model_args, monkeypatch):
+    """A rerun into the same -o is refused before any model is built, naming the file; --overwrite replaces it.
+    An output that appears while the run works (another run into the same -o) is not replaced either."""
+    cv2.imwrite(str(tmp_path / 'a.png'), np.full((8, 8, 3), 90, np.uint8))
+    argv = ['-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out'), *model_args]
+    assert run_cli(capsys, *argv)[0] == 0
+    written = (tmp_path / 'out' / 'a_srddgan.png').read_bytes()
+    (tmp_path / 'out' / 'a_srddgan.png').write_bytes(b'mine')
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
+        code, err = run_cli(capsys, *argv)
+    assert code == 1 and 'a_srddgan.png exists: choose another -o or --suffix, or give --overwrite' in err, err
+    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == b'mine'
+    assert run_cli(capsys, *argv, '--overwrite')[0] == 0
+    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == written
+    real_upscale = cli._upscale
+
+    def another_run_writes_first(job, path, image, seed):
+        (tmp_path / 'out2' / 'a_srddgan.png').write_bytes(b'theirs')
+        return real_upscale(job, path, image, seed)
+
+    (tmp_path / 'out2').mkdir()
+    monkeypatch.setattr(cli, '_upscale', another_run_writes_first)
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out2'), *model_args)
+    assert code == 1 and 'a_srddgan.png exists: not replaced' in err, err
+    assert (tmp_path / 'out2' / 'a_srddgan.png').read_bytes() == b'theirs'

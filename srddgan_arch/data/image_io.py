@@ -227,7 +227,7 @@ def read_image(path):
     return decode_image(read_bytes(path), path)
 
 
-def write_image(path, img, alpha=None, conversion=None):
+def write_image(path, img, alpha=None, conversion=None, overwrite=True):
     """Write a float image in the mode of a :class:`DecodedImage` (``write_image(path, *decoded)``), making the
     folder. A format that cannot store the mode gets what it can: 8-bit (jpg, bmp, webp) and no alpha (jpg, ppm),
     with a warning once per kind.
@@ -238,6 +238,10 @@ def write_image(path, img, alpha=None, conversion=None):
         alpha (ndarray | None): Alpha channel (h, w) in [0, 1]. Default: None.
         conversion (str | None): The conversion of the file read: 'grayscale' writes one channel, '16-bit' writes
             uint16. Default: None (8-bit BGR).
+        overwrite (bool): Replace an existing file (a link is replaced, not written through). Default: True.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
     """
     ext = osp.splitext(path)[1].lower()
     if not cv2.haveImageWriter(f'x{ext}'):
@@ -259,12 +263,24 @@ def write_image(path, img, alpha=None, conversion=None):
         raise ValueError(f'Cannot write {path}: OpenCV cannot encode a {out.dtype} image of shape {out.shape} as '
                          f'{ext}.')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    # written here, not by cv2.imwrite, which reports a full disk or a read-only folder as a bare False (or not at all)
+    # written here, not by cv2.imwrite, which reports a full disk or a read-only folder as a bare False (or not at
+    # all); into a temporary file renamed at the end, so that the file is complete or absent and a link at ``path``
+    # is replaced, never written through
+    tmp_path = f'{path}.tmp{os.getpid()}'
     try:
-        with open(path, 'wb') as f:
+        with open(tmp_path, 'xb') as f:
             f.write(content)
+        if overwrite:
+            os.replace(tmp_path, path)
+        else:
+            os.link(tmp_path, path)  # fails when path exists (another run wrote it meanwhile): no replacing
+    except FileExistsError:
+        raise FileExistsError(f'{path} exists: not replaced (--overwrite replaces it).') from None
     except OSError as error:
         raise OSError(error.errno, f'Cannot write {path}: {error.strerror}') from error
+    finally:
+        if osp.lexists(tmp_path):
+            os.remove(tmp_path)
 
 
 def list_images(folder, recursive=False):

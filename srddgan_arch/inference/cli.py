@@ -8,7 +8,6 @@ import argparse
 import math
 import os
 import sys
-from collections import Counter
 from os import path as osp
 from typing import NamedTuple
 
@@ -18,7 +17,6 @@ from tqdm import tqdm
 from srddgan_arch.data.image_io import (
     IMAGE_EXTENSIONS,
     decode_image,
-    list_images,
     read_bytes,
     read_header,
     write_image,
@@ -27,6 +25,7 @@ from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
+from srddgan_arch.inference.paths import input_images, output_path, plan_outputs
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
@@ -37,79 +36,6 @@ PROG = 'srddgan-infer'
 BACKENDS = ('torch', 'onnxruntime')
 # seeds torch.Generator takes: [0, 2**64)
 MAX_SEED = 2**64 - 1
-
-
-def input_images(path):
-    """The image files of a folder (sorted), or ``[path]`` for a file."""
-    if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
-        raise FileNotFoundError(f'-i: {path} does not exist; give an image file or a folder of images.')
-    images = list_images(path)
-    if not images:
-        raise FileNotFoundError(f'-i: no images ({", ".join(IMAGE_EXTENSIONS)}) in {path}.')
-    return images
-
-
-def output_stems(inputs, suffix):
-    """Output name stem of each input, ``<name>_<suffix>``; inputs that share a name (``a.png``, ``a.jpg``) keep
-    their extension in it (``a_png_<suffix>``, ``a_jpg_<suffix>``), so that no result replaces another.
-
-    Args:
-        inputs (list[str]): The input files.
-        suffix (str): The ``--suffix``.
-
-    Returns:
-        dict[str, str]: Input file -> stem.
-    """
-    names = Counter(osp.splitext(osp.basename(path))[0].lower() for path in inputs)
-    stems, owners = {}, {}
-    for path in inputs:
-        name, ext = osp.splitext(osp.basename(path))
-        stem = f'{name}_{ext[1:]}' if names[name.lower()] > 1 else name
-        stems[path] = f'{stem}_{suffix}' if suffix else stem
-        other = owners.setdefault(stems[path].lower(), path)
-        if other != path:  # e.g. a.png, a.jpg and a_png.jpg
-            raise FileExistsError(f'{other} and {path} would both be written as {stems[path]}.*: rename one.')
-    return stems
-
-
-def output_path(stem, input_path, output_dir, ext, needs_png, sample_index=None):
-    """Output file ``<stem>[_<i>].<ext>``; with ext 'auto' the input's extension, png when 16-bit or alpha need it.
-
-    Args:
-        stem (str): From :func:`output_stems`.
-        input_path (str): The input file.
-        output_dir (str): The ``-o`` folder.
-        ext (str): The ``--ext``.
-        needs_png (bool): The result is 16-bit or has alpha.
-        sample_index (int | None): Sample number when there are several. Default: None.
-
-    Returns:
-        str: The output file.
-    """
-    if ext == 'auto':
-        ext = 'png' if needs_png else osp.splitext(input_path)[1][1:]
-    stem = stem if sample_index is None else f'{stem}_{sample_index}'
-    return osp.join(output_dir, f'{stem}.{ext}')
-
-
-def plan_outputs(args, inputs):
-    """Output stems of the inputs, after refusing an ``-o`` that is a file and any output that could replace an
-    input (whatever the image modes turn out to be): all before a model is built."""
-    if osp.exists(args.output) and not osp.isdir(args.output):
-        raise FileExistsError(f'-o: {args.output} is a file; give a folder (it is made when missing).')
-    stems = output_stems(inputs, args.suffix)
-    input_paths = {osp.realpath(p) for p in inputs}
-    indices = range(args.num_samples) if args.num_samples > 1 else [None]
-    for path, stem in stems.items():
-        for needs_png in (False, True):
-            for index in indices:
-                target = output_path(stem, path, args.output, args.ext, needs_png, index)
-                if osp.realpath(target) in input_paths:
-                    raise FileExistsError(f'Refusing to overwrite the input {target}: choose another -o or '
-                                          '--suffix.')
-    return stems
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -162,6 +88,7 @@ def parse_args(argv=None):
     parser.add_argument('--channels_last', action='store_true', help='Channels-last memory format.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network.')
     parser.add_argument('--suffix', default='srddgan', help='Suffix of the output names. Default: srddgan.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace outputs that exist (else refused).')
     parser.add_argument('--ext', default='auto', help='Output extension; auto keeps the input one (png for '
                         '16-bit or alpha). Default: auto.')
     parser.add_argument('--face', action='store_true', help='Face mode: restore aligned faces with the face model.')
@@ -231,6 +158,7 @@ class Job(NamedTuple):
         seeds (range): One seed per output sample (``--seed``, ``--num_samples``).
         output (str): The output folder.
         ext (str): The ``--ext``.
+        overwrite (bool): ``--overwrite``.
     """
 
     upsampler: object
@@ -240,6 +168,7 @@ class Job(NamedTuple):
     seeds: range
     output: str
     ext: str
+    overwrite: bool
 
 
 def build_job(args, inputs=()):
@@ -263,7 +192,7 @@ def build_job(args, inputs=()):
         faces = build_face_mode(face_upsampler, outscale, args.face_size, args.face_det_model, args.face_weights_dir,
                                 args.face_landmarks)
     return Job(upsampler, guard, faces, outscale, range(args.seed, args.seed + args.num_samples), args.output,
-               args.ext)
+               args.ext, args.overwrite)
 
 
 def _upscale(job, path, image, seed):
@@ -306,7 +235,7 @@ def _process(job, path, stem):
     image = read_checked(path, job.guard, job.outscale)
     for index, seed in enumerate(job.seeds):
         target = output_path(stem, path, job.output, job.ext, image.needs_png, index if len(job.seeds) > 1 else None)
-        write_image(target, *_upscale(job, path, image, seed))
+        write_image(target, *_upscale(job, path, image, seed), overwrite=job.overwrite)
 
 
 def run(args):
