@@ -281,3 +281,21 @@ def inputs(batch=2, size=32, scale=2, z_dim=8, seed=0):
     lq = torch.rand(batch, 3, size // scale, size // scale, generator=rng) * 2 - 1
     t = torch.randint(1, 5, (batch, ), generator=rng)
     return y_t, lq, t, torch.randn(batch, z_dim, generator=rng)
+
+
+def run_cli(capsys, *argv):
+    """``main(argv)`` -> (exit code, stderr); usage errors exit through SystemExit."""
+    from srddgan_arch.inference.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as error:
+        code = error.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def model_args(tmp_path):
+    """-opt and --model_path of a tiny RRDBNet, on the CPU."""
+    opt_path, model_path = write_tiny_rrdb(tmp_path)
+    return ['-opt', opt_path, '--model_path', model_path, '--device', 'cpu']

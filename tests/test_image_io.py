@@ -296,3 +296,18 @@ def test_multi_frame_images_are_refused(tmp_path, ext):
         read_image(str(tmp_path / f'two{ext}'))
     frames[0].save(tmp_path / f'one{ext}', lossless=True)
     assert read_image(str(tmp_path / f'one{ext}')).img.shape == (8, 8, 3)
+
+
+def test_listing_survives_link_loops(tmp_path):
+    """A link to itself is listed (reading it names the error) and a link back to a parent folder is not followed
+    again: BasicSR's scandir stopped at the first and recursed through the second."""
+    cv2.imwrite(str(tmp_path / 'ok.png'), np.zeros((4, 4, 3), np.uint8))
+    os.symlink('loop.png', tmp_path / 'loop.png')
+    (tmp_path / 'sub').mkdir()
+    cv2.imwrite(str(tmp_path / 'sub' / 'deep.png'), np.zeros((4, 4, 3), np.uint8))
+    os.symlink('..', tmp_path / 'sub' / 'up')
+    assert image_io.list_images(str(tmp_path)) == [str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png')]
+    assert image_io.list_images(str(tmp_path), recursive=True) == [
+        str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png'), str(tmp_path / 'sub' / 'deep.png')]
+    with pytest.raises(BadImageError, match=r'loop\.png: cannot be read \(Too many levels of symbolic links\)'):
+        read_image(str(tmp_path / 'loop.png'))

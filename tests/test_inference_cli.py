@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from basicsr.utils import get_root_logger
-from conftest import TINY_SRDDGAN, BicubicNet, photo_like_lq, write_tiny_rrdb
+from conftest import TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
 
 from srddgan_arch.data.image_io import read_image, write_image
 from srddgan_arch.inference import cli
@@ -38,22 +38,6 @@ def test_cli_folder_modes_and_tiles(tmp_path):
     shapes = {name: cv2.imread(str(tmp_path / 'out' / name), cv2.IMREAD_UNCHANGED) for name in outputs}
     assert shapes['gray_srddgan_0.jpg'].shape == (48, 40)
     assert shapes['deep_srddgan_0.png'].dtype == np.uint16 and shapes['rgba_srddgan_0.png'].shape == (48, 40, 4)
-
-
-def run_cli(capsys, *argv):
-    """``main(argv)`` -> (exit code, stderr); usage errors exit through SystemExit."""
-    try:
-        code = main(list(argv))
-    except SystemExit as error:
-        code = error.code
-    return code, capsys.readouterr().err
-
-
-@pytest.fixture
-def model_args(tmp_path):
-    """-opt and --model_path of a tiny RRDBNet, on the CPU."""
-    opt_path, model_path = write_tiny_rrdb(tmp_path)
-    return ['-opt', opt_path, '--model_path', model_path, '--device', 'cpu']
 
 
 @pytest.fixture
@@ -298,53 +282,3 @@ def test_cli_requires_model():
         main(['-i', 'x.png'])
     with pytest.raises(SystemExit):
         main(['-i', 'x.png', '--face', '-opt', 'a.yml', '--model_path', 'a.pth'])
-
-
-
-def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys, model_args, monkeypatch):
-    """A PNG declaring 20000x20000 pixels (beyond Pillow's limit: its header was not read and a 4.5 GiB decode was
-    attempted) is refused from its header; a file larger than the free memory (8 GiB of nothing) before it is read;
-    -s so small that no pixel is left is one line."""
-    from test_image_io import png_header
-
-    (tmp_path / 'huge.png').write_bytes(png_header(20000, 20000))
-    with open(tmp_path / 'empty.png', 'wb') as f:
-        f.truncate(8 * 2**30)  # sparse: no disk space used
-    monkeypatch.setattr(cli, 'read_bytes', lambda path: pytest.fail(f'{path} read before the checks'))
-    argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
-    code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
-    assert code == 1 and re.search(r'huge\.png \(20000x20000\) needs about \d+\.\d GiB', err), err
-    code, err = run_cli(capsys, '-i', str(tmp_path / 'empty.png'), *argv)
-    assert code == 1 and 'empty.png is a file of 8.0 GiB, more than the 2.0 GiB free to read it into' in err, err
-    monkeypatch.undo()
-    cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8, 3), np.uint8))
-    code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '0.01', *argv[:2], *model_args)
-    assert code == 1 and '-s 0.01: a 8x8 image would become 0x0 pixels' in err, err
-
-
-def test_cli_never_replaces_an_existing_output_unless_told(tmp_path, capsys, model_args, monkeypatch):
-    """A rerun into the same -o is refused before any model is built, naming the file; --overwrite replaces it.
-    An output that appears while the run works (another run into the same -o) is not replaced either."""
-    cv2.imwrite(str(tmp_path / 'a.png'), np.full((8, 8, 3), 90, np.uint8))
-    argv = ['-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out'), *model_args]
-    assert run_cli(capsys, *argv)[0] == 0
-    written = (tmp_path / 'out' / 'a_srddgan.png').read_bytes()
-    (tmp_path / 'out' / 'a_srddgan.png').write_bytes(b'mine')
-    with monkeypatch.context() as patch:
-        patch.setattr(cli, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
-        code, err = run_cli(capsys, *argv)
-    assert code == 1 and 'a_srddgan.png exists: choose another -o or --suffix, or give --overwrite' in err, err
-    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == b'mine'
-    assert run_cli(capsys, *argv, '--overwrite')[0] == 0
-    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == written
-    real_upscale = cli._upscale
-
-    def another_run_writes_first(job, path, image, seed):
-        (tmp_path / 'out2' / 'a_srddgan.png').write_bytes(b'theirs')
-        return real_upscale(job, path, image, seed)
-
-    (tmp_path / 'out2').mkdir()
-    monkeypatch.setattr(cli, '_upscale', another_run_writes_first)
-    code, err = run_cli(capsys, '-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out2'), *model_args)
-    assert code == 1 and 'a_srddgan.png exists: not replaced' in err, err
-    assert (tmp_path / 'out2' / 'a_srddgan.png').read_bytes() == b'theirs'

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-from basicsr.utils import get_root_logger, scandir
+from basicsr.utils import get_root_logger
 from PIL import Image
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
@@ -284,7 +284,9 @@ def write_image(path, img, alpha=None, conversion=None, overwrite=True):
 
 
 def list_images(folder, recursive=False):
-    """The image files (``IMAGE_EXTENSIONS``, any case) of a folder, sorted; hidden files are left out.
+    """The image files (``IMAGE_EXTENSIONS``, any case) of a folder, sorted; hidden files are left out. A link to a
+    folder is followed once (a link back to a parent is no loop); a link that cannot be resolved (a loop) is listed,
+    so that reading it names the error instead of the listing stopping.
 
     Args:
         folder (str): The folder.
@@ -295,8 +297,26 @@ def list_images(folder, recursive=False):
     """
     if not osp.isdir(folder):
         raise FileNotFoundError(f'Folder {folder} does not exist.')
-    return sorted(path for path in scandir(folder, recursive=recursive, full_path=True)
-                  if path.lower().endswith(IMAGE_EXTENSIONS))
+    found, visited = [], set()
+
+    def scan(path):  # (BasicSR's scandir stops at a link to itself and loops through a link to a parent)
+        visited.add(osp.realpath(path))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name.startswith('.'):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:  # a link loop: listed, so that reading it names the error
+                    is_dir = False
+                if is_dir:
+                    if recursive and osp.realpath(entry.path) not in visited:
+                        scan(entry.path)
+                elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(entry.path)
+
+    scan(folder)
+    return sorted(found)
 
 
 def to_uint8(img):

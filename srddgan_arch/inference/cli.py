@@ -246,15 +246,20 @@ def run(args):
     stems = plan_outputs(args, inputs)
     os.makedirs(args.output, exist_ok=True)
     job = build_job(args, inputs)
-    failures = []
+    failures, done = [], 0
     for path in tqdm(inputs, desc='images', unit='img'):
         try:
             _process(job, path, stems[path])
+        except KeyboardInterrupt:  # Ctrl-C: what was written, not a traceback
+            print(f'{PROG}: interrupted: {done - len(failures)} of {len(inputs)} images written to {args.output}'
+                  f'{f", {len(failures)} failed" if failures else ""}; {path} and the rest were not.', file=sys.stderr)
+            return 130
         except Exception as error:  # one bad image does not stop the others; --debug stops with the traceback
             if args.debug:
                 raise
             failures.append(path)
             tqdm.write(f'{PROG}: skipped {path}: {_one_line(error)}', file=sys.stderr)
+        done += 1
     if failures:
         print(f'{PROG}: {len(inputs) - len(failures)} of {len(inputs)} images written to {args.output}; '
               f'{len(failures)} failed: {", ".join(failures)}.', file=sys.stderr)

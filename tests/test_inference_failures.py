@@ -1,0 +1,85 @@
+"""``srddgan-infer`` when things go wrong: huge images and files refused before they are read, outputs never
+replaced unless told, link loops and Ctrl-C ending with a summary."""
+import os
+import re
+
+import cv2
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from srddgan_arch.inference import cli
+
+
+def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys, model_args, monkeypatch):
+    """A PNG declaring 20000x20000 pixels (beyond Pillow's limit: its header was not read and a 4.5 GiB decode was
+    attempted) is refused from its header; a file larger than the free memory (8 GiB of nothing) before it is read;
+    -s so small that no pixel is left is one line."""
+    from test_image_io import png_header
+
+    (tmp_path / 'huge.png').write_bytes(png_header(20000, 20000))
+    with open(tmp_path / 'empty.png', 'wb') as f:
+        f.truncate(8 * 2**30)  # sparse: no disk space used
+    monkeypatch.setattr(cli, 'read_bytes', lambda path: pytest.fail(f'{path} read before the checks'))
+    argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
+    assert code == 1 and re.search(r'huge\.png \(20000x20000\) needs about \d+\.\d GiB', err), err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'empty.png'), *argv)
+    assert code == 1 and 'empty.png is a file of 8.0 GiB, more than the 2.0 GiB free to read it into' in err, err
+    monkeypatch.undo()
+    cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8, 3), np.uint8))
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '0.01', *argv[:2], *model_args)
+    assert code == 1 and '-s 0.01: a 8x8 image would become 0x0 pixels' in err, err
+
+
+def test_cli_never_replaces_an_existing_output_unless_told(tmp_path, capsys, model_args, monkeypatch):
+    """A rerun into the same -o is refused before any model is built, naming the file; --overwrite replaces it.
+    An output that appears while the run works (another run into the same -o) is not replaced either."""
+    cv2.imwrite(str(tmp_path / 'a.png'), np.full((8, 8, 3), 90, np.uint8))
+    argv = ['-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out'), *model_args]
+    assert run_cli(capsys, *argv)[0] == 0
+    written = (tmp_path / 'out' / 'a_srddgan.png').read_bytes()
+    (tmp_path / 'out' / 'a_srddgan.png').write_bytes(b'mine')
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
+        code, err = run_cli(capsys, *argv)
+    assert code == 1 and 'a_srddgan.png exists: choose another -o or --suffix, or give --overwrite' in err, err
+    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == b'mine'
+    assert run_cli(capsys, *argv, '--overwrite')[0] == 0
+    assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == written
+    real_upscale = cli._upscale
+
+    def another_run_writes_first(job, path, image, seed):
+        (tmp_path / 'out2' / 'a_srddgan.png').write_bytes(b'theirs')
+        return real_upscale(job, path, image, seed)
+
+    (tmp_path / 'out2').mkdir()
+    monkeypatch.setattr(cli, '_upscale', another_run_writes_first)
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out2'), *model_args)
+    assert code == 1 and 'a_srddgan.png exists: not replaced' in err, err
+    assert (tmp_path / 'out2' / 'a_srddgan.png').read_bytes() == b'theirs'
+
+
+def test_cli_ctrl_c_and_link_loops_end_with_a_summary(tmp_path, capsys, model_args, monkeypatch):
+    """A link loop in the input folder is one skipped image, not the end of the run; Ctrl-C stops with what was
+    written (exit 130), not a traceback."""
+    for name in ('a.png', 'b.png', 'c.png'):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), 90, np.uint8))
+    os.symlink('loop.png', tmp_path / 'loop.png')
+    code, err = run_cli(capsys, '-i', str(tmp_path), '-o', str(tmp_path / 'out'), *model_args)
+    assert code == 1 and re.search(r'skipped .*loop\.png: .*Too many levels of symbolic links', err), err
+    assert '3 of 4 images written' in err and sorted(os.listdir(tmp_path / 'out')) == [
+        'a_srddgan.png', 'b_srddgan.png', 'c_srddgan.png']
+    real_process, calls = cli._process, []
+
+    def interrupted_at_the_second(job, path, stem):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_process(job, path, stem)
+
+    monkeypatch.setattr(cli, '_process', interrupted_at_the_second)
+    os.remove(tmp_path / 'loop.png')
+    code, err = run_cli(capsys, '-i', str(tmp_path), '-o', str(tmp_path / 'out2'), *model_args)
+    assert code == 130 and 'interrupted: 1 of 3 images written' in err and 'b.png and the rest were not' in err, err
+    assert 'Traceback' not in err
