@@ -43,7 +43,7 @@ from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
+from srddgan_arch.lr_consistency import REFERENCES, bicubic_downscale, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
@@ -55,14 +55,27 @@ COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS �
            ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
            ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
+# an LR image made by MATLAB bicubic from its GT is within rounding of it (over 45 dB; other bicubic kernels, 35-40):
+# one that is not, below this, is another image or another degradation
+BICUBIC_LR_MIN_PSNR = 30
 # the columns that compare with the HR: left out when there is none (--lq alone)
 NEEDS_HR = ('psnr', 'ssim', 'lpips', 'diversity', 'sharpness')
 
 
-def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
-    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT."""
+def _bicubic_psnr(gt, lq, scale):
+    """PSNR (dB) of an LR image against the MATLAB-bicubic downscale of its GT (uint8 BGR images)."""
+    hr = torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1)))[None].float() / 255
+    downscaled = (bicubic_downscale(hr, scale)[0].numpy().transpose(1, 2, 0) * 255).round().clip(0, 255)
+    mse = np.mean((downscaled - lq.astype(np.float64)) ** 2)
+    return float('inf') if mse == 0 else float(10 * np.log10(255 ** 2 / mse))
+
+
+def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None, degraded_lq=False):
+    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT.
+    Given LR images must be the bicubic downscale of their GT (above ``BICUBIC_LR_MIN_PSNR`` against it: a swapped
+    or foreign file is refused, naming it) unless ``degraded_lq`` says they were made by another degradation."""
     from basicsr.utils.matlab_functions import imresize
-    pairs = []
+    pairs, foreign = [], []
     for gt_path in list_images(gt_dir)[:max_images]:
         name = osp.basename(gt_path)
         gt = to_uint8(read_image(gt_path).img)
@@ -77,9 +90,15 @@ def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None):
             lq = to_uint8(imresize(gt / 255., 1 / scale))
         if gt.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
             raise ValueError(f'{name}: GT {gt.shape[:2]} is not {scale} x LR {lq.shape[:2]}.')
+        if lq_dir and not degraded_lq and (psnr := _bicubic_psnr(gt, lq, scale)) < BICUBIC_LR_MIN_PSNR:
+            foreign.append(f'{lq_path} ({psnr:.1f} dB)')
         pairs.append((name, gt, lq))
     if not pairs:
         raise FileNotFoundError(f'--gt: no images in {gt_dir}.')
+    if foreign:
+        raise ValueError(f'--lq: {len(foreign)} LR images are not the x{scale} bicubic downscale of their GT (below '
+                         f'{BICUBIC_LR_MIN_PSNR} dB against it): {", ".join(foreign)}. Wrong files, or LR images made '
+                         'by another degradation (then give --degraded_lq).')
     return pairs
 
 
@@ -246,6 +265,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gt', help='Folder of GT (HR) images; without it --lq is scored with no-reference metrics.')
     parser.add_argument('--lq', help='Folder of LR images; default: MATLAB bicubic of the GT.')
+    parser.add_argument('--degraded_lq', action='store_true', help='The --lq images were made by another '
+                        'degradation than bicubic (real-world evaluation): do not check them against the GT.')
     parser.add_argument('--filename_tmpl', default='{}', help="LR name from the GT stem, e.g. '{}x4'. Default: {}.")
     parser.add_argument('-s', '--scale', type=int, default=4, help='Scale. Default: 4.')
     parser.add_argument('--methods', default='srddgan,bicubic,ibp,rrdb,esrgan',
@@ -291,7 +312,7 @@ def main(argv=None):
     args = parse_args(argv)
     args.device = args.device or default_device()
     if args.gt:
-        pairs = load_pairs(args.gt, args.lq, args.scale, args.filename_tmpl, args.max_images)
+        pairs = load_pairs(args.gt, args.lq, args.scale, args.filename_tmpl, args.max_images, args.degraded_lq)
     else:
         pairs = load_lr_images(args.lq, args.max_images)
     methods = build_methods(args)

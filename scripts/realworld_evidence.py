@@ -119,7 +119,7 @@ def score(models, gt_dir, lq_dir, max_images=None):
     """method -> mean metrics on (gt_dir, lq_dir), with benchmark_quality's metric code; and the SR images."""
     args = benchmark_quality.parse_args(['--gt', gt_dir, '--lq', lq_dir, '--num_samples', '1'])
     args.device = 'cpu'
-    pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
+    pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images, degraded_lq=True)
     methods = {'bicubic': benchmark_quality._reference_method('bicubic', 4, 3)}
     for pipeline, (opt_path, checkpoint) in models.items():
         samplers = {'': None} if pipeline != 'bicubic' else {' (LR-consistent)': 'bicubic', ' (plain)': 'none'}

@@ -272,3 +272,28 @@ def test_count_params_of_the_paper_option_files(capsys):
     assert lines == ['div2k_x4 generator=39.01 encoder=1.45 discriminator=22.23 g+e=40.46',
                      'faces_x8 generator=40.19 encoder=1.45 discriminator=22.23 g+e=41.64',
                      'cifar10_x2 generator=47.72 encoder=1.45 discriminator=12.46 g+e=49.17']
+
+
+def test_quality_benchmark_refuses_lr_images_that_are_not_their_gts(tmp_path):
+    """Two LR files swapped (19 dB in the issue's report, never noticed) are refused, naming both; the bicubic LR
+    of each GT passes; --degraded_lq (LR made by another degradation) skips the check."""
+    from basicsr.utils.matlab_functions import imresize
+
+    script = load_script('benchmark_quality')
+    for folder in ('gt', 'lq'):
+        (tmp_path / folder).mkdir()
+    for i in range(3):
+        y, x = np.mgrid[0:32, 0:32]
+        gt = np.stack([np.sin(x / (2 + i)) * 100 + 128, np.cos(y / (3 + i)) * 100 + 128, (x + i * y) * 4 % 256], 2)
+        cv2.imwrite(str(tmp_path / 'gt' / f'{i}.png'), gt.astype(np.uint8))
+        lq = np.clip(imresize(gt.astype(np.uint8) / 255., 1 / 4) * 255, 0, 255).round().astype(np.uint8)
+        cv2.imwrite(str(tmp_path / 'lq' / f'{[1, 0, 2][i]}.png'), lq)  # the LR of 0 and 1 swapped
+    with pytest.raises(ValueError, match=r'--lq: 2 LR images are not the x4 bicubic downscale of their GT .*0\.png '
+                                         r'\(\d+\.\d dB\), .*1\.png .*give --degraded_lq'):
+        script.load_pairs(str(tmp_path / 'gt'), str(tmp_path / 'lq'), 4)
+    assert len(script.load_pairs(str(tmp_path / 'gt'), str(tmp_path / 'lq'), 4, degraded_lq=True)) == 3
+    (tmp_path / 'lq' / '0.png').rename(tmp_path / 'lq' / 'tmp.png')
+    (tmp_path / 'lq' / '1.png').rename(tmp_path / 'lq' / '0.png')
+    (tmp_path / 'lq' / 'tmp.png').rename(tmp_path / 'lq' / '1.png')
+    assert [name for name, _, _ in script.load_pairs(str(tmp_path / 'gt'), str(tmp_path / 'lq'), 4)] == [
+        '0.png', '1.png', '2.png']
