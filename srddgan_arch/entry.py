@@ -37,15 +37,16 @@ def _enter_root(argv):
 
 
 def _run(pipeline, prog):
-    """Run a BasicSR pipeline in the project root; a mistake in the option file or its files is one line on stderr
-    and exit code 2 (the traceback with ``--debug``)."""
+    """Run a BasicSR pipeline in the project root; a mistake in the option file, its files or its weights is one
+    line on stderr and exit code 2 (the traceback with ``--debug``)."""
     import yaml
 
     from srddgan_arch.inference.cli import _one_line
     from srddgan_arch.options import OptionError
+    from srddgan_arch.utils.checkpoint import CheckpointError
     try:
         pipeline(_enter_root(sys.argv))
-    except (OptionError, yaml.YAMLError, FileNotFoundError) as error:
+    except (OptionError, yaml.YAMLError, FileNotFoundError, CheckpointError) as error:
         if '--debug' in sys.argv:
             raise
         print(f'{prog}: error: {_one_line(error)}', file=sys.stderr)

@@ -178,3 +178,21 @@ def test_weights_that_do_not_fit_or_are_not_finite_are_one_short_line(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and len(err) < 600, err
     assert re.search(message, err), err
+
+
+def test_training_loads_refuse_weights_of_another_width_in_one_line(tmp_path):
+    """path.pretrain_network_g (and a resume's networks) of another width: one CheckpointError naming the file
+    (srddgan-train prints it as one line, exit 2), not PyTorch's 190-line key list."""
+    from basicsr.models import build_model
+    from conftest import tiny_srddgan_options
+
+    from srddgan_arch.utils.checkpoint import CheckpointError
+
+    opt = tiny_srddgan_options(tmp_path)
+    model = build_model(opt)
+    wide = build_network(dict(opt['network_g'], num_feat=16))
+    torch.save({'params': wide.state_dict()}, tmp_path / 'wide.pth')
+    with pytest.raises(CheckpointError) as error:
+        model.load_network(model.net_g, str(tmp_path / 'wide.pth'), strict=True)
+    message = str(error.value)
+    assert 'wide.pth does not fit the SRDDGANUNet of the option file' in message and len(message) < 600, message

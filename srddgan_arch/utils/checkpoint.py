@@ -20,6 +20,10 @@ HASH_PREFIX = re.compile(r'-([a-f0-9]{8,})\.')
 SAFETENSORS_PARAM_KEY, SAFETENSORS_DIFFUSION = 'param_key', 'diffusion'
 
 
+class CheckpointError(ValueError):
+    """A weight file that cannot be used: empty, cut off, code-carrying, or weights that do not fit the network."""
+
+
 def torch_hub_checkpoints():
     """torch.hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where torchvision caches its weights."""
     return osp.join(torch.hub.get_dir(), 'checkpoints')
@@ -64,7 +68,7 @@ def fetch_weights(url, what='Weights'):
     """
     name = osp.basename(unquote(urlparse(url).path))
     if not name:
-        raise ValueError(f'{what}: {url} names no file; expected an address ending in the file name (NAME.pth).')
+        raise CheckpointError(f'{what}: {url} names no file; expected an address ending in the file name (NAME.pth).')
     destination = osp.join(torch_hub_checkpoints(), name)
     if osp.isfile(destination):
         return destination
@@ -150,7 +154,8 @@ def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} {path} does not exist.')
     if osp.getsize(path) == 0:
-        raise ValueError(f'{what} {path} is empty (0 bytes): a save or a download was cut off; use a complete file.')
+        raise CheckpointError(f'{what} {path} is empty (0 bytes): a save or a download was cut off; use a complete '
+                              'file.')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch.load raises what its unpickler meets: EOFError, KeyError, RuntimeError, ...
@@ -158,10 +163,10 @@ def load_checkpoint(path, map_location='cpu', what='Checkpoint'):
         # a weights_only failure starts with the same sentence; its reason is the line naming what was found
         reason = next((line for line in lines[1:] if line.startswith(('Trying', 'Unsupported'))), lines[0])
         if 'GLOBAL' in reason:
-            raise ValueError(f'{what} {path} is refused: it holds more than tensors and would run code ({reason}); '
-                             'nothing from it was run.') from error
-        raise ValueError(f'{what} {path} is not a readable torch checkpoint ({type(error).__name__}: {reason}); '
-                         'it may be cut off or not a .pth file.') from error
+            raise CheckpointError(f'{what} {path} is refused: it holds more than tensors and would run code '
+                                  f'({reason}); nothing from it was run.') from error
+        raise CheckpointError(f'{what} {path} is not a readable torch checkpoint ({type(error).__name__}: '
+                              f'{reason}); it may be cut off or not a .pth file.') from error
 
 
 def load_safetensors(path, map_location='cpu', what='Checkpoint'):
@@ -186,7 +191,8 @@ def load_safetensors(path, map_location='cpu', what='Checkpoint'):
             metadata = f.metadata() or {}
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError) as error:
-        raise ValueError(f'{what} {path} is not a readable safetensors file ({error}); it may be cut off.') from error
+        raise CheckpointError(f'{what} {path} is not a readable safetensors file ({error}); it may be cut '
+                              'off.') from error
     if SAFETENSORS_PARAM_KEY not in metadata:
         return tensors
     checkpoint = {metadata[SAFETENSORS_PARAM_KEY]: tensors}
@@ -194,7 +200,7 @@ def load_safetensors(path, map_location='cpu', what='Checkpoint'):
         try:
             checkpoint['diffusion'] = json.loads(metadata[SAFETENSORS_DIFFUSION])
         except json.JSONDecodeError as error:
-            raise ValueError(f'{what} {path}: its diffusion metadata is not JSON ({error}).') from error
+            raise CheckpointError(f'{what} {path}: its diffusion metadata is not JSON ({error}).') from error
     return checkpoint
 
 
@@ -249,10 +255,10 @@ def load_fitting_weights(net, state, source, network='network_g'):
                   if name in state and tuple(state[name].shape) != tuple(own[name].shape)]:
         problems.append(f'{len(shapes)} of another shape ({_some(shapes, 2)})')
     if problems:
-        raise ValueError(f'{source} does not fit {network}: {"; ".join(problems)}. Are they the weights of another '
-                         'configuration (option file, scale, width) or of another network (D for G)?')
+        raise CheckpointError(f'{source} does not fit {network}: {"; ".join(problems)}. Are they the weights of '
+                              'another configuration (option file, scale, width) or of another network (D for G)?')
     if nonfinite := [name for name, value in state.items() if value.is_floating_point() and
                      not torch.isfinite(value).all()]:
-        raise ValueError(f'{source}: {len(nonfinite)} weight tensors hold NaN or inf ({_some(nonfinite)}): a diverged '
-                         'run or a damaged file; use an earlier checkpoint.')
+        raise CheckpointError(f'{source}: {len(nonfinite)} weight tensors hold NaN or inf ({_some(nonfinite)}): a '
+                              'diverged run or a damaged file; use an earlier checkpoint.')
     net.load_state_dict(state, strict=True)
