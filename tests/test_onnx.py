@@ -44,7 +44,7 @@ def _write_photo(path, height, width):
 def _infer(tmp_path, name, opt_path, model_path, *extra):
     output = tmp_path / name
     assert cli.main(['-i', str(tmp_path / 'photo.png'), '-o', str(output), '-opt', opt_path, '--model_path',
-                     model_path, '--num_samples', '2', '--seed', '5', *extra]) == 0
+                     model_path, '--num_samples', '2', '--seed', '5', '--overwrite', *extra]) == 0
     return [cv2.imread(str(output / f'photo_srddgan_{index}.png')).astype(int) for index in range(2)]
 
 
