@@ -205,3 +205,32 @@ def test_prepare_demo_data(tmp_path):
     size = sum(f.stat().st_size for f in Path(out).rglob('*.png'))
     assert size < 6 * 2**20
     assert script('prepare_demo_data').main(['--output', out])['skipped']
+
+
+def test_interrupted_preparation_is_marked_and_refused_by_training(tmp_path, monkeypatch):
+    """Ctrl-C half-way through prepare_div2k leaves its output marked incomplete, and the start-up checks refuse it
+    (107 of 600 pairs were used without a word); a finished preparation leaves no marker."""
+    from srddgan_arch.data import paper_datasets, prepare
+    from srddgan_arch.data.preflight import _check_folder
+    from srddgan_arch.options import OptionError
+
+    div2k = write_images(tmp_path / 'DIV2K', [(64, 64, 3)] * 3)
+    out = str(tmp_path / 'out')
+    saved, save = [], paper_datasets.save_hr_lr
+
+    def interrupted(*args, **kwargs):  # (a real KeyboardInterrupt would stop pytest too)
+        if len(saved) == 2:
+            raise InterruptedError('Ctrl-C')
+        saved.append(save(*args, **kwargs))
+
+    monkeypatch.setattr(paper_datasets, 'save_hr_lr', interrupted)
+    argv = ['--input', div2k, '--output', out, '--crop-size', '32', '--step', '32', '--workers', '1']
+    with pytest.raises(InterruptedError):
+        script('prepare_div2k').main(argv)
+    assert osp.isfile(osp.join(out, prepare.INCOMPLETE_MARKER)) and len(os.listdir(f'{out}/HR')) == 2
+    with pytest.raises(OptionError, match=r'datasets\.train\.dataroot_gt: .*out is marked incomplete'):
+        _check_folder('datasets.train.dataroot_gt', f'{out}/HR', 'disk')
+    monkeypatch.undo()
+    script('prepare_div2k').main(argv[:3] + [str(tmp_path / 'done')] + argv[4:])
+    assert not osp.exists(tmp_path / 'done' / prepare.INCOMPLETE_MARKER)
+    _check_folder('datasets.train.dataroot_gt', str(tmp_path / 'done' / 'HR'), 'disk')

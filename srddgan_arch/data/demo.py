@@ -14,6 +14,7 @@ validation crops and 0.41 dB on the held-out photos); the held-out split adds sc
 (camera, coins, moon). Neither the validation nor the held-out photographs are ever trained on.
 """
 import os
+import shutil
 import time
 from os import path as osp
 
@@ -22,7 +23,16 @@ import numpy as np
 from matplotlib import cbook
 from skimage import data as skimage_data
 
-from srddgan_arch.data.prepare import HR_FOLDER, finish_split, lr_folder, report, save_hr_lr, sub_image_corners
+from srddgan_arch.data.prepare import (
+    HR_FOLDER,
+    INCOMPLETE_MARKER,
+    finish_split,
+    lr_folder,
+    mark_incomplete,
+    report,
+    save_hr_lr,
+    sub_image_corners,
+)
 
 # photograph name -> loader of an RGB or grayscale uint8 array; all ship inside the packages (no pooch download)
 TRAIN_PHOTOS = {
@@ -94,11 +104,14 @@ def build_demo_dataset(output_dir='datasets/demo', scale=4, lmdb=False):
     if CROP_SIZE % scale:
         raise ValueError(f'scale {scale} must divide the demo crop size {CROP_SIZE}.')
     split_dirs = {split: osp.join(output_dir, split) for split in SPLITS}
+    if any(osp.exists(osp.join(d, INCOMPLETE_MARKER)) for d in split_dirs.values()):  # an interrupted build: again
+        shutil.rmtree(output_dir)
     built = _is_built(output_dir, scale)
     if built and (not lmdb or osp.isdir(osp.join(split_dirs['train'], f'{HR_FOLDER}.lmdb'))):
         return {'output_dir': output_dir, 'skipped': True, **dict.fromkeys(SPLITS)}
     start = time.time()
     if not built:
+        mark_incomplete(split_dirs.values())
         _write_photos(split_dirs, scale)
     counts = {split: finish_split(split_dir, [scale], lmdb) for split, split_dir in split_dirs.items()}
     num_photos = len(TRAIN_PHOTOS) + len(VAL_PHOTOS) + len(HELDOUT_PHOTOS)

@@ -10,6 +10,7 @@ from os import path as osp
 
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
+from srddgan_arch.data.prepare import INCOMPLETE_MARKER
 from srddgan_arch.options.runs import check_datasets, dataset_settings
 from srddgan_arch.options.schema import OptionError
 
@@ -20,6 +21,10 @@ def _check_folder(key, folder, io_backend):
     if not osp.isdir(folder):
         raise OptionError(f'{key}: data folder {folder} does not exist '
                           f'(relative paths are read from {osp.abspath(".")}).')
+    for split_dir in (folder, osp.dirname(osp.abspath(folder))):
+        if osp.exists(osp.join(split_dir, INCOMPLETE_MARKER)):
+            raise OptionError(f'{key}: {split_dir} is marked incomplete ({INCOMPLETE_MARKER}): its data preparation '
+                              'was interrupted; remove the folder and prepare it again.')
     if io_backend == 'lmdb' and not osp.isfile(osp.join(folder, 'meta_info.txt')):
         raise OptionError(f'{key}: LMDB {folder} has no meta_info.txt; create it with the data preparation script.')
 

@@ -27,6 +27,10 @@ HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'
 
 
+# written into a split folder while it is prepared, removed last (hidden: no image listing sees it)
+INCOMPLETE_MARKER = '.incomplete'
+
+
 def lr_folder(scale):
     """Name of the bicubic LR folder for ``scale``, e.g. ``LR_bicubic_X4``."""
     return f'LR_bicubic_X{scale}'
@@ -83,7 +87,8 @@ def list_input_images(folders, output):
 
 
 def check_output_free(split_dirs, lmdb, scales):
-    """Refuse to mix a new data set into an old one.
+    """Refuse to mix a new data set into an old one, then mark each split incomplete (:func:`mark_incomplete`)
+    until :func:`finish_split` has written its last file.
 
     Args:
         split_dirs (list[str]): Split folders about to be written.
@@ -97,6 +102,20 @@ def check_output_free(split_dirs, lmdb, scales):
             if osp.exists(osp.join(split_dir, target)):
                 raise FileExistsError(f'--output: {osp.join(split_dir, target)} already exists; '
                                       'remove it or choose another output folder.')
+    mark_incomplete(split_dirs)
+
+
+def mark_incomplete(split_dirs):
+    """Write the ``INCOMPLETE_MARKER`` file into each split folder: a preparation stopped half-way (Ctrl-C, a kill)
+    leaves it, and training refuses the folder (``data/preflight.py``) instead of using the pairs written so far.
+
+    Args:
+        split_dirs (list[str]): Split folders about to be written.
+    """
+    for split_dir in split_dirs:
+        os.makedirs(split_dir, exist_ok=True)
+        with open(osp.join(split_dir, INCOMPLETE_MARKER), 'w') as f:
+            f.write('srddgan data preparation in progress: this split is incomplete until this file is gone.\n')
 
 
 def run_tasks(func, tasks, workers, desc):
@@ -222,6 +241,8 @@ def finish_split(split_dir, scales, lmdb):
     if lmdb:
         for folder in [HR_FOLDER] + [lr_folder(s) for s in scales]:
             write_lmdb(osp.join(split_dir, folder), names)
+    if osp.exists(osp.join(split_dir, INCOMPLETE_MARKER)):  # removed last: the split is complete
+        os.remove(osp.join(split_dir, INCOMPLETE_MARKER))
     return len(names)
 
 
