@@ -83,3 +83,14 @@ def test_cli_ctrl_c_and_link_loops_end_with_a_summary(tmp_path, capsys, model_ar
     code, err = run_cli(capsys, '-i', str(tmp_path), '-o', str(tmp_path / 'out2'), *model_args)
     assert code == 130 and 'interrupted: 1 of 3 images written' in err and 'b.png and the rest were not' in err, err
     assert 'Traceback' not in err
+
+
+def test_cli_warns_of_tiles_without_enough_overlap(tmp_path, capsys, model_args):
+    """--tile 1 --tile_pad 0 gave a blocky image 18 dB from the untiled one without a word: a tile_pad under 4 LR
+    pixels is a warning naming the option; the default overlap is not."""
+    cv2.imwrite(str(tmp_path / 'a.png'), np.full((8, 8, 3), 90, np.uint8))
+    argv = ['-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out'), '--overwrite', *model_args]
+    code, err = run_cli(capsys, *argv, '--tile', '1', '--tile_pad', '0')
+    assert code == 0 and 'warning: --tile_pad 0: tiles that see under 4 LR pixels of their neighbours' in err, err
+    code, err = run_cli(capsys, *argv, '--tile', '4')
+    assert code == 0 and 'warning' not in err, err
