@@ -250,11 +250,20 @@ def test_paired_dataset_converts_and_crops(tmp_path):
 
 
 def test_paired_dataset_size_mismatch_is_named(tmp_path):
-    """An HR that is not scale x LR (beyond mod-crop) is reported with both files."""
+    """An HR that is not scale x LR (beyond mod-crop) is reported with both files; from LMDB with both folders and
+    keys (a key alone named no folder)."""
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
     gt, lq = make_pairs(tmp_path, ['a'])
     cv2.imwrite(os.path.join(lq, 'a.png'), np.zeros((5, 8, 3), np.uint8))
     with pytest.raises(BadImageError, match=r'HR.*a\.png.*does not match.*LR'):
         build_dataset(paired_options(gt, lq))[0]
+    for folder in (gt, lq):
+        make_lmdb_from_imgs(folder, f'{folder}.lmdb', ['a.png'], ['a'], map_size=1 << 24)
+    options = paired_options(f'{gt}.lmdb', f'{lq}.lmdb', io_backend={'type': 'lmdb'})
+    with pytest.raises(BadImageError, match=r'HR\.lmdb:a: HR size 16x16 does not match 2 x the LR size 5x8 of '
+                                            r'.*LR\.lmdb:a'):
+        build_dataset(options)[0]
 
 
 def test_paired_dataset_missing_folder_names_key(tmp_path):

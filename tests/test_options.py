@@ -189,7 +189,8 @@ def test_lmdb_without_meta_info_is_reported(tmp_path):
     lr_lmdb.mkdir()
     (lr_lmdb / 'meta_info.txt').write_text('000.png (16,16,3) 1\n')
     opt['datasets']['train']['dataroot_lq'] = str(lr_lmdb)
-    with pytest.raises(OptionError, match=r'HR .*HR\.lmdb:000 is 32x32 and LR .*LR\.lmdb:000 16x16, a scale of 2'):
+    with pytest.raises(OptionError, match=r'HR .*HR\.lmdb:000 is 32x32 and LR .*LR\.lmdb:000 16x16, a scale of 2, '
+                       r'but scale is 4 \(sizes as the LMDB folders. meta_info\.txt list them: a meta_info\.txt'):
         check(opt)
     (lr_lmdb / 'meta_info.txt').write_text('000.png (8,8,3) 1\n')
     check(opt)

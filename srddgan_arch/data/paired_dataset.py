@@ -61,6 +61,20 @@ class RobustImageReading:
 
     file_client = None
 
+    def location(self, path, client_key):
+        """Where an image is, for messages: its file, or ``<LMDB folder>:<key>`` (an LMDB key alone names no folder).
+
+        Args:
+            path (str): File path (disk) or key (LMDB).
+            client_key (str): 'gt' or 'lq'.
+
+        Returns:
+            str: The location.
+        """
+        if self.io_backend_opt['type'] != 'lmdb':
+            return path
+        return f'{self.io_backend_opt["db_paths"][self.io_backend_opt["client_keys"].index(client_key)]}:{path}'
+
     def read_client_image(self, path, client_key):
         """Read one image through the file client as BGR float32 in [0, 1], (h, w, 3).
 
@@ -74,10 +88,7 @@ class RobustImageReading:
         if self.file_client is None:
             backend = dict(self.io_backend_opt)
             self.file_client = FileClient(backend.pop('type'), **backend)
-        location = path
-        if self.io_backend_opt['type'] == 'lmdb':
-            db_path = self.io_backend_opt['db_paths'][self.io_backend_opt['client_keys'].index(client_key)]
-            location = f'{db_path}:{path}'
+        location = self.location(path, client_key)
         try:
             content = self.file_client.get(path, client_key)
         except OSError as error:
@@ -166,7 +177,8 @@ class SRDDGANPairedDataset(RobustImageReading, PairedImageDataset):
         settings = self.settings
         gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
         img_lq = self.read_client_image(lq_path, 'lq')
-        img_gt = match_gt_to_lq(self.read_client_image(gt_path, 'gt'), img_lq, settings.scale, gt_path, lq_path)
+        img_gt = match_gt_to_lq(self.read_client_image(gt_path, 'gt'), img_lq, settings.scale,
+                                self.location(gt_path, 'gt'), self.location(lq_path, 'lq'))
         if settings.phase == 'train':
             img_gt, img_lq = paired_random_crop(img_gt, img_lq, settings.gt_size, settings.scale, gt_path)
             img_gt, img_lq = augment([img_gt, img_lq], settings.use_hflip, settings.use_rot)

@@ -98,9 +98,12 @@ def _check_first_pair(phase, settings, scale):
     if lq_size is not None:
         lq_h, lq_w = lq_size
         if not (lq_h * scale <= gt_h < (lq_h + 1) * scale and lq_w * scale <= gt_w < (lq_w + 1) * scale):
+            lmdb = settings.io_backend['type'] == 'lmdb'
+            source = (' (sizes as the LMDB folders\' meta_info.txt list them: a meta_info.txt that does not '
+                      'describe its LMDB gives this too)') if lmdb else ''
             raise OptionError(f'datasets.{phase}: HR {gt_path} is {gt_w}x{gt_h} and LR {lq_path} {lq_w}x{lq_h}, a '
-                              f'scale of {gt_h / lq_h:g}, but scale is {scale}: give LR data made for x{scale} '
-                              f'(dataroot_lq) or set scale.')
+                              f'scale of {gt_h / lq_h:g}, but scale is {scale}{source}: give LR data made for '
+                              f'x{scale} (dataroot_lq) or set scale.')
     if phase == 'train' and settings.gt_size is not None and settings.gt_size > min(gt_h, gt_w):
         raise OptionError(f'datasets.{phase}.gt_size = {settings.gt_size} is larger than the HR images ({gt_path} is '
                           f'{gt_w}x{gt_h}): lower gt_size or prepare larger HR images.')
