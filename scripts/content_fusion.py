@@ -31,7 +31,18 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0. Default: 0.')
     parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
     parser.add_argument('-o', '--output', default='results/content_fusion', help='Output folder.')
-    return parser.parse_args(argv)
+    parser.add_argument('--overwrite', action='store_true', help='Replace outputs that exist (else refused).')
+    args = parser.parse_args(argv)
+    existing = [name for name in output_names(args.num_samples) if osp.lexists(osp.join(args.output, name))]
+    if existing and not args.overwrite:
+        parser.error(f'{osp.join(args.output, existing[0])} exists ({len(existing)} of the outputs do): choose '
+                     'another -o, or give --overwrite.')
+    return args
+
+
+def output_names(num_samples):
+    """The files the script writes: the composite, its LR, and each sample with its fusion."""
+    return ['composite.png', 'lq.png'] + [f'{kind}_{i}.png' for i in range(num_samples) for kind in ('sample', 'fused')]
 
 
 def main(argv=None):
@@ -43,11 +54,11 @@ def main(argv=None):
     upsampler = build_upsampler(args.opt, args.model_path, device=args.device)
     source, target = read_image(args.source), read_image(args.target)
     result = content_fusion(upsampler, source.img, target.img, box, args.num_samples, args.seed)
-    write_image(osp.join(args.output, 'composite.png'), result['composite'])
-    write_image(osp.join(args.output, 'lq.png'), result['lq'])
-    for i, (sample, fused) in enumerate(zip(result['samples'], result['fused'], strict=True)):
-        write_image(osp.join(args.output, f'sample_{i}.png'), sample)
-        write_image(osp.join(args.output, f'fused_{i}.png'), fused)
+    images = [result['composite'], result['lq']]
+    for sample, fused in zip(result['samples'], result['fused'], strict=True):
+        images += [sample, fused]
+    for name, image in zip(output_names(args.num_samples), images, strict=True):
+        write_image(osp.join(args.output, name), image, overwrite=args.overwrite)
     return result
 
 

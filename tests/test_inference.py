@@ -212,7 +212,8 @@ def test_content_fusion_keeps_source_outside_region():
 
 
 def test_content_fusion_script_writes_images(tmp_path):
-    """scripts/content_fusion.py writes the composite, the LR and one sample and fused image per z."""
+    """scripts/content_fusion.py writes the composite, the LR and one sample and fused image per z; a rerun into
+    the same folder is refused before any work unless --overwrite."""
     import importlib.util
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'scripts', 'content_fusion.py')
     spec = importlib.util.spec_from_file_location('content_fusion_script', script)
@@ -222,8 +223,12 @@ def test_content_fusion_script_writes_images(tmp_path):
     for name in ('a', 'b'):
         cv2.imwrite(str(tmp_path / f'{name}.png'), np.random.default_rng(ord(name)).integers(0, 255, (32, 32, 3),
                                                                                              dtype=np.uint8))
-    module.main(['--source', str(tmp_path / 'a.png'), '--target', str(tmp_path / 'b.png'), '--box', '8,8,8,8',
-                 '-opt', opt_path, '--model_path', model_path, '--num_samples', '2', '--device', 'cpu',
-                 '-o', str(tmp_path / 'fusion')])
+    argv = ['--source', str(tmp_path / 'a.png'), '--target', str(tmp_path / 'b.png'), '--box', '8,8,8,8', '-opt',
+            opt_path, '--model_path', model_path, '--num_samples', '2', '--device', 'cpu', '-o',
+            str(tmp_path / 'fusion')]
+    module.main(argv)
     assert sorted(os.listdir(tmp_path / 'fusion')) == ['composite.png', 'fused_0.png', 'fused_1.png', 'lq.png',
                                                         'sample_0.png', 'sample_1.png']
+    with pytest.raises(SystemExit):  # a rerun replaces nothing unless told
+        module.main(argv)
+    module.main([*argv, '--overwrite'])
