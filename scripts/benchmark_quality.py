@@ -39,11 +39,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
-from srddgan_arch.data.image_io import list_images, read_image, to_uint8  # noqa: E402
+from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noqa: E402
+from srddgan_arch.data.image_io import to_uint8  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
-from srddgan_arch.lr_consistency import REFERENCES, bicubic_downscale, reference_upscale  # noqa: E402
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
 
@@ -55,59 +56,8 @@ COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS �
            ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
            ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
-# an LR image made by MATLAB bicubic from its GT is within rounding of it (over 45 dB; other bicubic kernels, 35-40):
-# one that is not, below this, is another image or another degradation
-BICUBIC_LR_MIN_PSNR = 30
 # the columns that compare with the HR: left out when there is none (--lq alone)
 NEEDS_HR = ('psnr', 'ssim', 'lpips', 'diversity', 'sharpness')
-
-
-def _bicubic_psnr(gt, lq, scale):
-    """PSNR (dB) of an LR image against the MATLAB-bicubic downscale of its GT (uint8 BGR images)."""
-    hr = torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1)))[None].float() / 255
-    downscaled = (bicubic_downscale(hr, scale)[0].numpy().transpose(1, 2, 0) * 255).round().clip(0, 255)
-    mse = np.mean((downscaled - lq.astype(np.float64)) ** 2)
-    return float('inf') if mse == 0 else float(10 * np.log10(255 ** 2 / mse))
-
-
-def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None, degraded_lq=False):
-    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT.
-    Given LR images must be the bicubic downscale of their GT (above ``BICUBIC_LR_MIN_PSNR`` against it: a swapped
-    or foreign file is refused, naming it) unless ``degraded_lq`` says they were made by another degradation."""
-    from basicsr.utils.matlab_functions import imresize
-    pairs, foreign = [], []
-    for gt_path in list_images(gt_dir)[:max_images]:
-        name = osp.basename(gt_path)
-        gt = to_uint8(read_image(gt_path).img)
-        if lq_dir:
-            stem, ext = osp.splitext(name)
-            lq_path = osp.join(lq_dir, filename_tmpl.format(stem) + ext)
-            if not osp.isfile(lq_path):
-                raise FileNotFoundError(f'--lq: no LR image {lq_path} for the GT {name} (see --filename_tmpl).')
-            lq = to_uint8(read_image(lq_path).img)
-        else:
-            gt = gt[:gt.shape[0] // scale * scale, :gt.shape[1] // scale * scale]
-            lq = to_uint8(imresize(gt / 255., 1 / scale))
-        if gt.shape[:2] != (lq.shape[0] * scale, lq.shape[1] * scale):
-            raise ValueError(f'{name}: GT {gt.shape[:2]} is not {scale} x LR {lq.shape[:2]}.')
-        if lq_dir and not degraded_lq and (psnr := _bicubic_psnr(gt, lq, scale)) < BICUBIC_LR_MIN_PSNR:
-            foreign.append(f'{lq_path} ({psnr:.1f} dB)')
-        pairs.append((name, gt, lq))
-    if not pairs:
-        raise FileNotFoundError(f'--gt: no images in {gt_dir}.')
-    if foreign:
-        raise ValueError(f'--lq: {len(foreign)} LR images are not the x{scale} bicubic downscale of their GT (below '
-                         f'{BICUBIC_LR_MIN_PSNR} dB against it): {", ".join(foreign)}. Wrong files, or LR images made '
-                         'by another degradation (then give --degraded_lq).')
-    return pairs
-
-
-def load_lr_images(lq_dir, max_images=None):
-    """(name, None, lq) uint8 BGR triples of the LR images of ``lq_dir``: scoring without ground truth."""
-    pairs = [(osp.basename(path), None, to_uint8(read_image(path).img)) for path in list_images(lq_dir)[:max_images]]
-    if not pairs:
-        raise FileNotFoundError(f'--lq: no images in {lq_dir}.')
-    return pairs
 
 
 def _reference_method(reference, scale, iterations):
@@ -301,6 +251,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
     parser.add_argument('--save_dir', help='Save each method\'s SR images under SAVE_DIR/<method>.')
     parser.add_argument('--output', help='Write the markdown table to this file.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace an --output or --save_dir images that exist.')
     args = parser.parse_args(argv)
     if not args.gt and not args.lq:
         parser.error('give --gt (with or without --lq), or --lq alone to score LR images without ground truth.')
@@ -316,6 +267,13 @@ def main(argv=None):
     else:
         pairs = load_lr_images(args.lq, args.max_images)
     methods = build_methods(args)
+    existing = [args.output] if args.output and osp.lexists(args.output) else []
+    if args.save_dir:
+        existing += [path for method in methods for name, _, _ in pairs
+                     if osp.lexists(path := osp.join(args.save_dir, method, osp.splitext(name)[0] + '.png'))]
+    if existing and not args.overwrite:
+        raise FileExistsError(f'{existing[0]} exists ({len(existing)} of the outputs do): choose another --output or '
+                              '--save_dir, or give --overwrite.')
     metrics = MetricSet(args)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,6 +16,7 @@ comparison figure ``results/<name>_final/comparison.png``, and ends with one lin
 import argparse
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -139,11 +140,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', default=DEFAULT_OPT, help='demo option file')
     parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter')
+    parser.add_argument('--overwrite', action='store_true', help='replace the results of an earlier run')
     args = parser.parse_args(argv)
     start = time.time()
     opt_path = osp.abspath(args.opt if osp.isfile(args.opt) else osp.join(ROOT, args.opt))
     os.chdir(ROOT)
     opt = yaml_load(opt_path)
+    results = osp.join('results', f'{opt["name"]}_final')
+    if osp.lexists(results) and not args.overwrite:  # (BasicSR archives an earlier experiments/<name> itself)
+        parser.error(f'{osp.abspath(results)} holds the results of an earlier run: give --overwrite to replace them.')
+    if osp.lexists(results):
+        shutil.rmtree(results)
     build_demo_dataset('datasets/demo', scale=opt['scale'])
     metrics, references, samples_dir = evaluate(opt_path, 'final', train(opt_path, args.total_iter))
     iterations = (opt.get('lr_consistency') or {}).get('iterations', 3)

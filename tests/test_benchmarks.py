@@ -138,6 +138,9 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
         '--output', str(output)])
     lines = output.read_text().splitlines()
     assert table == output.read_text() and lines[0].startswith('| Method | PSNR')
+    with pytest.raises(FileExistsError, match=r'table\.md exists .*or give --overwrite'):  # before any method runs
+        load_script('benchmark_quality').main(['--gt', str(tmp_path / 'gt'), '--methods', 'bicubic', '--output',
+                                               str(output)])
     rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:7]}
     assert sorted(rows) == ['bicubic', 'esrgan', 'ibp', 'srddgan', 'srddgan_lrc']
     assert rows['srddgan'][5] != 'n/a' and rows['bicubic'][5] == 'n/a'  # diversity only for the stochastic methods

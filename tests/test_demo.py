@@ -38,6 +38,9 @@ def test_demo_runs_end_to_end(run_root, capsys, monkeypatch):
     assert 'SRDDGAN demo (20 iterations): PSNR' in out and out.rstrip().endswith(line)
     figure = cv2.imread(str(run_root / 'results' / f'{opt["name"]}_final' / 'comparison.png'))
     assert figure.shape == (4 * (128 + run_demo.LABEL_HEIGHT), 6 * 128, 3)
+    with pytest.raises(SystemExit):  # a rerun replaces the results only when told, before it trains
+        run_demo.main(['--opt', str(opt_path), '--total-iter', '20'])
+    assert 'holds the results of an earlier run: give --overwrite' in capsys.readouterr().err
 
 
 @pytest.mark.slow
