@@ -94,3 +94,21 @@ def test_cli_warns_of_tiles_without_enough_overlap(tmp_path, capsys, model_args)
     assert code == 0 and 'warning: --tile_pad 0: tiles that see under 4 LR pixels of their neighbours' in err, err
     code, err = run_cli(capsys, *argv, '--tile', '4')
     assert code == 0 and 'warning' not in err, err
+
+
+@pytest.mark.slow
+def test_a_small_png_of_a_huge_image_is_refused_within_little_memory(tmp_path, model_args):
+    """A 20000x20000 PNG (a few hundred KB) is refused from its header with the process's peak memory under 1.5 GB
+    (decoded, it took 9.4 GB)."""
+    import subprocess
+    import sys
+
+    cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((20000, 20000), np.uint8))
+    assert (tmp_path / 'huge.png').stat().st_size < 2**21
+    argv = ['-i', str(tmp_path / 'huge.png'), '-o', str(tmp_path / 'out'), '--max_memory', '8', *model_args]
+    code = ('import resource, sys; from srddgan_arch.inference.cli import main; '
+            f'status = main({argv!r}); '
+            'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(status)')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and 'huge.png (20000x20000) needs about' in result.stderr, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) < 1.5 * 2**20, result.stdout  # ru_maxrss: KiB

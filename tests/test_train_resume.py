@@ -181,6 +181,24 @@ def test_killed_while_saving_then_auto_resume(run_root, paired_data, kill_at, wh
     assert not [name for name in written if '.tmp' in name], written  # the resumed run removed what the kill left
 
 
+def signal_during_training(command, root, options, signal_name):
+    """Start ``command`` on ``options`` (a long run saving no periodic checkpoint), send the signal once iteration 2
+    is logged: (exit code, output, the iteration the run says it saved)."""
+    option_file = root / f'{options["name"]}.yml'
+    option_file.write_text(yaml.safe_dump(options))
+    process = subprocess.Popen([*command, '-opt', str(option_file)], cwd=root, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
+    seen = []
+    for line in process.stderr:  # BasicSR logs to stderr
+        seen.append(line)
+        if re.search(r'iter:\s+2,', line):
+            process.send_signal(getattr(signal, signal_name))
+            break
+    output = ''.join(seen) + process.communicate(timeout=300)[1]
+    saved = re.search(rf'{signal_name} received: saved the networks and training state of iteration (\d+)', output)
+    return process.returncode, output, int(saved[1]) if saved else None
+
+
 @pytest.mark.parametrize('signal_name', ['SIGTERM', 'SIGUSR1'])
 def test_stop_signal_saves_and_auto_resume_continues_exactly(full_run, signal_name):
     """SIGTERM (a cluster pre-empting the job) or SIGUSR1 (SLURM's warning before the time limit) during training:
@@ -190,21 +208,9 @@ def test_stop_signal_saves_and_auto_resume_continues_exactly(full_run, signal_na
     name = f'stopped_by_{signal_name.lower()}'
     options = dict(full_options, name=name, train=dict(full_options['train'], total_iter=1000),
                    logger=dict(full_options['logger'], save_checkpoint_freq=10**6))
-    option_file = root / f'{name}.yml'
-    option_file.write_text(yaml.safe_dump(options))
-    process = subprocess.Popen([sys.executable, entry_script(root, 'train'), '-opt', str(option_file)], cwd=root,
-                               env=dict(os.environ, CUDA_VISIBLE_DEVICES=''), stderr=subprocess.PIPE, text=True)
-    seen = []
-    for line in process.stderr:  # BasicSR logs to stderr: signal once iteration 2 is logged
-        seen.append(line)
-        if re.search(r'iter:\s+2,', line):
-            process.send_signal(getattr(signal, signal_name))
-            break
-    rest = process.communicate(timeout=300)[1]
-    output = ''.join(seen) + rest
-    assert process.returncode == 3, output[-3000:]
-    stopped_at = int(re.search(rf'{signal_name} received: saved the networks and training state of iteration (\d+)',
-                               output)[1])
+    code, output, stopped_at = signal_during_training([sys.executable, entry_script(root, 'train')], root, options,
+                                                      signal_name)
+    assert code == 3 and stopped_at is not None, output[-3000:]
     experiment = root / 'experiments' / name
     assert os.listdir(experiment / 'training_states') == [f'{stopped_at}.state']
     assert f'net_g_{stopped_at}.pth' in os.listdir(experiment / 'models')
@@ -215,3 +221,26 @@ def test_stop_signal_saves_and_auto_resume_continues_exactly(full_run, signal_na
     assert re.search(rf'Resuming training from epoch: \d+, iter: {stopped_at}\.', result.stderr)
     resumed = logged_losses(root, name)
     assert resumed == {i: uninterrupted[i] for i in range(stopped_at + 1, 7)}
+
+
+@pytest.mark.parametrize('launcher', ['loader_workers', 'torchrun'])
+def test_stop_signal_with_loader_workers_and_under_torchrun(run_root, paired_data, launcher):
+    """With two data-loader workers, and under torchrun with two gloo ranks (torchrun forwards SIGTERM to them),
+    every process stops at the same iteration and one training state is written; --auto_resume continues."""
+    options = sr_options(launcher, *paired_data, total_iter=1000, save_freq=10**6)
+    command = [sys.executable, entry_script(run_root, 'train')]
+    if launcher == 'loader_workers':
+        options['datasets']['train']['num_worker_per_gpu'] = 2
+    else:
+        command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', command[1],
+                   '--launcher', 'pytorch']
+    code, output, stopped_at = signal_during_training(command, run_root, options, 'SIGTERM')
+    # a run exits with 3; torchrun reports its workers' exit as its own failure, 1
+    assert stopped_at is not None and code == (3 if launcher == 'loader_workers' else 1), output[-3000:]
+    experiment = run_root / 'experiments' / launcher
+    assert os.listdir(experiment / 'training_states') == [f'{stopped_at}.state']
+    options['train']['total_iter'] = stopped_at + 2
+    result = run([*command, '--auto_resume'], run_root, options)
+    output = result.stdout + result.stderr
+    assert re.search(rf'Resuming training from epoch: \d+, iter: {stopped_at}\.', output)
+    assert re.search(rf'iter:\s+{stopped_at + 2},', output) and 'End of training' in output
