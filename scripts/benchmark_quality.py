@@ -40,13 +40,14 @@ sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
 from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noqa: E402
-from srddgan_arch.data.image_io import to_uint8  # noqa: E402
+from srddgan_arch.data.image_io import to_uint8, write_image  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
+from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
@@ -164,7 +165,7 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
                 values['diversity'] = metrics.diversity(samples, gt)
             values['sample_std'] = metrics.get('calculate_sample_std')(samples)
         if save_dir:
-            cv2.imwrite(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr)
+            write_image(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr.astype(np.float32) / 255)
         for key, value in values.items():
             if value is not None:
                 totals.setdefault(key, []).append(value)
@@ -292,8 +293,7 @@ def main(argv=None):
                  'no ground truth: no-reference metrics only')
     print(f'\n{len(pairs)} images, x{args.scale}, {reference}\n\n{table}')
     if args.output:
-        with open(args.output, 'w') as f:
-            f.write(table)
+        atomic_write(args.output, lambda f: f.write(table.encode()))
     return table
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 
 # the package first: BasicSR compatibility fixes and registration
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
+from srddgan_arch.data.image_io import write_image  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import load_yaml  # noqa: E402
 
@@ -118,8 +119,7 @@ def comparison_figure(val_root, samples_dir, label, scale, iterations, path, num
                   for k in range(num_shown)]
         tiles.append(('HR', hr))
         rows.append(np.concatenate([_labelled(img, name) for name, img in tiles], axis=1))
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    cv2.imwrite(path, np.concatenate(rows, axis=0))
+    write_image(path, np.concatenate(rows, axis=0).astype(np.float32) / 255)
 
 
 def summary(metrics, references, iters, seconds):

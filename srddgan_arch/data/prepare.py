@@ -16,12 +16,11 @@ from multiprocessing import Pool
 from os import path as osp
 from typing import NamedTuple
 
-import cv2
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, note_conversion, read_image, to_uint8
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, note_conversion, read_image, to_uint8, write_image
 
 HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'
@@ -164,10 +163,9 @@ def bicubic_downscale(img, scale):
 
 
 def write_png(img, path):
-    """Write a [0, 1] float BGR image as an 8-bit PNG (creating the folder)."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, to_uint8(img)):
-        raise OSError(f'cannot write {path}.')
+    """Write a [0, 1] float BGR image as an 8-bit PNG (creating the folder; ``write_image``: through a temporary
+    file, never through a link)."""
+    write_image(path, img)
 
 
 def save_hr_lr(hr, name, split_dir, scales):
