@@ -32,7 +32,7 @@ def write_meta_info(folder, meta_info, recursive=True, min_size=None, force=Fals
         tuple[int, list[str]]: Lines written, and the left-out images with the reason.
     """
     if osp.exists(meta_info) and not force:
-        raise FileExistsError(f'--meta_info {meta_info} exists; give --force to replace it.')
+        raise FileExistsError(f'--meta_info {meta_info} exists; give --overwrite to replace it.')
     lines, left_out = [], []
     for path in list_images(folder, recursive=recursive):
         name = osp.relpath(path, folder)
@@ -66,7 +66,8 @@ def main(argv=None):
     parser.add_argument('--meta_info', required=True, help='Output file.')
     parser.add_argument('--min_size', type=int, help='Leave out images with a side below this (crop_pad_size).')
     parser.add_argument('--no_recursive', action='store_true', help='Only the folder itself, not its sub-folders.')
-    parser.add_argument('--force', action='store_true', help='Replace an existing --meta_info.')
+    parser.add_argument('--overwrite', '--force', dest='force', action='store_true',
+                        help='Replace an existing --meta_info.')
     args = parser.parse_args(argv)
     count, left_out = write_meta_info(args.input, args.meta_info, not args.no_recursive, args.min_size, args.force)
     for line in left_out:

@@ -128,11 +128,14 @@ def main(argv=None):
     parser.add_argument('-o', '--output', required=True, help='Output PNG.')
     parser.add_argument('--crop', type=int, help="HR crop side. Default: the option file's training crop.")
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first draw. Default: 0.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace an -o that exists.')
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error('-n must be at least 1.')
     if osp.abspath(args.output) == osp.abspath(args.input):
         parser.error('-o would replace the input photo.')
+    if osp.lexists(args.output) and not args.overwrite:
+        parser.error(f'-o {args.output} exists; give --overwrite to replace it.')
     opt = load_yaml(args.opt)
     pipeline, train = pipeline_of(opt)
     crop = args.crop or (train.get('crop_pad_size', 400) if pipeline == 'realesrgan' else train['gt_size'])

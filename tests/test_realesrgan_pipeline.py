@@ -158,7 +158,7 @@ def test_realesrgan_generate_meta_info_lists_an_hr_folder(tmp_path):
     count, left_out = script.main(['--input', str(tmp_path / 'HR'), '--meta_info', str(meta_info), '--min_size',
                                    '64'])
     assert count == 2 and meta_info.read_text() == '00.png\nsub/00.png\n' and left_out[0].startswith('01.png')
-    with pytest.raises(FileExistsError, match='--force'):
+    with pytest.raises(FileExistsError, match='--overwrite'):
         script.main(['--input', str(tmp_path / 'HR'), '--meta_info', str(meta_info)])
     opt = dataset_options(tmp_path, names)
     dataset = build_dataset(dict(opt, meta_info=str(meta_info)))

@@ -28,7 +28,9 @@ def test_paper_pipeline_grid_is_labelled_and_repeatable(tmp_path, photo):
             str(output), '--crop', '48']
     assert script.main(argv) == (48 + script.LABEL_HEIGHT, 5 * 48, 3)
     first = cv2.imread(str(output))
-    script.main(argv)
+    with pytest.raises(SystemExit):  # an -o that exists is replaced only when told
+        script.main(argv)
+    script.main([*argv, '--overwrite'])
     assert np.array_equal(first, cv2.imread(str(output)))
     hr = cv2.imread(photo).astype(np.float32)[41:89, 51:99] / 255
     opt = {'scale': 4}
@@ -48,6 +50,7 @@ def test_realesrgan_pipeline_grid_and_refusals(tmp_path, photo):
     tiles = cv2.imread(str(output))[script.LABEL_HEIGHT:, 96:288]
     assert not np.array_equal(tiles[:, :96], tiles[:, 96:])
     with pytest.raises(ValueError, match='larger --crop'):
-        script.main(['-opt', opt_path, '-i', photo, '-n', '1', '-o', str(output), '--crop', '48'])
+        script.main(['-opt', opt_path, '-i', photo, '-n', '1', '-o', str(output), '--crop', '48', '--overwrite'])
     with pytest.raises(ValueError, match='reads its LR from files'):
-        script.main(['-opt', osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml'), '-i', photo, '-o', str(output)])
+        script.main(['-opt', osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml'), '-i', photo, '-o', str(output),
+                     '--overwrite'])
