@@ -56,6 +56,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'], help='Default: cuda.')
     parser.add_argument('--tiny', action='store_true', help='Tiny networks and batches (tests the script on a CPU).')
     parser.add_argument('--output', default=osp.join(ROOT, 'results', 'gpu_check.json'), help='The JSON file.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace an --output of an earlier run.')
     parser.add_argument('--parts', default=','.join(PARTS), help=f'Comma-separated, from {", ".join(PARTS)}.')
     parser.add_argument('--budget', type=float, default=330, help='Seconds for all parts. Default: 330.')
     parser.add_argument('--train_iters', type=int, help='Timed training iterations. Default: 100 (--tiny: 2).')
@@ -267,6 +268,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.run_part:
         return run_part_here(args)
+    if osp.lexists(args.output) and not args.overwrite:
+        sys.exit(f'gpu_check: {args.output} holds an earlier report: give --overwrite to replace it.')
     start = time.perf_counter()
     report = dict(command=' '.join([osp.basename(__file__)] + (argv if argv is not None else sys.argv[1:])),
                   device=torch.cuda.get_device_name() if args.device == 'cuda' and torch.cuda.is_available()

@@ -176,8 +176,12 @@ def main(argv=None):
     parser.add_argument('--total_iter', type=int, help="Training iterations. Default: the demo's.")
     parser.add_argument('--max_images', type=int, help='Score only the first N held-out photographs.')
     parser.add_argument('--retrain', action='store_true', help='Train again even when a model is there.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace the table and figure of an earlier run.')
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    written = [path for path in (osp.join(OUTPUT, 'table.md'), osp.join(OUTPUT, 'realworld.png')) if osp.lexists(path)]
+    if written and not args.overwrite:  # (its trained models are reused: that is what a rerun is for)
+        parser.error(f'{osp.abspath(written[0])} exists: give --overwrite to replace the table and figure.')
     build_demo_dataset('datasets/demo', scale=4)
     models = train_variants(args.pipelines.split(','), args.total_iter, args.retrain)
     heldout = 'datasets/demo/heldout'

@@ -40,3 +40,7 @@ def test_without_cuda_it_stops_at_once_with_the_reason(tmp_path):
         load_script('gpu_check').main(['--output', str(output)])
     report = json.loads(output.read_text())
     assert 'CUDA is not available' in report['error'] and report['parts'] == {}
+    with pytest.raises(SystemExit, match='holds an earlier report: give --overwrite'):  # kept unless told
+        load_script('gpu_check').main(['--output', str(output)])
+    with pytest.raises(SystemExit, match='CUDA is not available'):
+        load_script('gpu_check').main(['--output', str(output), '--overwrite'])

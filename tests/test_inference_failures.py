@@ -112,3 +112,22 @@ def test_a_small_png_of_a_huge_image_is_refused_within_little_memory(tmp_path, m
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and 'huge.png (20000x20000) needs about' in result.stderr, result.stderr[-2000:]
     assert int(result.stdout.split()[-1]) < 1.5 * 2**20, result.stdout  # ru_maxrss: KiB
+
+
+def test_an_output_holding_nan_is_refused():
+    """A result holding NaN (an overflow at reduced precision, an input the network cannot take) is an error, not an
+    all-black image written with exit code 0."""
+    import torch
+    from conftest import BicubicNet
+
+    from srddgan_arch.data.image_io import DecodedImage
+    from srddgan_arch.inference.upsampler import SRDDGANer, upsample_image
+
+    class NanNet(BicubicNet):
+        def forward(self, x):
+            return super().forward(x) * torch.nan
+
+    image = DecodedImage(np.full((4, 4, 3), 0.5, np.float32), None, None)
+    with pytest.raises(ValueError, match='the output holds NaN or inf'):
+        upsample_image(SRDDGANer(NanNet(2), device='cpu'), image)
+    assert upsample_image(SRDDGANer(BicubicNet(2), device='cpu'), image).img.shape == (8, 8, 3)

@@ -207,6 +207,9 @@ def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
         DecodedImage: The SR image in the same mode (gray, alpha, bit depth).
     """
     out = upsampler.enhance(image.img, seed=seed, progress=progress)
+    if not np.isfinite(out).all():  # (the weights are checked when loaded: an input or a precision overflowed)
+        raise ValueError(f'the output holds NaN or inf (precision {upsampler.precision}; try --fp32); nothing '
+                         'written.')
     height, width = image.img.shape[:2]
     if outscale is not None and outscale != upsampler.scale:
         size = (round(width * outscale), round(height * outscale))
