@@ -20,12 +20,17 @@ def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys,
     (tmp_path / 'huge.png').write_bytes(png_header(20000, 20000))
     with open(tmp_path / 'empty.png', 'wb') as f:
         f.truncate(8 * 2**30)  # sparse: no disk space used
+    with open(tmp_path / 'long.png', 'wb') as f:  # a 4x4 image's header, then 8 GiB
+        f.write(png_header(4, 4))
+        f.truncate(8 * 2**30)
     monkeypatch.setattr(cli, 'read_bytes', lambda path: pytest.fail(f'{path} read before the checks'))
     argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
     code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
     assert code == 1 and re.search(r'huge\.png \(20000x20000\) needs about \d+\.\d GiB', err), err
-    code, err = run_cli(capsys, '-i', str(tmp_path / 'empty.png'), *argv)
-    assert code == 1 and 'empty.png is a file of 8.0 GiB, more than the 2.0 GiB free to read it into' in err, err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'empty.png'), *argv[:2], *model_args)  # whatever memory is free
+    assert code == 1 and 'empty.png: no image header can be read, and a file of 8.0 GiB is not read' in err, err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'long.png'), *argv)
+    assert code == 1 and 'long.png is a file of 8.0 GiB, more than the 2.0 GiB free to read it into' in err, err
     monkeypatch.undo()
     cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8, 3), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '0.01', *argv[:2], *model_args)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from srddgan_arch.data.image_io import (
     IMAGE_EXTENSIONS,
+    BadImageError,
     decode_image,
     read_bytes,
     read_header,
@@ -39,6 +40,8 @@ MAX_SEED = 2**64 - 1
 # the overlap below which tiles leave seams (measured on the demo model, 32 px LR: tile_pad 0: 22-37 dB from the
 # untiled image, 2: 30-36 dB, 4 and more: 37-40 dB, the difference the tiles' own noise draws make)
 MIN_TILE_PAD = 4
+# a file whose header Pillow cannot read is read whole for OpenCV to try only below this size
+HEADERLESS_MAX_BYTES = 256 * 2**20
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -226,6 +229,9 @@ def read_checked(path, guard, outscale=None):
     file is larger than the free memory, and before decoding wherever its header tells its size: a small file can
     hold a huge image."""
     header = read_header(path)
+    if header is None and osp.isfile(path) and osp.getsize(path) > HEADERLESS_MAX_BYTES:
+        raise BadImageError(path, f'no image header can be read, and a file of {osp.getsize(path) / 2**30:.1f} GiB '
+                                  'is not read to find out what it is')
     if guard is not None:
         guard.check_file(path)
         if header is not None:
