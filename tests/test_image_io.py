@@ -14,6 +14,7 @@ from PIL import Image
 
 from srddgan_arch.data import image_io
 from srddgan_arch.data.image_io import BadImageError, decode_image, read_header, read_image, write_image
+from srddgan_arch.utils import training_state
 
 
 class RecordList(logging.Handler):
@@ -128,7 +129,7 @@ def test_write_reports_a_full_disk(tmp_path, monkeypatch):
     """A full disk raises the OS error (no space left) naming the file, not a format guess, and leaves no file."""
     if not os.path.exists('/dev/full'):
         pytest.skip('needs /dev/full')
-    monkeypatch.setattr(image_io, 'open', lambda path, mode: open('/dev/full', 'wb'), raising=False)
+    monkeypatch.setattr(training_state, 'open', lambda path, mode: open('/dev/full', 'wb'), raising=False)
     with pytest.raises(OSError, match=r'out\.png: No space left on device'):
         write_image(str(tmp_path / 'out.png'), np.zeros((8, 8, 3), np.float32))
     assert os.listdir(tmp_path) == []

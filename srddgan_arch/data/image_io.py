@@ -15,6 +15,8 @@ import numpy as np
 from basicsr.utils import get_root_logger
 from PIL import Image
 
+from srddgan_arch.utils.training_state import atomic_write
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 # output formats that store 16 bits per channel, and those that store an alpha channel (OpenCV's encoders)
 DEPTH16_EXTENSIONS = ('.png', '.tif', '.tiff', '.ppm')
@@ -264,23 +266,13 @@ def write_image(path, img, alpha=None, conversion=None, overwrite=True):
                          f'{ext}.')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     # written here, not by cv2.imwrite, which reports a full disk or a read-only folder as a bare False (or not at
-    # all); into a temporary file renamed at the end, so that the file is complete or absent and a link at ``path``
-    # is replaced, never written through
-    tmp_path = f'{path}.tmp{os.getpid()}'
+    # all); atomically: the file is complete or absent, and a link at ``path`` is replaced, never written through
     try:
-        with open(tmp_path, 'xb') as f:
-            f.write(content)
-        if overwrite:
-            os.replace(tmp_path, path)
-        else:
-            os.link(tmp_path, path)  # fails when path exists (another run wrote it meanwhile): no replacing
+        atomic_write(path, lambda f: f.write(content), overwrite)
     except FileExistsError:
         raise FileExistsError(f'{path} exists: not replaced (--overwrite replaces it).') from None
     except OSError as error:
         raise OSError(error.errno, f'Cannot write {path}: {error.strerror}') from error
-    finally:
-        if osp.lexists(tmp_path):
-            os.remove(tmp_path)
 
 
 def list_images(folder, recursive=False):

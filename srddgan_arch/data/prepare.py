@@ -24,8 +24,6 @@ from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, note_conve
 
 HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'
-
-
 # written into a split folder while it is prepared, removed last (hidden: no image listing sees it)
 INCOMPLETE_MARKER = '.incomplete'
 

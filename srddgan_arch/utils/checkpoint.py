@@ -243,7 +243,7 @@ def load_fitting_weights(net, state, source, network='network_g'):
         network (str): What the network is, for messages. Default: 'network_g'.
 
     Raises:
-        ValueError: Keys missing or unexpected, shapes that differ, or tensors holding NaN or inf.
+        CheckpointError: Keys missing or unexpected, shapes that differ, or tensors holding NaN or inf.
     """
     own = net.state_dict()
     problems = []

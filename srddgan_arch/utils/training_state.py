@@ -31,13 +31,19 @@ def atomic_torch_save(obj, path):
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write(path, write):
+def atomic_write(path, write, overwrite=True):
     """Call ``write(f)`` on a temporary file in the same folder, fsync, then rename it to ``path``: ``path`` is
-    complete or absent (an existing file is replaced only then).
+    complete or absent (an existing file is replaced only then), and a link at ``path`` is replaced, never written
+    through.
 
     Args:
         path (str): The file.
         write (callable): Writes the content to the binary file object it is given.
+        overwrite (bool): Replace an existing ``path``; else it is linked into place, which fails when ``path``
+            exists (also when another process wrote it meanwhile). Default: True.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
     """
     tmp_path = f'{path}.tmp{os.getpid()}'
     try:
@@ -45,9 +51,12 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+        if overwrite:
+            os.replace(tmp_path, path)
+        else:
+            os.link(tmp_path, path)
     finally:
-        if osp.exists(tmp_path):
+        if osp.lexists(tmp_path):
             os.remove(tmp_path)
 
 
