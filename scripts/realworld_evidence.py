@@ -66,13 +66,9 @@ def write_realworld_lr(hr_dir, lr_dir, scale):
         cv2.imwrite(osp.join(lr_dir, osp.splitext(osp.basename(path))[0] + '.png'), lr)
 
 
-def _yaml(path):
-    return load_yaml(path)
-
-
 def variant_options(pipeline, total_iter=None):
     """The demo option dict trained on ``pipeline``: 'bicubic' (the demo), 'paper' or 'realesrgan'."""
-    opt = _yaml(osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml'))
+    opt = load_yaml(osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml'))
     if total_iter is not None:
         opt['train']['total_iter'] = total_iter
     if pipeline == 'bicubic':
@@ -83,11 +79,11 @@ def variant_options(pipeline, total_iter=None):
     opt['name'] = f'{opt["name"]}_{pipeline}'
     opt['lr_consistency'] = {'downsampler': 'none'}  # the degraded LR has no known downsampler
     if pipeline == 'paper':
-        degraded = _yaml(osp.join(OPTIONS, 'train_SRDDGAN_DIV2K_x4_degraded.yml'))['datasets']['train']
+        degraded = load_yaml(osp.join(OPTIONS, 'train_SRDDGAN_DIV2K_x4_degraded.yml'))['datasets']['train']
         opt['datasets']['train'] = dict(keep, name='demo_paper', type='SRDDGANDegradedDataset',
                                         degradation=degraded['degradation'])
     else:
-        source = _yaml(osp.join(OPTIONS, 'train_SRDDGAN_RealESRGAN_x4.yml'))
+        source = load_yaml(osp.join(OPTIONS, 'train_SRDDGAN_RealESRGAN_x4.yml'))
         kernels = {key: value for key, value in source['datasets']['train'].items()
                    if key.startswith(('blur_', 'kernel_', 'sinc_', 'betag_', 'betap_', 'final_sinc'))}
         opt['datasets']['train'] = dict(keep, **kernels, name='demo_realesrgan', type='SRDDGANRealESRGANDataset',

@@ -39,11 +39,6 @@ DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
 LABEL_HEIGHT = 18
 
 
-def yaml_load(path):
-    """The option file ``path`` as a dict."""
-    return load_yaml(path)
-
-
 def evaluate(opt_path, label, checkpoint):
     """Validate the trained demo generator on the demo val set, with the references, and save its SR samples.
 
@@ -60,7 +55,7 @@ def evaluate(opt_path, label, checkpoint):
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
 
-    opt = yaml_load(opt_path)
+    opt = load_yaml(opt_path)
     name = f'{opt["name"]}_{label}'
     results_root = osp.join('results', name)
     opt.update(name=name, is_train=False, dist=False, rank=0, world_size=1, num_gpu=0)
@@ -82,7 +77,7 @@ def train(opt_path, total_iter=None):
     if total_iter is not None:
         command += ['--force_yml', f'train:total_iter={total_iter}']
     subprocess.run(command, check=True, cwd=ROOT)
-    name = yaml_load(opt_path)['name']
+    name = load_yaml(opt_path)['name']
     return osp.join('experiments', name, 'models', 'net_g_latest.pth')
 
 
@@ -145,7 +140,7 @@ def main(argv=None):
     start = time.time()
     opt_path = osp.abspath(args.opt if osp.isfile(args.opt) else osp.join(ROOT, args.opt))
     os.chdir(ROOT)
-    opt = yaml_load(opt_path)
+    opt = load_yaml(opt_path)
     results = osp.join('results', f'{opt["name"]}_final')
     if osp.lexists(results) and not args.overwrite:  # (BasicSR archives an earlier experiments/<name> itself)
         parser.error(f'{osp.abspath(results)} holds the results of an earlier run: give --overwrite to replace them.')
