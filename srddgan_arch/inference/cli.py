@@ -26,7 +26,7 @@ from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
-from srddgan_arch.inference.paths import input_images, output_path, plan_outputs
+from srddgan_arch.inference.paths import input_images, output_path, plan_outputs, sample_indices
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
@@ -35,6 +35,7 @@ from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-infer'
 BACKENDS = ('torch', 'onnxruntime')
+REDUCTIONS = ('none', 'mean')
 # seeds torch.Generator takes: [0, 2**64)
 MAX_SEED = 2**64 - 1
 # the overlap below which tiles leave seams (measured on the demo model, 32 px LR: tile_pad 0: 22-37 dB from the
@@ -63,9 +64,17 @@ def parse_args(argv=None):
     parser.add_argument('--model_path', help='Model weights: a BasicSR checkpoint (.pth), a .safetensors file '
                         "(srddgan-export) or an http(s) address of either (downloaded once into torch.hub's "
                         'checkpoint folder).')
+    parser.add_argument('--interpolate', metavar='MODEL_PATH2', help='A second model of the same -opt (e.g. the '
+                        'perceptual and the distortion recipe): sample with the weights (1 - alpha) * --model_path + '
+                        "alpha * MODEL_PATH2 (ESRGAN's network interpolation).")
+    parser.add_argument('--alpha', type=float, help=f'--interpolate: the weight of MODEL_PATH2, 0 to 1. Default: '
+                        f'{InferenceSettings.alpha}.')
     parser.add_argument('--param_key', help=f'Checkpoint key. Default: {InferenceSettings.param_key}.')
     parser.add_argument('-s', '--outscale', type=float, help='Final upsampling scale. Default: the model scale.')
     parser.add_argument('--num_samples', type=int, default=1, help='SR samples per image (z draws). Default: 1.')
+    parser.add_argument('--reduce', choices=REDUCTIONS, default='none', help="'mean': write one image per input, the "
+                        'mean of its --num_samples samples (LR-consistent when they are; higher PSNR, smoother). '
+                        "Default: 'none' (one file per sample).")
     parser.add_argument('--seed', type=int, default=0, help='Seed of sample 0; sample i uses seed + i. Default: 0.')
     parser.add_argument('--steps', type=int, help='Diffusion steps T. Default: the trained value (recorded in the '
                         'checkpoint, else the option file\'s); another T is refused without --force_steps.')
@@ -143,6 +152,10 @@ def _argument_error(args):
         return '-opt and --model_path go together.'
     if args.num_samples < 1:
         return '--num_samples must be >= 1.'
+    if args.reduce == 'mean' and args.face:
+        return '--reduce mean works on the -opt model; face mode writes each sample.'
+    if args.alpha is not None and not args.interpolate:
+        return '--alpha goes with --interpolate (the second model).'
     if not 0 <= args.seed <= MAX_SEED + 1 - args.num_samples:
         return f'--seed must be an integer from 0 to {MAX_SEED + 1 - args.num_samples} (sample i uses seed + i).'
     if args.outscale is not None and not (math.isfinite(args.outscale) and args.outscale > 0):
@@ -165,7 +178,8 @@ class Job(NamedTuple):
         guard (MemoryGuard | None): The memory guard of ``upsampler``.
         faces (FaceMode | None): Face mode (``faces.py``), or None.
         outscale (float | None): The final scale; None: the model's.
-        seeds (range): One seed per output sample (``--seed``, ``--num_samples``).
+        seeds (range): One seed per sample (``--seed``, ``--num_samples``).
+        reduce (str): ``--reduce``: 'none' (a file per sample) or 'mean' (one file, the mean of the samples).
         output (str): The output folder.
         ext (str): The ``--ext``.
         overwrite (bool): ``--overwrite``.
@@ -176,6 +190,7 @@ class Job(NamedTuple):
     faces: FaceMode | None
     outscale: float | None
     seeds: range
+    reduce: str
     output: str
     ext: str
     overwrite: bool
@@ -201,8 +216,8 @@ def build_job(args, inputs=()):
         outscale = outscale or (upsampler or face_upsampler).scale
         faces = build_face_mode(face_upsampler, outscale, args.face_size, args.face_det_model, args.face_weights_dir,
                                 args.face_landmarks)
-    return Job(upsampler, guard, faces, outscale, range(args.seed, args.seed + args.num_samples), args.output,
-               args.ext, args.overwrite)
+    return Job(upsampler, guard, faces, outscale, range(args.seed, args.seed + args.num_samples), args.reduce,
+               args.output, args.ext, args.overwrite)
 
 
 def _upscale(job, path, image, seed):
@@ -246,8 +261,9 @@ def read_checked(path, guard, outscale=None):
 def _process(job, path, stem):
     """Super-resolve one input into its ``--num_samples`` output files."""
     image = read_checked(path, job.guard, job.outscale)
-    for index, seed in enumerate(job.seeds):
-        target = output_path(stem, path, job.output, job.ext, image.needs_png, index if len(job.seeds) > 1 else None)
+    outputs = [job.seeds] if job.reduce == 'mean' else job.seeds  # (a range of seeds: the mean of their samples)
+    for index, seed in zip(sample_indices(len(job.seeds), job.reduce), outputs, strict=True):
+        target = output_path(stem, path, job.output, job.ext, image.needs_png, index)
         write_image(target, *_upscale(job, path, image, seed), overwrite=job.overwrite)
 
 

@@ -61,6 +61,11 @@ def output_path(stem, input_path, output_dir, ext, needs_png, sample_index=None)
     return osp.join(output_dir, f'{stem}.{ext}')
 
 
+def sample_indices(num_samples, reduce='none'):
+    """The ``sample_index`` of each output file of an input: none for one sample or their mean, else 0, 1, ..."""
+    return range(num_samples) if num_samples > 1 and reduce == 'none' else [None]
+
+
 def plan_outputs(args, inputs):
     """Output stems of the inputs, after refusing an ``-o`` that is a file and any output that could replace an
     input (whatever the image modes turn out to be): all before a model is built."""
@@ -68,7 +73,7 @@ def plan_outputs(args, inputs):
         raise FileExistsError(f'-o: {args.output} is a file; give a folder (it is made when missing).')
     stems = output_stems(inputs, args.suffix)
     input_paths = {osp.realpath(p) for p in inputs}
-    indices = range(args.num_samples) if args.num_samples > 1 else [None]
+    indices = sample_indices(args.num_samples, args.reduce)
     for path, stem in stems.items():
         for needs_png in (False, True):
             for index in indices:

@@ -18,6 +18,10 @@ class InferenceSettings(Section):
     steps: int | None = option(None, "Diffusion steps T; null: the trained value (the checkpoint's record, else the "
                                "option file's).", gt=0)
     force_steps: bool = option(False, 'Sample with a T (or schedule) the generator was not trained with, warning.')
+    interpolate: str | None = option(None, "A second generator's weights (same network_g): the weights used are "
+                                     "(1 - alpha) * the model's + alpha * these (ESRGAN's network interpolation).")
+    alpha: float = option(0.5, 'Weight of the interpolate generator: 0 the model alone, 1 the second alone.', ge=0,
+                          le=1)
     lr_consistency: str | None = option(None, "LR-consistent output with this downsampler; null: the option file's "
                                         'lr_consistency section.', choices=DOWNSAMPLERS)
     tile: int = option(0, 'Tile size in LR pixels; 0: the whole image at once.', ge=0)

@@ -7,6 +7,7 @@ overlapping tiles (``tiling.py``), so that neither memory nor seams depend on th
 import contextlib
 import dataclasses
 import math
+from collections.abc import Sequence
 from os import path as osp
 from typing import NamedTuple
 
@@ -21,7 +22,13 @@ from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.option_files import load_yaml
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
-from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
+from srddgan_arch.utils.checkpoint import (
+    CheckpointError,
+    interpolate_weights,
+    load_checkpoint,
+    load_fitting_weights,
+    state_dict_of,
+)
 
 
 class OptionFile(NamedTuple):
@@ -73,9 +80,12 @@ def build_network(network_opt, model_path=None, param_key=InferenceSettings.para
     return load_trained_network(network_opt, model_path, param_key)[0]
 
 
-def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key, network='network_g'):
+def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key, network='network_g',
+                         interpolate=None, alpha=InferenceSettings.alpha):
     """``build_network``, and the diffusion schedule its checkpoint records (None when it records none); weights
-    that do not fit the network or are not finite are refused naming ``model_path`` and ``network``.
+    that do not fit the network or are not finite are refused naming ``model_path`` and ``network``. With
+    ``interpolate`` (a second checkpoint of the same network), the weights are ``(1 - alpha) * model_path's + alpha *
+    interpolate's``; the two must record the same schedule.
 
     Returns:
         tuple[nn.Module, dict | None]: The network and the recorded ``DiffusionSchedule.settings()``.
@@ -86,7 +96,17 @@ def load_trained_network(network_opt, model_path, param_key=InferenceSettings.pa
     if model_path is None:
         return net.eval(), None
     checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-    load_fitting_weights(net, state_dict_of(checkpoint, param_key, model_path), model_path, network)
+    state = state_dict_of(checkpoint, param_key, model_path)
+    if interpolate is not None:
+        other = load_checkpoint(interpolate, what='Weights to interpolate (--interpolate)')
+        if other.get('diffusion') != checkpoint.get('diffusion'):
+            raise CheckpointError(f'{model_path} and {interpolate} cannot be interpolated: they were trained with '
+                                  f'different diffusion schedules ({checkpoint.get("diffusion")} and '
+                                  f'{other.get("diffusion")}).')
+        state = interpolate_weights(state, state_dict_of(other, param_key, interpolate), alpha, model_path,
+                                    interpolate)
+        model_path = f'{model_path} interpolated with {interpolate} (alpha {alpha})'
+    load_fitting_weights(net, state, model_path, network)
     return net.eval(), checkpoint.get('diffusion')
 
 
@@ -193,6 +213,29 @@ class SRDDGANer:
         return np.ascontiguousarray(out.numpy().transpose(1, 2, 0)[:, :, ::-1])
 
 
+def mean_of_samples(upsampler, img, seeds, progress=False):
+    """The mean of the samples of ``seeds`` (``--reduce mean``), computed before any rounding. The mean of
+    LR-consistent samples is LR-consistent (those images form an affine set); as their number grows it tends to the
+    posterior mean: a higher PSNR, a smoother image.
+
+    Args:
+        upsampler (SRDDGANer): The upsampler (or any object with its ``enhance``).
+        img (ndarray): LR image, BGR, float in [0, 1].
+        seeds (Sequence[int]): One seed per sample.
+        progress (bool): Progress bar over the tiles. Default: False.
+
+    Returns:
+        ndarray: The mean SR image, BGR, float32 in [0, 1].
+    """
+    if not seeds:
+        raise ValueError('mean_of_samples needs at least one seed.')
+    total = None
+    for seed in seeds:
+        out = upsampler.enhance(img, seed=seed, progress=progress)
+        total = out.astype(np.float64) if total is None else total + out
+    return (total / len(seeds)).astype(np.float32)
+
+
 def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
     """Super-resolve a :class:`DecodedImage`: colour by the upsampler, alpha by bicubic, resized to ``outscale``.
 
@@ -200,13 +243,14 @@ def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
         upsampler (SRDDGANer): The upsampler.
         image (DecodedImage): Image from ``image_io.read_image``.
         outscale (float | None): Final scale; differs from the network's by a Lanczos resize. Default: None.
-        seed (int | None): Sampling seed. Default: None.
+        seed (int | Sequence[int] | None): Sampling seed; several: the mean of their samples (``mean_of_samples``).
+            Default: None.
         progress (bool): Progress bar over the tiles. Default: False.
 
     Returns:
         DecodedImage: The SR image in the same mode (gray, alpha, bit depth).
     """
-    out = upsampler.enhance(image.img, seed=seed, progress=progress)
+    out = mean_of_samples(upsampler, image.img, seed if isinstance(seed, Sequence) else [seed], progress)
     if not np.isfinite(out).all():  # (the weights are checked when loaded: an input or a precision overflowed)
         raise ValueError(f'the output holds NaN or inf (precision {upsampler.precision}; try --fp32); nothing '
                          'written.')
@@ -246,7 +290,8 @@ def build_upsampler(opt, model_path=None, settings=None, **changes):
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
     consistency = consistency.updated(downsampler=settings.lr_consistency)
     network = f'network_g of {opt}' if isinstance(opt, str) else 'network_g'
-    net, trained = load_trained_network(network_opt, model_path, settings.param_key, network)
+    net, trained = load_trained_network(network_opt, model_path, settings.param_key, network,
+                                        interpolate=settings.interpolate, alpha=settings.alpha)
     schedule = None
     if is_diffusion_network(net):
         if model_path is not None and trained is None:

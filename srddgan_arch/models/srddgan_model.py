@@ -246,7 +246,8 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
 
         ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
         ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images.
-        Sets ``self.samples`` (list of tensors in [0, 1]) and ``self.output`` (the first sample).
+        Sets ``self.samples`` (list of tensors in [0, 1]; with ``val.reduce`` 'mean' their mean alone) and
+        ``self.output`` (the first sample).
         """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         noise_generator = None
@@ -258,6 +259,8 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
                     project=self.project)
         self.samples = list(((sr + 1) / 2).chunk(num_samples))
+        if self.val_settings.reduce == 'mean':  # (before tensor2img's rounding: the mean stays LR-consistent)
+            self.samples = [torch.stack(self.samples).mean(dim=0)]
         net.train(was_training)
         self.output = self.samples[0]
 

@@ -82,9 +82,10 @@ def parse_val(val_opt):
                 locate_backbone(arguments['net'], arguments['backbone_path'])
             except (FileNotFoundError, ValueError) as error:
                 raise OptionError(f'{key}: {error}') from None
-        if is_set_metric(function) and val.num_samples < 2:
-            raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image, '
-                              f'got {val.num_samples}.')
+        if is_set_metric(function) and (val.num_samples < 2 or val.reduce == 'mean'):
+            reason = 'val.reduce mean leaves one image' if val.reduce == 'mean' else f'got {val.num_samples}'
+            raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image '
+                              f'({reason}).')
     return val
 
 

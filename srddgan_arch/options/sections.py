@@ -75,6 +75,9 @@ class ValOptions(Section):
     pbar: bool = option(False, 'Show a progress bar.')
     num_samples: int = option(1, 'SR samples per LR image (one z each), drawn in one batch.', gt=0)
     seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.')
+    reduce: str = option('none', "'mean': the metrics score one image per LR image, the mean of its num_samples "
+                         "samples (closer to the posterior mean: higher PSNR, smoother); 'none': every sample.",
+                         choices=('none', 'mean'))
     metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
 
 

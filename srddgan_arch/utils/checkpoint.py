@@ -262,3 +262,28 @@ def load_fitting_weights(net, state, source, network='network_g'):
         raise CheckpointError(f'{source}: {len(nonfinite)} weight tensors hold NaN or inf ({_some(nonfinite)}): a '
                               'diverged run or a damaged file; use an earlier checkpoint.')
     net.load_state_dict(state, strict=True)
+
+
+def interpolate_weights(state, other, alpha, source, other_source):
+    """ESRGAN's network interpolation: ``(1 - alpha) * state + alpha * other`` for every floating-point tensor
+    (integer buffers such as counters are taken from ``state``).
+
+    Args:
+        state (dict): The first generator's weights.
+        other (dict): The second generator's, the same keys and shapes.
+        alpha (float): The second's weight, in [0, 1].
+        source (str): The first checkpoint, for messages.
+        other_source (str): The second checkpoint, for messages.
+
+    Returns:
+        dict: The interpolated weights.
+
+    Raises:
+        CheckpointError: The two do not hold the same tensors (two configurations cannot be interpolated).
+    """
+    if (keys := set(state)) != set(other) or any(state[key].shape != other[key].shape for key in keys):
+        different = sorted(keys ^ set(other)) or sorted(key for key in keys if state[key].shape != other[key].shape)
+        raise CheckpointError(f'{source} and {other_source} cannot be interpolated: they are the weights of different '
+                              f'networks ({_some(different)} differ); give two models of the same network_g.')
+    return {key: torch.lerp(value, other[key].to(value.dtype), alpha) if value.is_floating_point() else value
+            for key, value in state.items()}
