@@ -10,7 +10,11 @@ Methods: ``srddgan`` (the sampler as the option file sets it), ``srddgan_lrc`` /
 sampler forced on / off), the references ``bicubic`` (BasicSR's MATLAB imresize) and ``ibp`` (bicubic + the same
 LR-consistency projection), and BasicSR RRDBNets ``rrdb`` / ``esrgan``.
 
-Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), diversity (stochastic methods, NTIRE 2021,
+Sampling knobs: ``--reduce mean`` adds rows of the mean of K SRDDGAN samples (``--reduce_samples``), ``--interpolate
+G2 --alphas a,b`` rows of the generator interpolated with G2's weights.
+
+Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), SWD (realism: sliced Wasserstein distance of
+the Laplacian-pyramid patches against the HR's, ``calculate_swd``), diversity (stochastic methods, NTIRE 2021,
 ``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), sharpness (Laplacian variance
 over the HR's, ``calculate_sharpness``: 1 = as much fine detail as the HR), seconds per image;
 optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
@@ -43,7 +47,7 @@ from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noq
 from srddgan_arch.data.image_io import to_uint8, write_image  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler, load_option_file, mean_of_samples  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
@@ -54,11 +58,11 @@ RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
 # SRDDGAN's sampler: as the option file sets it, LR-consistent, plain
 SRDDGAN_METHODS = {'srddgan': None, 'srddgan_lrc': 'bicubic', 'srddgan_plain': 'none'}
 COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
-           ('niqe', 'NIQE ↓', 2), ('diversity', 'Diversity ↑', 2), ('sample_std', 'Pixel std ↑', 2),
-           ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
+           ('niqe', 'NIQE ↓', 2), ('swd', 'SWD ↓', 3), ('diversity', 'Diversity ↑', 2),
+           ('sample_std', 'Pixel std ↑', 2), ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
 NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 # the columns that compare with the HR: left out when there is none (--lq alone)
-NEEDS_HR = ('psnr', 'ssim', 'lpips', 'diversity', 'sharpness')
+NEEDS_HR = ('psnr', 'ssim', 'lpips', 'swd', 'diversity', 'sharpness')
 
 
 def _reference_method(reference, scale, iterations):
@@ -91,17 +95,28 @@ def build_methods(args):
         else:
             raise ValueError(f'--methods: unknown method {name!r}; expected one of {", ".join(SRDDGAN_METHODS)}, '
                              'bicubic, ibp, rrdb or esrgan.')
-        steps = dict(steps=args.steps, force_steps=args.force_steps) if name in SRDDGAN_METHODS else {}
-        upsampler = build_upsampler(opt, model_path, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                                    device=args.device, lr_consistency=lr_consistency, **steps)
-        methods[name] = _model_method(upsampler)
+        settings = dict(tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device)
+        if name not in SRDDGAN_METHODS:
+            methods[name] = _model_method(build_upsampler(opt, model_path, **settings))
+            continue
+        settings.update(steps=args.steps, force_steps=args.force_steps, lr_consistency=lr_consistency)
+        methods[name] = _model_method(build_upsampler(opt, model_path, **settings))
+        if args.reduce == 'mean':
+            for count in args.reduce_samples:
+                methods[f'{name} mean of {count}'] = _model_method(methods[name].upsampler, count)
+        for alpha in args.alphas or ():
+            upsampler = build_upsampler(opt, model_path, interpolate=args.interpolate, alpha=alpha, **settings)
+            methods[f'{name} alpha {alpha:g}'] = _model_method(upsampler)
     return methods
 
 
-def _model_method(upsampler):
-    """function(lq uint8 BGR, seed) -> SR uint8 BGR of an upsampler."""
+def _model_method(upsampler, mean_of=1):
+    """function(lq uint8 BGR, seed) -> SR uint8 BGR of an upsampler (the mean of ``mean_of`` samples, seeds seed,
+    seed + 1, ...), with the upsampler as its ``upsampler`` attribute; ``draws_samples``: a seed draws one sample
+    of several (its diversity is measured)."""
     def run(lq, seed):
-        return to_uint8(upsampler.enhance(lq.astype(np.float32) / 255, seed=seed))
+        return to_uint8(mean_of_samples(upsampler, lq.astype(np.float32) / 255, range(seed, seed + mean_of)))
+    run.upsampler, run.draws_samples = upsampler, upsampler.diffusion and mean_of == 1
     return run
 
 
@@ -133,6 +148,7 @@ class MetricSet:
                 psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
                 ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
                 sharpness=self.get('calculate_sharpness')(sr, gt, crop_border=crop),
+                swd=self.get('calculate_swd')(sr, gt, crop_border=crop),
                 lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
                     sr, gt, backbone_path=self.args.lpips_backbone)))
         if not self.args.no_niqe:
@@ -159,7 +175,7 @@ def evaluate(method, run, pairs, metrics, args, save_dir=None):
         sr = run(lq, args.seed)
         seconds = time.perf_counter() - start  # the method alone, not its metrics
         values = dict(metrics.image(sr, gt, lq), seconds=seconds)
-        if method in SRDDGAN_METHODS and args.num_samples > 1:
+        if getattr(run, 'draws_samples', False) and args.num_samples > 1:
             samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
             if gt is not None:
                 values['diversity'] = metrics.diversity(samples, gt)
@@ -211,6 +227,22 @@ def markdown_table(results, notes, with_fid=False, with_hr=True):
     return '\n'.join(lines) + '\n'
 
 
+def _integers(text):
+    """'2,4,8' -> (2, 4, 8), each >= 1."""
+    values = tuple(int(value) for value in text.split(','))
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f'{text}: expected positive integers.')
+    return values
+
+
+def _numbers(text):
+    """'0.25,0.5' -> (0.25, 0.5), each in [0, 1]."""
+    values = tuple(float(value) for value in text.split(','))
+    if not all(0 <= value <= 1 for value in values):
+        raise argparse.ArgumentTypeError(f'{text}: expected numbers from 0 to 1.')
+    return values
+
+
 def parse_args(argv=None):
     """Command-line arguments of the quality benchmark (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,6 +267,14 @@ def parse_args(argv=None):
     parser.add_argument('--force_steps', action='store_true', help='Allow a --steps other than the trained T (the '
                         'generator never saw its noise levels: for measuring what that does).')
     parser.add_argument('--num_samples', type=int, default=10, help='Samples for diversity. Default: 10.')
+    parser.add_argument('--reduce', choices=('none', 'mean'), default='none', help="'mean': add a row per "
+                        '--reduce_samples K for every SRDDGAN method: one image per LR image, the mean of K samples '
+                        '(as srddgan-infer --reduce mean). Default: none.')
+    parser.add_argument('--reduce_samples', type=_integers, default=(2, 4, 8), help='The K of --reduce mean, '
+                        'comma-separated. Default: 2,4,8.')
+    parser.add_argument('--interpolate', help='Second SRDDGAN weights (same network): add a row per --alphas value '
+                        'for every SRDDGAN method, sampled with (1 - alpha) * --srddgan_model + alpha * these.')
+    parser.add_argument('--alphas', type=_numbers, help='The alphas of --interpolate, comma-separated.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
     parser.add_argument('--crop_border', type=int, default=0, help='PSNR/SSIM/NIQE border. Default: 0 (paper).')
     parser.add_argument('--test_y_channel', action='store_true', help='PSNR/SSIM on Y instead of RGB.')
@@ -254,6 +294,8 @@ def parse_args(argv=None):
     parser.add_argument('--output', help='Write the markdown table to this file.')
     parser.add_argument('--overwrite', action='store_true', help='Replace an --output or --save_dir images that exist.')
     args = parser.parse_args(argv)
+    if bool(args.interpolate) != bool(args.alphas):
+        parser.error('--interpolate and --alphas go together.')
     if not args.gt and not args.lq:
         parser.error('give --gt (with or without --lq), or --lq alone to score LR images without ground truth.')
     return args

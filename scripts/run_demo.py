@@ -133,7 +133,8 @@ def summary(metrics, references, iters, seconds):
 def main(argv=None):
     """Parse ``argv`` (default: the command line), run the demo and return the ``demo_result`` line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--opt', default=DEFAULT_OPT, help='demo option file')
+    parser.add_argument('-opt', '--opt', default=DEFAULT_OPT, help='demo option file, e.g. '
+                        'options/train_SRDDGAN_demo_perceptual_x4.yml. Default: %(default)s.')
     parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter')
     parser.add_argument('--overwrite', action='store_true', help='replace the results of an earlier run')
     args = parser.parse_args(argv)

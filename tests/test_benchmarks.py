@@ -9,6 +9,7 @@ import yaml
 from conftest import load_script
 from conftest import tiny_srddgan_options as tiny_opt
 
+from srddgan_arch.data.image_io import to_uint8
 from srddgan_arch.inference.upsampler import build_network
 from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, iteration_mix
@@ -143,11 +144,12 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
                                                str(output)])
     rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:7]}
     assert sorted(rows) == ['bicubic', 'esrgan', 'ibp', 'srddgan', 'srddgan_lrc']
-    assert rows['srddgan'][5] != 'n/a' and rows['bicubic'][5] == 'n/a'  # diversity only for the stochastic methods
-    assert float(rows['srddgan_lrc'][6]) > 0 and rows['ibp'][6] == 'n/a'  # so is the pixel std across samples
+    assert rows['srddgan'][6] != 'n/a' and rows['bicubic'][6] == 'n/a'  # diversity only for the stochastic methods
+    assert float(rows['srddgan_lrc'][7]) > 0 and rows['ibp'][7] == 'n/a'  # so is the pixel std across samples
     assert rows['bicubic'][2] != 'n/a' and float(rows['bicubic'][3]) > 20  # LPIPS computed; bicubic is LR-consistent
     assert float(rows['ibp'][3]) > 45 and float(rows['srddgan_lrc'][3]) > 45 > float(rows['srddgan'][3])
-    assert float(rows['ibp'][7]) > float(rows['bicubic'][7]) > 0  # the projection restores detail bicubic blurs
+    assert float(rows['ibp'][8]) > float(rows['bicubic'][8]) > 0  # the projection restores detail bicubic blurs
+    assert 0 < float(rows['ibp'][5]) < float(rows['bicubic'][5])  # and its patches are closer to the HR's (SWD)
     assert 'NIQE needs images of at least 96' in table
 
 
@@ -192,6 +194,32 @@ def test_quality_benchmark_steps_other_than_trained_need_force(tmp_path, tiny_mo
     trained = script.build_methods(script.parse_args([*args[:-2], '--steps', '2']))['srddgan'](lq, 0)
     forced = script.build_methods(script.parse_args([*args, '--force_steps']))['srddgan'](lq, 0)
     assert forced.shape == trained.shape == (32, 32, 3) and np.abs(forced.astype(int) - trained).max() > 0
+
+
+def test_quality_benchmark_rows_of_the_sampling_knobs(tmp_path, tiny_models):
+    """--reduce mean adds a row per K whose image is the rounded mean of K samples (seeds seed, seed + 1, ...);
+    --interpolate / --alphas a row per alpha, alpha 0 sampling as the model itself; both are measured as stochastic
+    (pixel std) only where a seed draws one sample."""
+    torch.manual_seed(1)
+    second = tmp_path / 'second.pth'
+    torch.save({'params_ema': build_network(TINY_SRDDGAN).state_dict()}, second)
+    (tmp_path / 'gt').mkdir()
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), np.full((32, 32, 3), 128, np.uint8))
+    script = load_script('benchmark_quality')
+    opt_path, model_path = tiny_models['srddgan']
+    args = script.parse_args(['--gt', str(tmp_path / 'gt'), '--methods', 'srddgan', '--srddgan_opt', opt_path,
+                              '--srddgan_model', model_path, '--device', 'cpu', '--reduce', 'mean',
+                              '--reduce_samples', '3', '--interpolate', str(second), '--alphas', '0,1'])
+    methods = script.build_methods(args)
+    assert list(methods) == ['srddgan', 'srddgan mean of 3', 'srddgan alpha 0', 'srddgan alpha 1']
+    lq = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+    samples = [methods['srddgan'].upsampler.enhance(lq.astype(np.float32) / 255, seed=s) for s in (4, 5, 6)]
+    np.testing.assert_array_equal(methods['srddgan mean of 3'](lq, 4), to_uint8(np.mean(samples, axis=0)))
+    np.testing.assert_array_equal(methods['srddgan alpha 0'](lq, 4), methods['srddgan'](lq, 4))
+    assert np.abs(methods['srddgan alpha 1'](lq, 4).astype(int) - methods['srddgan'](lq, 4)).max() > 0
+    assert [run.draws_samples for run in methods.values()] == [True, False, True, True]
+    with pytest.raises(SystemExit):
+        script.parse_args(['--gt', 'x', '--alphas', '0.5'])
 
 
 @pytest.mark.parametrize('method, written', [('srddgan', 7), ('bicubic', 3)])

@@ -66,3 +66,54 @@ def test_realworld_evidence_runs_end_to_end(run_root, capsys, monkeypatch):
     assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
     assert (run_root / 'experiments' / 'train_SRDDGAN_demo_x4_realesrgan' / 'models' / 'net_g_latest.pth').is_file()
     assert cv2.imread(str(output / 'realworld.png')).shape[1] == 7 * 200
+
+
+@pytest.mark.slow
+def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypatch):
+    """A shortened study (2 iterations per model, one image per split, two adversarial weights): it trains both
+    models and the shortened same-budget RRDB, scores every model, reference and knob on both splits (SWD for all,
+    NIQE on the held-out photographs only), writes the table, the plot and the samples figure, and refuses to
+    replace them unless told."""
+    monkeypatch.chdir(run_root)
+    spec = importlib.util.spec_from_file_location('perception_distortion',
+                                                  osp.join(SCRIPTS, 'perception_distortion.py'))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    monkeypatch.setattr(study, 'ROOT', str(run_root))
+    monkeypatch.setattr(study.run_demo, 'ROOT', str(run_root))
+    argv = ['--total_iter', '2', '--max_images', '1', '--gan_weights', '0,0.5', '--distortion', '0', '--perceptual',
+            '0.5', '--mean_of', '2', '--alphas', '0.5']
+    text = study.main(argv)
+    validation, heldout = text.split('held-out photographs (')
+    rows = {split: {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in part.splitlines()
+                    if line.startswith('| ') and 'Method' not in line} for split, part in (('val', validation),
+                                                                                          ('heldout', heldout))}
+    methods = ['bicubic', 'ibp', 'rrdb', 'SRDDGAN gan_weight 0', 'SRDDGAN gan_weight 0.5',
+               'SRDDGAN gan_weight 0 mean of 2', 'SRDDGAN gan_weight 0.5 mean of 2', 'interpolation alpha 0.5']
+    assert text.startswith('Perceptual model: gan_weight 0.5 (given')
+    assert list(rows['val']) == list(rows['heldout']) == methods
+    columns = text.splitlines()[4].split(' | ')
+    swd, niqe = columns.index('SWD ↓'), columns.index('NIQE ↓')
+    assert all(float(row[swd - 1]) > 0 for split in rows.values() for row in split.values())
+    assert rows['val']['ibp'][niqe - 1] == 'n/a' and float(rows['heldout']['ibp'][niqe - 1]) > 0
+    assert (run_root / 'experiments' / 'perception_distortion_rrdb_2' / 'models' / 'net_g_latest.pth').is_file()
+    output = run_root / 'results' / 'perception_distortion'
+    assert cv2.imread(str(output / 'perception_distortion.png')).shape[:2] == (460, 640)
+    assert cv2.imread(str(output / 'samples.png')).shape == (128 + 18, 8 * 128, 3)  # one crop, 2 + 2 samples
+    with pytest.raises(SystemExit):
+        study.main(argv)
+    assert 'give --overwrite' in capsys.readouterr().err
+
+
+def test_perception_distortion_chooses_the_most_realistic_model_above_bicubic():
+    """The perceptual model: the lowest SWD among the models at least 0.2 dB above bicubic; none there: the lowest."""
+    spec = importlib.util.spec_from_file_location('perception_distortion',
+                                                  osp.join(SCRIPTS, 'perception_distortion.py'))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    results = {'bicubic': {'psnr': 28.0}, 'SRDDGAN gan_weight 0': {'psnr': 29.0, 'swd': 0.09},
+               'SRDDGAN gan_weight 0.5': {'psnr': 28.3, 'swd': 0.06},
+               'SRDDGAN gan_weight 1': {'psnr': 28.1, 'swd': 0.04}}
+    assert study.choose_perceptual(results, [0, 0.5, 1]) == 0.5
+    results['bicubic']['psnr'] = 30
+    assert study.choose_perceptual(results, [0, 0.5, 1]) == 1

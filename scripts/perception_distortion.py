@@ -1,0 +1,240 @@
+"""The perception-distortion trade-off at CPU scale: the demo recipe at several adversarial weights, and the sampling
+knobs that move a trained model along it, scored beside the references with the same metric code.
+
+Example: python scripts/perception_distortion.py      (about an hour on 2 idle cores; not part of the Quick start)
+
+Steps: builds ``datasets/demo`` unless it is there; trains the demo recipe (``options/train_SRDDGAN_demo_x4.yml``)
+with ``train.gan_weight`` set to each of ``--gan_weights``, everything else unchanged, and the same-budget RRDB
+(``options/train_RRDB_demo_x4.yml``); a trained model is reused unless ``--retrain``. Then scores, on the demo's
+validation crops and its held-out photographs (neither trained on), with ``benchmark_quality.py``'s code: bicubic,
+IBP, the RRDB and every SRDDGAN model (its LR-consistent sampler), PSNR, SSIM, LR-PSNR, NIQE (held-out photographs:
+the crops are too small for it), the realism measure SWD (``calculate_swd``), sharpness, pixel std across samples,
+LPIPS where its AlexNet weights are present. The perceptual model is chosen on the validation crops: the lowest SWD
+among the models at least 0.2 dB above bicubic (``--perceptual`` names it instead). Two knobs then move the distortion
+recipe (``--distortion``) and the perceptual model without retraining: the mean of K samples (``--reduce mean``) and
+the interpolation of their weights (``--interpolate``, ``--alpha``). Writes ``results/perception_distortion/``:
+``table.md``, ``perception_distortion.png`` (held-out PSNR against SWD, one point per model, references marked, the
+knobs as curves) and ``samples.png`` (validation crops: references, two samples of each recipe, HR).
+"""
+import argparse
+import os
+import sys
+from os import path as osp
+
+import cv2
+import numpy as np
+import yaml
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
+OPTIONS = osp.join(ROOT, 'options')
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.join(ROOT, 'scripts'))
+
+import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes, registration)
+import run_demo  # noqa: E402
+
+from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
+from srddgan_arch.option_files import load_yaml  # noqa: E402
+from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
+
+OUTPUT = 'results/perception_distortion'
+SPLITS = {'validation crops': 'datasets/demo/val', 'held-out photographs': 'datasets/demo/heldout'}
+DEMO_OPT, RRDB_OPT = 'train_SRDDGAN_demo_x4.yml', 'train_RRDB_demo_x4.yml'
+MIN_GAIN_OVER_BICUBIC = 0.2  # dB: the perceptual model must stay this far above bicubic (issue 19's bar)
+
+
+def model_name(gan_weight):
+    """The row name of the demo recipe trained at ``gan_weight``."""
+    return f'SRDDGAN gan_weight {gan_weight:g}'
+
+
+def variant_options(gan_weight, total_iter=None):
+    """The demo option dict with ``train.gan_weight`` (and ``total_iter``) changed, under its own name."""
+    opt = load_yaml(osp.join(OPTIONS, DEMO_OPT))
+    opt['name'] = f'perception_distortion_gan{gan_weight:g}'
+    opt['train']['gan_weight'] = gan_weight
+    if total_iter is not None:
+        opt['train']['total_iter'] = total_iter
+    return opt
+
+
+def rrdb_options(total_iter=None):
+    """The same-budget RRDB's option dict; a shortened SRDDGAN schedule shortens it in proportion."""
+    opt = load_yaml(osp.join(OPTIONS, RRDB_OPT))
+    if total_iter is not None:
+        srddgan_iters = load_yaml(osp.join(OPTIONS, DEMO_OPT))['train']['total_iter']
+        opt['name'] = f'perception_distortion_rrdb_{total_iter}'
+        opt['train']['total_iter'] = max(1, round(opt['train']['total_iter'] * total_iter / srddgan_iters))
+    return opt
+
+
+def train(opt, retrain):
+    """Write ``opt`` under OUTPUT/options and train it (unless its checkpoint is there); (option file, checkpoint)."""
+    os.makedirs(osp.join(OUTPUT, 'options'), exist_ok=True)
+    opt_path = osp.join(OUTPUT, 'options', f'{opt["name"]}.yml')
+    atomic_write(opt_path, lambda f: f.write(yaml.safe_dump(opt, sort_keys=False).encode()), overwrite=True)
+    checkpoint = osp.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
+    if retrain or not osp.isfile(checkpoint):
+        checkpoint = run_demo.train(osp.abspath(opt_path))
+    return opt_path, checkpoint
+
+
+def split_args(split_dir, num_samples, max_images=None):
+    """``benchmark_quality``'s arguments for one split (NIQE left out below its size) and its image pairs."""
+    gt_dir, lq_dir = osp.join(split_dir, 'HR'), osp.join(split_dir, 'LR_bicubic_X4')
+    argv = ['--gt', gt_dir, '--lq', lq_dir, '--num_samples', str(num_samples), '--device', 'cpu']
+    pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
+    if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * benchmark_quality.NIQE_MIN_SIZE:
+        argv.append('--no_niqe')  # BasicSR's NIQE needs two 96-px blocks
+    return benchmark_quality.parse_args(argv), pairs
+
+
+def score(methods, split_dir, num_samples, max_images=None):
+    """method -> mean metrics on one split, and the notes (metrics n/a and why)."""
+    args, pairs = split_args(split_dir, num_samples, max_images)
+    metrics, results = benchmark_quality.MetricSet(args), {}
+    for method, run in methods.items():
+        results[method] = benchmark_quality.evaluate(method, run, pairs, metrics, args)
+        print(f'{split_dir} {method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
+    return results, metrics.notes
+
+
+def choose_perceptual(results, weights):
+    """The gan_weight whose model has the lowest SWD among those at least MIN_GAIN_OVER_BICUBIC above bicubic."""
+    floor = results['bicubic']['psnr'] + MIN_GAIN_OVER_BICUBIC
+    eligible = [w for w in weights if results[model_name(w)]['psnr'] >= floor] or list(weights)
+    return min(eligible, key=lambda w: results[model_name(w)]['swd'])
+
+
+def knob_methods(models, distortion, perceptual, mean_counts, alphas):
+    """The sampling knobs: the mean of K samples of both recipes, and their weights interpolated."""
+    methods = {}
+    for weight in dict.fromkeys((distortion, perceptual)):
+        upsampler = models[weight]
+        for count in mean_counts:
+            methods[f'{model_name(weight)} mean of {count}'] = benchmark_quality._model_method(upsampler, count)
+    opt_path, first = models['paths'][distortion]
+    second = models['paths'][perceptual][1]
+    for alpha in alphas:
+        upsampler = build_upsampler(opt_path, first, device='cpu', interpolate=second, alpha=alpha)
+        methods[f'interpolation alpha {alpha:g}'] = benchmark_quality._model_method(upsampler)
+    return methods
+
+
+def plot(results, path, distortion, perceptual, mean_counts, alphas):
+    """PSNR against SWD on one split: a point per model, the references marked, the knobs as curves."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=100)
+    for method, marker in (('bicubic', 's'), ('ibp', 'D'), ('rrdb', '^')):
+        ax.scatter(results[method]['psnr'], results[method]['swd'], marker=marker, color='0.45', zorder=3)
+        ax.annotate(method if method != 'rrdb' else 'RRDB (same budget)', (results[method]['psnr'],
+                    results[method]['swd']), textcoords='offset points', xytext=(5, 4), fontsize=8, color='0.3')
+    models = [m for m in results if m.startswith('SRDDGAN') and ' mean of ' not in m]
+    ax.plot([results[m]['psnr'] for m in models], [results[m]['swd'] for m in models], 'o-', color='C0',
+            label='SRDDGAN demo recipe, gan_weight', zorder=3)
+    for method in models:
+        ax.annotate(method.rsplit(' ', 1)[1], (results[method]['psnr'], results[method]['swd']),
+                    textcoords='offset points', xytext=(5, -10), fontsize=8, color='C0')
+    for weight, color in dict.fromkeys(((distortion, 'C1'), (perceptual, 'C2'))):
+        curve = [model_name(weight)] + [f'{model_name(weight)} mean of {k}' for k in mean_counts]
+        ax.plot([results[m]['psnr'] for m in curve], [results[m]['swd'] for m in curve], '.--', color=color,
+                label=f'mean of K = 1, {", ".join(map(str, mean_counts))} samples (gan_weight {weight:g})')
+    curve = [model_name(distortion)] + [f'interpolation alpha {a:g}' for a in alphas] + [model_name(perceptual)]
+    ax.plot([results[m]['psnr'] for m in curve], [results[m]['swd'] for m in curve], 'x:', color='C3',
+            label=f'weights interpolated, alpha {", ".join(f"{a:g}" for a in alphas)}')
+    ax.set(xlabel='PSNR (dB, RGB) ↑  distortion', ylabel='SWD ↓  realism (Laplacian-pyramid patches)',
+           title='Perception-distortion: demo models on the held-out photographs')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='upper left')
+    fig.tight_layout()
+    tmp = f'{path}.tmp{os.getpid()}.png'
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def samples_figure(methods, split_dir, path, num_shown=2, max_images=None):
+    """Validation crops, one row each: LR (nearest), bicubic, IBP, ``num_shown`` samples of each given model, HR."""
+    _, pairs = split_args(split_dir, 1, max_images)
+    rows = []
+    for _, gt, lq in pairs:
+        tiles = [('LR (nearest)', cv2.resize(lq, gt.shape[1::-1], interpolation=cv2.INTER_NEAREST))]
+        tiles += [(name, methods[name](lq, 0)) for name in ('bicubic', 'ibp')]
+        tiles += [(f'{label} {k + 1}', run(lq, k)) for label, run in methods.items() if label not in ('bicubic', 'ibp')
+                  for k in range(num_shown)]
+        rows.append(np.concatenate([run_demo._labelled(img, label) for label, img in tiles + [('HR', gt)]], axis=1))
+    tmp = f'{path}.tmp{os.getpid()}.png'
+    cv2.imwrite(tmp, np.concatenate(rows, axis=0))
+    os.replace(tmp, path)
+
+
+def _numbers(text):
+    return [float(value) for value in text.split(',')]
+
+
+def main(argv=None):
+    """Parse ``argv``, train, score, write the table and figures; returns the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--gan_weights', type=_numbers, default=[0, 0.05, 0.2, 0.5, 1],
+                        help='train.gan_weight of each model. Default: 0,0.05,0.2,0.5,1.')
+    parser.add_argument('--distortion', type=float, default=0.05, help="The distortion recipe's gan_weight (the "
+                        "demo's). Default: 0.05.")
+    parser.add_argument('--perceptual', type=float, help='The perceptual model. Default: chosen on the validation '
+                        f'crops (the lowest SWD at least {MIN_GAIN_OVER_BICUBIC} dB above bicubic).')
+    parser.add_argument('--mean_of', type=_numbers, default=[2, 4, 8], help='K of the mean of K samples. Default: '
+                        '2,4,8.')
+    parser.add_argument('--alphas', type=_numbers, default=[0.25, 0.5, 0.75], help='Interpolation weights of the '
+                        'perceptual model. Default: 0.25,0.5,0.75.')
+    parser.add_argument('--num_samples', type=int, default=2, help='Samples for the pixel std. Default: 2.')
+    parser.add_argument('--total_iter', type=int, help="Training iterations. Default: the demo's.")
+    parser.add_argument('--max_images', type=int, help='Score only the first N images of each split.')
+    parser.add_argument('--retrain', action='store_true', help='Train again even when a model is there.')
+    parser.add_argument('--overwrite', action='store_true', help='Replace the table and figures of an earlier run.')
+    args = parser.parse_args(argv)
+    mean_counts = [int(k) for k in args.mean_of]
+    if args.distortion not in args.gan_weights or args.perceptual not in (None, *args.gan_weights):
+        parser.error('--distortion and --perceptual must be among --gan_weights.')
+    os.chdir(ROOT)
+    outputs = [osp.join(OUTPUT, name) for name in ('table.md', 'perception_distortion.png', 'samples.png')]
+    if (written := [p for p in outputs if osp.lexists(p)]) and not args.overwrite:
+        parser.error(f'{osp.abspath(written[0])} exists: give --overwrite to replace the table and figures.')
+    build_demo_dataset('datasets/demo', scale=4)
+    paths = {w: train(variant_options(w, args.total_iter), args.retrain) for w in args.gan_weights}
+    rrdb = train(rrdb_options(args.total_iter), args.retrain)
+    iterations = load_yaml(paths[args.distortion][0])['lr_consistency']['iterations']
+    methods = {name: benchmark_quality._reference_method(name, 4, iterations) for name in ('bicubic', 'ibp')}
+    methods['rrdb'] = benchmark_quality._model_method(build_upsampler(rrdb[0], rrdb[1], device='cpu'))
+    models = {w: build_upsampler(*paths[w], device='cpu') for w in args.gan_weights}
+    methods.update({model_name(w): benchmark_quality._model_method(models[w]) for w in args.gan_weights})
+    results, notes = {}, {}
+    for split, split_dir in SPLITS.items():
+        results[split], split_notes = score(methods, split_dir, args.num_samples, args.max_images)
+        notes.update(split_notes)
+    validation, heldout = SPLITS
+    perceptual = args.perceptual if args.perceptual is not None else choose_perceptual(results[validation],
+                                                                                        args.gan_weights)
+    knobs = knob_methods(dict(models, paths=paths), args.distortion, perceptual, mean_counts, args.alphas)
+    for split, split_dir in SPLITS.items():
+        knob_results, split_notes = score(knobs, split_dir, args.num_samples, args.max_images)
+        results[split].update(knob_results)
+        notes.update(split_notes)
+    choice = (f'Perceptual model: gan_weight {perceptual:g} ({"given" if args.perceptual is not None else "chosen"}'
+              f' on the {validation}); distortion recipe: gan_weight {args.distortion:g}.')
+    text = choice + '\n' + ''.join(f'\n{split} ({SPLITS[split]}):\n\n' + benchmark_quality.markdown_table(
+        rows, notes if split == heldout else {}) for split, rows in results.items())
+    atomic_write(outputs[0], lambda f: f.write(text.encode()), overwrite=True)
+    plot(results[heldout], outputs[1], args.distortion, perceptual, mean_counts, args.alphas)
+    shown = {name: methods[name] for name in ('bicubic', 'ibp')}
+    shown.update({f'{label} {w:g}': methods[model_name(w)] for label, w in (('distortion', args.distortion),
+                                                                           ('perceptual', perceptual))})
+    samples_figure(shown, SPLITS[validation], outputs[2], max_images=args.max_images)
+    print(f'\n{text}\nTable and figures in {OUTPUT}.')
+    return text
+
+
+if __name__ == '__main__':
+    main()
