@@ -149,7 +149,7 @@ def plot(results, path, distortion, perceptual, mean_counts, alphas):
     ax.set(xlabel='PSNR (dB, RGB) ↑  distortion', ylabel='SWD ↓  realism (Laplacian-pyramid patches)',
            title='Perception-distortion: demo models on the held-out photographs')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc='upper left')
+    ax.legend(fontsize=7, loc='lower left')
     fig.tight_layout()
     tmp = f'{path}.tmp{os.getpid()}.png'
     fig.savefig(tmp)
