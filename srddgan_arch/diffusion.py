@@ -205,7 +205,8 @@ def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples
     Args:
         generator (nn.Module): Callable ``generator(y_t, lq, t, z, lr_feats=...)`` returning y0' in [-1, 1], with
             attributes ``z_dim``, ``scale`` (HR size = LR size * scale) and ``out_channels`` and a method
-            ``encode_lr(lq)`` (called once per batch, not once per step).
+            ``encode_lr(lq)`` (called once per batch, not once per step); ``generator.embed_z(z)``, where it exists,
+            is called once too and its result passed as z to every step.
         lq (Tensor): LR images (B, C, h, w) in [-1, 1].
         schedule (DiffusionSchedule): The diffusion schedule (on lq's device).
         z (Tensor | None): Latent codes (num_samples * B, generator.z_dim), one per image for all steps.
@@ -229,6 +230,9 @@ def sample(generator, lq, schedule, *, z=None, noise_generator=None, num_samples
     y_t = torch.randn(hr_shape, generator=noise_generator, device=lq.device, dtype=lq.dtype)
     if z is None:
         z = torch.randn(batch, generator.z_dim, generator=noise_generator, device=lq.device, dtype=lq.dtype)
+    embed_z = getattr(generator, 'embed_z', None)
+    if embed_z is not None:
+        z = embed_z(z)
     for step in range(schedule.num_timesteps, 0, -1):
         t = torch.full((batch,), step, dtype=torch.long, device=lq.device)
         y0_pred = generator(y_t, lq, t, z, lr_feats=lr_feats).float()

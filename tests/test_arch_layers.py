@@ -6,12 +6,14 @@ from conftest import inputs, tiny_unet
 from torch.nn import functional as F
 
 from srddgan_arch.archs import layers
-from srddgan_arch.archs.layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock
+from srddgan_arch.archs.layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, ZEmbedding, upsampled_conv3x3
 from srddgan_arch.archs.srddgan_unet_arch import ResBlock
 
 
 def reference_res_block(block, x, t_emb, z_emb):
     """ResBlock.forward as first written, one new tensor per term of the formula: the oracle of the fused one."""
+    z_emb = z_emb.tensor if isinstance(z_emb, ZEmbedding) else z_emb
+
     def modulated_norm(norm, h):
         gamma, beta = norm.style(z_emb)[:, :, None, None].chunk(2, dim=1)
         return gamma * norm.norm(h) + beta
@@ -28,12 +30,15 @@ def reference_attention(block, x):
     q, k, v = block.qkv(block.norm(x)).reshape(b, 3, c, h * w).transpose(2, 3).unbind(dim=1)
     out = F.scaled_dot_product_attention(q, k, v)
     return (x + block.proj(out.transpose(1, 2).reshape(b, c, h, w))) * SKIP_SCALE
-@pytest.mark.parametrize('batch, memory_format', [(1, torch.contiguous_format), (1, torch.channels_last),
-                                                  (2, torch.channels_last)])
-def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_format):
+@pytest.mark.parametrize('batch, memory_format, upsampled_conv_positions', [
+    (1, torch.contiguous_format, layers.UPSAMPLED_CONV_MIN_POSITIONS), (1, torch.channels_last, 1),
+    (2, torch.channels_last, layers.UPSAMPLED_CONV_MIN_POSITIONS), (2, torch.contiguous_format, 1)])
+def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_format, upsampled_conv_positions):
     """The fused blocks (modulation in GroupNorm's pass, SiLU and sums in place, the time embedding in conv1's bias,
-    the up-block skip conv before upsampling, attention in windows) give the outputs and gradients of the blocks as
-    first written, on the same fixed weights: one sample or several, either memory format."""
+    the up-block skip conv before upsampling, the upsampling inside conv1, attention in windows) give the outputs and
+    gradients of the blocks as first written, on the same fixed weights: one sample or several, either memory format,
+    with the upsampling conv's plain or transposed form."""
+    monkeypatch.setattr(layers, 'UPSAMPLED_CONV_MIN_POSITIONS', upsampled_conv_positions)
     torch.manual_seed(0)
     net_g = tiny_unet(ch_mult=(1, 2, 2)).to(memory_format=memory_format)
     for module in net_g.modules():
@@ -53,6 +58,45 @@ def test_fused_blocks_match_first_implementation(monkeypatch, batch, memory_form
     monkeypatch.setattr(AttentionBlock, 'forward', reference_attention)
     for value, expected in zip(fused, outputs_and_gradients(), strict=True):
         assert torch.allclose(value, expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('height, width', [(32, 32), (40, 33), (8, 5)])
+def test_upsampled_conv_equals_conv_of_nearest_upsampling(memory_format, height, width):
+    """upsampled_conv3x3 is the 3x3 convolution (padding 1) of the 2x nearest-upsampled map, values and gradients, on
+    maps that take the transposed form (from 32x32 positions; odd sizes too) and on a small one that does not; its
+    output keeps the input's memory format."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, height, width).contiguous(memory_format=memory_format).requires_grad_()
+    weight, bias = torch.randn(5, 6, 3, 3, requires_grad=True), torch.randn(5, requires_grad=True)
+    out = upsampled_conv3x3(x, weight, bias)
+    expected = F.conv2d(F.interpolate(x, scale_factor=2, mode='nearest'), weight, bias, padding=1)
+    assert out.shape == (2, 5, 2 * height, 2 * width)
+    assert out.is_contiguous(memory_format=memory_format)
+    assert torch.allclose(out, expected, atol=1e-5)
+    grad_out = torch.randn_like(out)
+    gradients = torch.autograd.grad(out, (x, weight, bias), grad_out)
+    for value, reference in zip(gradients, torch.autograd.grad(expected, (x, weight, bias), grad_out), strict=True):
+        assert torch.allclose(value, reference, rtol=1e-4, atol=1e-5 * reference.abs().max().item())
+
+
+def test_z_embedding_computes_each_style_once():
+    """A ZEmbedding passed to every step gives the outputs of the raw z, with each norm's style layer run once."""
+    torch.manual_seed(0)
+    net_g = tiny_unet(ch_mult=(1, 2)).eval()
+    y_t, lq, t, z = inputs(batch=2)
+    calls = []
+    for module in net_g.modules():
+        if isinstance(module, AdaptiveGroupNorm):
+            module.style.register_forward_hook(lambda mod, args, out: calls.append(mod))
+    with torch.no_grad():
+        expected = [net_g(y_t, lq, t - step, z) for step in range(2)]
+        calls.clear()
+        z_emb = net_g.embed_z(z)
+        reused = [net_g(y_t, lq, t - step, z_emb) for step in range(2)]
+    for value, reference in zip(reused, expected, strict=True):
+        assert torch.equal(value, reference)
+    assert len(calls) == len(set(calls)) == sum(isinstance(m, AdaptiveGroupNorm) for m in net_g.modules())
 
 
 @pytest.mark.parametrize('height, width', [(4, 3), (8, 8), (10, 13), (3, 17)])

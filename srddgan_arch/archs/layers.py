@@ -42,6 +42,42 @@ def avg_pool_2x(x):
     return F.conv2d(x, x.new_full((channels, 1, 2, 2), 0.25), stride=2, groups=channels)
 
 
+# batches with at least this many input positions (batch x height x width) take upsampled_conv3x3's transposed form
+# (measured on 2 CPU cores, 16-256 channels: 1.2-3x faster from 1 x 32 x 32 or 8 x 16 x 16, inference and training;
+# a tie at 1 x 16 x 16; slower below)
+UPSAMPLED_CONV_MIN_POSITIONS = 32 * 32
+
+
+def upsampled_conv3x3(x, weight, bias=None):
+    """``conv2d(nearest_upsample_2x(x), weight, bias, padding=1)`` for a 3x3 ``weight``, with 16 instead of 36
+    multiply-adds per input position on large maps.
+
+    On the 2x nearest-upsampled map every output pixel sees 2x2 input pixels, whose 3x3 taps sum by output phase: a
+    transposed convolution (stride 2) with the 4x4 kernel whose rows and columns are (w2, w1 + w2, w0 + w1, w0) of the
+    3x3 taps. Same values (to float rounding), same gradients; batches under ``UPSAMPLED_CONV_MIN_POSITIONS`` input
+    positions and graph export keep the plain form, faster there.
+
+    Args:
+        x (Tensor): Input (B, C_in, H, W).
+        weight (Tensor): 3x3 convolution weight (C_out, C_in, 3, 3).
+        bias (Tensor | None): Bias (C_out,). Default: None.
+
+    Returns:
+        Tensor: (B, C_out, 2H, 2W).
+    """
+    if x.shape[0] * x.shape[-2] * x.shape[-1] < UPSAMPLED_CONV_MIN_POSITIONS or torch.compiler.is_exporting():
+        return F.conv2d(F.interpolate(x, scale_factor=2, mode='nearest'), weight, bias, padding=1)
+
+    def fold(w, dim):
+        w0, w1, w2 = w.unbind(dim)
+        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+    kernel = fold(fold(weight, 2), 3).transpose(0, 1)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        kernel = kernel.contiguous(memory_format=torch.channels_last)
+    return F.conv_transpose2d(x, kernel, bias, stride=2, padding=1)
+
+
 def num_groups(channels):
     """GroupNorm group count: NCSN++'s min(channels // 4, 32), lowered to the nearest divisor of ``channels``."""
     groups = max(min(channels // 4, 32), 1)
@@ -75,6 +111,28 @@ class PixelNorm(nn.Module):
         return z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
+class ZEmbedding:
+    """A batch's z embedding and the scale and shift each ``AdaptiveGroupNorm`` derives from it, each computed once.
+
+    z is fixed for the T steps of a sample: the sampler embeds it once (``SRDDGANUNet.embed_z``) and every step
+    reuses the styles, whose layers hold a fifth of the paper generator's weights (8M parameters, 7 ms of reads per
+    step on 2 CPU cores).
+
+    Args:
+        z_emb (Tensor): z embeddings (B, z_emb_dim), the mapping network's output.
+    """
+
+    def __init__(self, z_emb):
+        self.tensor = z_emb
+        self._styles = {}
+
+    def styles(self, norm):
+        """(gamma, beta), each (B, channels), of the AdaptiveGroupNorm ``norm`` for this embedding."""
+        if norm not in self._styles:
+            self._styles[norm] = norm.style(self.tensor).chunk(2, dim=1)
+        return self._styles[norm]
+
+
 class AdaptiveGroupNorm(nn.Module):
     """GroupNorm whose scale and shift are predicted from the z embedding (DDGAN's adaptive GroupNorm).
 
@@ -99,13 +157,13 @@ class AdaptiveGroupNorm(nn.Module):
 
         Args:
             x (Tensor): Features (B, channels, H, W).
-            z_emb (Tensor): z embeddings (B, z_emb_dim).
+            z_emb (Tensor | ZEmbedding): z embeddings (B, z_emb_dim), or their ``ZEmbedding`` (styles reused).
             silu (bool): Apply SiLU to the result (in place: no extra tensor). Default: False.
 
         Returns:
             Tensor: The modulated features, shaped like x.
         """
-        gamma, beta = self.style(z_emb).chunk(2, dim=1)
+        gamma, beta = z_emb.styles(self) if isinstance(z_emb, ZEmbedding) else self.style(z_emb).chunk(2, dim=1)
         if x.shape[0] == 1:
             # one sample: its scale and shift are GroupNorm's affine weights, applied in the normalising pass
             out = F.group_norm(x, self.norm.num_groups, gamma[0], beta[0], self.norm.eps)

@@ -3,7 +3,17 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import SKIP_SCALE, AdaptiveGroupNorm, AttentionBlock, PixelNorm, TimeEmbedding, avg_pool_2x, num_groups
+from .layers import (
+    SKIP_SCALE,
+    AdaptiveGroupNorm,
+    AttentionBlock,
+    PixelNorm,
+    TimeEmbedding,
+    ZEmbedding,
+    avg_pool_2x,
+    num_groups,
+    upsampled_conv3x3,
+)
 from .rrdb_encoder_arch import RRDBEncoder
 
 
@@ -39,11 +49,16 @@ class ResBlock(nn.Module):
         return x
 
     def _conv1_with_time(self, h, t_emb):
-        """conv1(h) plus the projected time embedding; for one sample the projection joins conv1's bias."""
+        """conv1 of the resampled h plus the projected time embedding; for one sample the projection joins conv1's
+        bias. Going up, the upsampling happens inside the convolution (``upsampled_conv3x3``)."""
         time_bias = self.t_proj(self.act(t_emb))
-        if h.shape[0] == 1:
-            return F.conv2d(h, self.conv1.weight, self.conv1.bias + time_bias[0], padding=self.conv1.padding)
-        return self.conv1(h).add_(time_bias[:, :, None, None])
+        one_sample = h.shape[0] == 1
+        bias = self.conv1.bias + time_bias[0] if one_sample else self.conv1.bias
+        if self.resample == 'up':
+            out = upsampled_conv3x3(h, self.conv1.weight, bias)
+        else:
+            out = F.conv2d(self._resample(h), self.conv1.weight, bias, padding=self.conv1.padding)
+        return out if one_sample else out.add_(time_bias[:, :, None, None])
 
     def _skip(self, x):
         """The skip branch at the output size: a 1x1 conv commutes with resampling, so it runs on the smaller map."""
@@ -53,8 +68,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x, t_emb, z_emb):
         # SiLU, the time embedding and the skip sum act in place on fresh tensors: fewer passes over memory
-        h = self._resample(self.norm1(x, z_emb, silu=True))
-        h = self.conv2(self.dropout(self.norm2(self._conv1_with_time(h, t_emb), z_emb, silu=True)))
+        h = self._conv1_with_time(self.norm1(x, z_emb, silu=True), t_emb)
+        h = self.conv2(self.dropout(self.norm2(h, z_emb, silu=True)))
         return h.add_(self._skip(x)).mul_(SKIP_SCALE)
 
 
@@ -188,6 +203,18 @@ class SRDDGANUNet(nn.Module):
             return None
         return self.lr_proj(self.encoder((lq + 1) / 2))
 
+    def embed_z(self, z):
+        """The z embedding as a ``ZEmbedding``: passed as ``z`` to every step of a sample, it computes the mapping
+        network and the per-layer styles once.
+
+        Args:
+            z (Tensor): Latent codes (B, z_dim).
+
+        Returns:
+            ZEmbedding: Their embedding.
+        """
+        return ZEmbedding(self.z_mapping(z))
+
     def forward(self, y_t, lq, t, z, lr_feats=None):
         """Predict y0 from the noisy image.
 
@@ -195,7 +222,7 @@ class SRDDGANUNet(nn.Module):
             y_t (Tensor): Noisy HR images (B, in_channels, H, W) in [-1, 1]; H, W divisible by 2 ** (levels - 1).
             lq (Tensor): LR images (B, in_channels, H / scale, W / scale) in [-1, 1].
             t (Tensor): LongTensor (B,) of steps in 1..T.
-            z (Tensor): Latent codes (B, z_dim).
+            z (Tensor | ZEmbedding): Latent codes (B, z_dim), or ``embed_z(z)``.
             lr_feats (Tensor | None): Output of ``encode_lr(lq)``; computed here when None. Default: None.
 
         Returns:
@@ -204,7 +231,7 @@ class SRDDGANUNet(nn.Module):
         height, width = y_t.shape[-2:]
         if height % self.divisor or width % self.divisor:
             raise ValueError(f'SRDDGANUNet: HR size {height}x{width} is not divisible by {self.divisor}.')
-        t_emb, z_emb = self.t_embed(t), self.z_mapping(z)
+        t_emb, z_emb = self.t_embed(t), z if isinstance(z, ZEmbedding) else self.embed_z(z)
         lq_up = F.interpolate(lq, size=(height, width), mode='bicubic', align_corners=False)
         h = self.conv_in(torch.cat([y_t, lq_up], dim=1) if self.lr_concat else y_t)
         if self.encoder is not None:
