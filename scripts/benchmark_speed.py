@@ -2,9 +2,12 @@
 
     python scripts/benchmark_speed.py -opt options/test_SRDDGAN_DIV2K_x4.yml --device cpu
 
-Prints ms/image, images/s, GFLOPs (``torch.utils.flop_counter.FlopCounterMode``) and achieved GFLOP/s per model and
-setting (fp32, fp32 channels_last, bf16 autocast where the device supports it), then the line
-``srddgan_T4_over_esrgan: <ratio>``: SRDDGAN's T = 4 time over ESRGAN's, each in its best fp32 setting.
+Times every model and setting (fp32, fp32 channels_last, bf16 autocast where the device supports it) in turn, in
+``--reps`` rounds of ``--warmup`` untimed calls and one timed call each, and prints the mean and the fastest
+ms/image, images/s, GFLOPs (``torch.utils.flop_counter.FlopCounterMode``) and achieved GFLOP/s (of the fastest call),
+then the lines ``srddgan_T4_over_esrgan_mean: <ratio>`` and ``srddgan_T4_over_esrgan: <ratio>``: SRDDGAN's T = 4
+time over ESRGAN's, each in its best fp32 setting, from the mean and from the fastest calls (the steadier figure on a
+shared machine, whose load only ever adds time).
 
     python scripts/benchmark_speed.py -opt options/train_SRDDGAN_demo_x4.yml --device cpu --size_sweep
 
@@ -42,7 +45,7 @@ from srddgan_arch.models.standalone import (  # noqa: E402
     training_batch_size,
 )
 from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
-from srddgan_arch.utils.cost import count_gflops, time_ms  # noqa: E402
+from srddgan_arch.utils.cost import count_gflops, time_interleaved, time_ms  # noqa: E402
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
@@ -59,34 +62,49 @@ def bf16_supported(device):
     return False
 
 
-def benchmark(name, opt, steps, lq, settings, args):
-    """Rows (model, setting, ms/image, images/s, GFLOPs/image, GFLOP/s) of one network in every setting.
+def build_entries(name, opt, steps, lq, settings, args):
+    """One network in every setting (random weights), ready to time: dicts of model, setting, call, GFLOPs/image.
 
     Args:
         name (str): Row label.
-        opt (str | dict): Option file or ``network_g`` dict of the network (random weights), see ``build_upsampler``.
+        opt (str | dict): Option file or ``network_g`` dict of the network, see ``build_upsampler``.
         steps (int | None): Diffusion steps T; None for plain networks.
         lq (Tensor): LR batch.
         settings (list[str]): Keys of ``SETTINGS``.
-        args (Namespace): Command-line arguments (device, compile, warmup, reps).
+        args (Namespace): Command-line arguments (device, compile).
 
     Returns:
-        list[dict]: One row per setting.
+        list[dict]: One entry per setting; ``call`` upsamples ``lq`` once.
     """
-    rows = []
-    gflops = None
+    entries, gflops = [], None
     for setting in settings:
         precision, channels_last = SETTINGS[setting]
         upsampler = build_upsampler(opt, steps=steps, precision=precision, device=args.device,
                                     channels_last=channels_last, compile=args.compile)
-        sample_batch = partial(upsampler.upsample_tensor, lq, seed=0)
+        call = partial(upsampler.upsample_tensor, lq, seed=0)
         if gflops is None:
-            gflops = count_gflops(sample_batch) / lq.shape[0]
-        ms, cpu_ms = (value / lq.shape[0] for value in time_ms(sample_batch, upsampler.device, args.warmup, args.reps))
-        rows.append(dict(model=name, setting=setting, ms=ms, cpu_ms=cpu_ms, ips=1000 / ms, gflops=gflops,
-                         gflops_s=gflops / ms * 1000))
-        print(f'{name:<12} {setting:<20} {ms:10.1f} {1000 / ms:9.2f} {gflops:8.1f} {gflops / ms * 1000:9.1f} '
-              f'{cpu_ms:10.1f}', flush=True)
+            gflops = count_gflops(call) / lq.shape[0]
+        entries.append(dict(model=name, setting=setting, call=call, gflops=gflops))
+    return entries
+
+
+def compare(entries, lq, args):
+    """Time the entries in turn (``time_interleaved``: every model and setting sees the same swings of the machine's
+    load) and print a row per entry.
+
+    Returns:
+        list[dict]: Rows (model, setting, ms and best_ms per image, cpu_ms, ips, gflops, gflops_s from best_ms).
+    """
+    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"best ms":>9} {"images/s":>9} {"GFLOPs":>8} '
+          f'{"GFLOP/s":>9} {"CPU ms":>10}')
+    times = time_interleaved([entry.pop('call') for entry in entries], args.device, args.warmup, args.reps)
+    rows = []
+    for entry, measured in zip(entries, times, strict=True):
+        ms, best_ms, cpu_ms = (measured[key] / lq.shape[0] for key in ('ms', 'best_ms', 'cpu_ms'))
+        rows.append(dict(entry, ms=ms, best_ms=best_ms, cpu_ms=cpu_ms, ips=1000 / best_ms,
+                         gflops_s=entry['gflops'] / best_ms * 1000))
+        print(f'{entry["model"]:<12} {entry["setting"]:<20} {ms:10.1f} {best_ms:9.1f} {1000 / best_ms:9.2f} '
+              f'{entry["gflops"]:8.1f} {rows[-1]["gflops_s"]:9.1f} {cpu_ms:10.1f}', flush=True)
     return rows
 
 
@@ -189,8 +207,8 @@ def parse_args(argv=None):
     parser.add_argument('--steps', default='1,2,4,8', help='SRDDGAN step counts T. Default: 1,2,4,8.')
     parser.add_argument('--settings', default='fp32,fp32_channels_last,bf16',
                         help=f'Comma-separated, from {", ".join(SETTINGS)}. Default: all (bf16 where supported).')
-    parser.add_argument('--warmup', type=int, default=1, help='Untimed calls per setting. Default: 1.')
-    parser.add_argument('--reps', type=int, default=2, help='Timed calls per setting. Default: 2.')
+    parser.add_argument('--warmup', type=int, default=1, help='Untimed calls before each timed one. Default: 1.')
+    parser.add_argument('--reps', type=int, default=4, help='Rounds (a timed call per model and setting). Default: 4.')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads. Default: torch default.')
     parser.add_argument('--compile', action='store_true', help='torch.compile the networks.')
     parser.add_argument('--size_sweep', action='store_true',
@@ -230,17 +248,17 @@ def main(argv=None):
     lq = torch.rand(args.batch, 3, args.lr_size, args.lr_size)
     hr = args.lr_size * scale
     print(f'device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}, '
-          f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps}')
-    print(f'{"model":<12} {"setting":<20} {"ms/image":>10} {"images/s":>9} {"GFLOPs":>8} {"GFLOP/s":>9} '
-          f'{"CPU ms":>10}')
-    rows = benchmark('esrgan', esrgan, None, lq, settings, args)
+          f'{args.lr_size}x{args.lr_size} -> {hr}x{hr}, warmup {args.warmup}, reps {args.reps} (interleaved)')
+    entries = build_entries('esrgan', esrgan, None, lq, settings, args)
     for steps in (int(s) for s in args.steps.split(',')):
-        rows += benchmark(f'srddgan_T{steps}', args.opt, steps, lq, settings, args)
+        entries += build_entries(f'srddgan_T{steps}', args.opt, steps, lq, settings, args)
+    rows = compare(entries, lq, args)
     ratio = None
     if any(row['model'] == 'srddgan_T4' for row in rows):
-        def best(model):
-            return min(row['ms'] for row in rows if row['model'] == model and row['setting'].startswith('fp32'))
-        ratio = best('srddgan_T4') / best('esrgan')
+        def best(model, key):
+            return min(row[key] for row in rows if row['model'] == model and row['setting'].startswith('fp32'))
+        print(f'srddgan_T4_over_esrgan_mean: {best("srddgan_T4", "ms") / best("esrgan", "ms"):.2f}')
+        ratio = best('srddgan_T4', 'best_ms') / best('esrgan', 'best_ms')
         print(f'srddgan_T4_over_esrgan: {ratio:.2f}')
     return rows, ratio
 

@@ -1,5 +1,7 @@
 """Tests of the speed and quality benchmark scripts and of the FID/IS path, on tiny networks and images."""
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from srddgan_arch.data.image_io import to_uint8
 from srddgan_arch.inference.upsampler import build_network
 from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, iteration_mix
-from srddgan_arch.utils.cost import count_gflops
+from srddgan_arch.utils.cost import count_gflops, time_interleaved
 
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
@@ -43,7 +45,32 @@ def test_speed_benchmark_prints_table_and_ratio(tiny_models, capsys):
                                                           ('srddgan_T4', 'fp32')]
     gflops = {r['model']: r['gflops'] for r in rows}
     assert gflops['srddgan_T4'] > 3 * gflops['srddgan_T1'] > 0  # FLOPs grow with the number of steps
-    assert ratio > 0 and capsys.readouterr().out.strip().splitlines()[-1] == f'srddgan_T4_over_esrgan: {ratio:.2f}'
+    assert all(0 < r['best_ms'] <= r['ms'] for r in rows)
+    esrgan, srddgan = rows[0], rows[2]
+    assert ratio == pytest.approx(srddgan['best_ms'] / esrgan['best_ms'])
+    *_, mean_line, ratio_line = capsys.readouterr().out.strip().splitlines()
+    assert mean_line == f'srddgan_T4_over_esrgan_mean: {srddgan["ms"] / esrgan["ms"]:.2f}'
+    assert ratio > 0 and ratio_line == f'srddgan_T4_over_esrgan: {ratio:.2f}'
+
+
+def test_interleaved_timing_warms_each_function_before_its_timed_call():
+    """time_interleaved runs rounds of (warm-up calls, one timed call) per function, in turn, and reports the mean and
+    the fastest of each function's timed calls."""
+    calls = []
+    sleeps = iter([0, 0, 0, 0.02, 0, 0])  # varying's calls: warm-up, timed, warm-up, timed (20 ms), ...
+
+    def fast():
+        calls.append('fast')
+
+    def varying():
+        calls.append('varying')
+        time.sleep(next(sleeps))
+
+    measured = time_interleaved([fast, varying], torch.device('cpu'), warmup=1, reps=3)
+    assert calls == ['fast', 'fast', 'varying', 'varying'] * 3
+    varying_times = measured[1]
+    assert varying_times['best_ms'] < 10 < varying_times['ms'] * 3
+    assert all(m['best_ms'] <= m['ms'] for m in measured)
 
 
 def test_size_sweep_prints_per_pixel_cost_growth(tiny_models, capsys):

@@ -62,3 +62,34 @@ def time_ms(function, device, warmup, reps):
         function()
     synchronize(device)
     return (time.perf_counter() - start) / reps * 1000, (time.process_time() - start_cpu) / reps * 1000
+
+
+def time_interleaved(functions, device, warmup, reps):
+    """Wall and CPU times of several functions measured in turn: ``reps`` rounds, in each of which every function is
+    called ``warmup`` times untimed and then once timed. Each timed call follows calls of its own function (its
+    weights in the caches, as when one model upsamples image after image), and every function sees the same swings of
+    a shared machine's load. The fastest call is the steadier figure there (the load only ever adds time); the mean
+    is reported beside it.
+
+    Args:
+        functions (list[callable]): Called without arguments.
+        device (torch.device): Where they run (CUDA is synchronised around each timed call).
+        warmup (int): Untimed calls before each timed call.
+        reps (int): Rounds, at least 1.
+
+    Returns:
+        list[dict]: Per function: ``ms`` (mean wall time per call), ``best_ms`` (fastest call) and ``cpu_ms`` (mean
+        CPU time of this process, all threads).
+    """
+    wall, cpu = [[] for _ in functions], [[] for _ in functions]
+    for _ in range(reps):
+        for index, function in enumerate(functions):
+            for _ in range(warmup):
+                function()
+            synchronize(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            synchronize(device)
+            wall[index].append((time.perf_counter() - start) * 1000)
+            cpu[index].append((time.process_time() - start_cpu) * 1000)
+    return [dict(ms=sum(w) / len(w), best_ms=min(w), cpu_ms=sum(c) / len(c)) for w, c in zip(wall, cpu, strict=True)]
