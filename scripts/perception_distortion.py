@@ -23,7 +23,6 @@ from os import path as osp
 
 import cv2
 import numpy as np
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
@@ -34,6 +33,7 @@ import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes
 import run_demo  # noqa: E402
 
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
+from srddgan_arch.data.image_io import write_image  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 from srddgan_arch.option_files import load_yaml  # noqa: E402
 from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
@@ -69,17 +69,6 @@ def rrdb_options(total_iter=None):
     return opt
 
 
-def train(opt, retrain):
-    """Write ``opt`` under OUTPUT/options and train it (unless its checkpoint is there); (option file, checkpoint)."""
-    os.makedirs(osp.join(OUTPUT, 'options'), exist_ok=True)
-    opt_path = osp.join(OUTPUT, 'options', f'{opt["name"]}.yml')
-    atomic_write(opt_path, lambda f: f.write(yaml.safe_dump(opt, sort_keys=False).encode()), overwrite=True)
-    checkpoint = osp.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
-    if retrain or not osp.isfile(checkpoint):
-        checkpoint = run_demo.train(osp.abspath(opt_path))
-    return opt_path, checkpoint
-
-
 def split_args(split_dir, num_samples, max_images=None):
     """``benchmark_quality``'s arguments for one split (NIQE left out below its size) and its image pairs."""
     gt_dir, lq_dir = osp.join(split_dir, 'HR'), osp.join(split_dir, 'LR_bicubic_X4')
@@ -107,15 +96,16 @@ def choose_perceptual(results, weights):
     return min(eligible, key=lambda w: results[model_name(w)]['swd'])
 
 
-def knob_methods(models, distortion, perceptual, mean_counts, alphas):
-    """The sampling knobs: the mean of K samples of both recipes, and their weights interpolated."""
+def knob_methods(models, paths, distortion, perceptual, mean_counts, alphas):
+    """The sampling knobs: the mean of K samples of both recipes (``models``: gan_weight -> upsampler), and their
+    weights interpolated (``paths``: gan_weight -> (option file, checkpoint))."""
     methods = {}
     for weight in dict.fromkeys((distortion, perceptual)):
         upsampler = models[weight]
         for count in mean_counts:
             methods[f'{model_name(weight)} mean of {count}'] = benchmark_quality._model_method(upsampler, count)
-    opt_path, first = models['paths'][distortion]
-    second = models['paths'][perceptual][1]
+    opt_path, first = paths[distortion]
+    second = paths[perceptual][1]
     for alpha in alphas:
         upsampler = build_upsampler(opt_path, first, device='cpu', interpolate=second, alpha=alpha)
         methods[f'interpolation alpha {alpha:g}'] = benchmark_quality._model_method(upsampler)
@@ -151,10 +141,8 @@ def plot(results, path, distortion, perceptual, mean_counts, alphas):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc='lower left')
     fig.tight_layout()
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    fig.savefig(tmp)
+    atomic_write(path, lambda f: fig.savefig(f, format='png'))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def samples_figure(methods, split_dir, path, num_shown=2, max_images=None):
@@ -167,35 +155,33 @@ def samples_figure(methods, split_dir, path, num_shown=2, max_images=None):
         tiles += [(f'{label} {k + 1}', run(lq, k)) for label, run in methods.items() if label not in ('bicubic', 'ibp')
                   for k in range(num_shown)]
         rows.append(np.concatenate([run_demo._labelled(img, label) for label, img in tiles + [('HR', gt)]], axis=1))
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    cv2.imwrite(tmp, np.concatenate(rows, axis=0))
-    os.replace(tmp, path)
+    write_image(path, np.concatenate(rows, axis=0).astype(np.float32) / 255)
 
 
-def _numbers(text):
+def _gan_weights(text):
+    """'0,0.05,1' -> [0.0, 0.05, 1.0] (a weight may exceed 1)."""
     return [float(value) for value in text.split(',')]
 
 
 def main(argv=None):
     """Parse ``argv``, train, score, write the table and figures; returns the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--gan_weights', type=_numbers, default=[0, 0.05, 0.2, 0.5, 1],
+    parser.add_argument('--gan_weights', type=_gan_weights, default=[0, 0.05, 0.2, 0.5, 1],
                         help='train.gan_weight of each model. Default: 0,0.05,0.2,0.5,1.')
     parser.add_argument('--distortion', type=float, default=0.05, help="The distortion recipe's gan_weight (the "
                         "demo's). Default: 0.05.")
     parser.add_argument('--perceptual', type=float, help='The perceptual model. Default: chosen on the validation '
                         f'crops (the lowest SWD at least {MIN_GAIN_OVER_BICUBIC} dB above bicubic).')
-    parser.add_argument('--mean_of', type=_numbers, default=[2, 4, 8], help='K of the mean of K samples. Default: '
-                        '2,4,8.')
-    parser.add_argument('--alphas', type=_numbers, default=[0.25, 0.5, 0.75], help='Interpolation weights of the '
-                        'perceptual model. Default: 0.25,0.5,0.75.')
+    parser.add_argument('--mean_of', type=benchmark_quality._integers, default=(2, 4, 8),
+                        help='K of the mean of K samples. Default: 2,4,8.')
+    parser.add_argument('--alphas', type=benchmark_quality._numbers, default=(0.25, 0.5, 0.75),
+                        help='Interpolation weights of the perceptual model. Default: 0.25,0.5,0.75.')
     parser.add_argument('--num_samples', type=int, default=2, help='Samples for the pixel std. Default: 2.')
     parser.add_argument('--total_iter', type=int, help="Training iterations. Default: the demo's.")
     parser.add_argument('--max_images', type=int, help='Score only the first N images of each split.')
     parser.add_argument('--retrain', action='store_true', help='Train again even when a model is there.')
     parser.add_argument('--overwrite', action='store_true', help='Replace the table and figures of an earlier run.')
     args = parser.parse_args(argv)
-    mean_counts = [int(k) for k in args.mean_of]
     if args.distortion not in args.gan_weights or args.perceptual not in (None, *args.gan_weights):
         parser.error('--distortion and --perceptual must be among --gan_weights.')
     os.chdir(ROOT)
@@ -203,8 +189,9 @@ def main(argv=None):
     if (written := [p for p in outputs if osp.lexists(p)]) and not args.overwrite:
         parser.error(f'{osp.abspath(written[0])} exists: give --overwrite to replace the table and figures.')
     build_demo_dataset('datasets/demo', scale=4)
-    paths = {w: train(variant_options(w, args.total_iter), args.retrain) for w in args.gan_weights}
-    rrdb = train(rrdb_options(args.total_iter), args.retrain)
+    paths = {w: run_demo.train_variant(variant_options(w, args.total_iter), OUTPUT, args.retrain)
+             for w in args.gan_weights}
+    rrdb = run_demo.train_variant(rrdb_options(args.total_iter), OUTPUT, args.retrain)
     iterations = load_yaml(paths[args.distortion][0])['lr_consistency']['iterations']
     methods = {name: benchmark_quality._reference_method(name, 4, iterations) for name in ('bicubic', 'ibp')}
     methods['rrdb'] = benchmark_quality._model_method(build_upsampler(rrdb[0], rrdb[1], device='cpu'))
@@ -217,7 +204,7 @@ def main(argv=None):
     validation, heldout = SPLITS
     perceptual = args.perceptual if args.perceptual is not None else choose_perceptual(results[validation],
                                                                                         args.gan_weights)
-    knobs = knob_methods(dict(models, paths=paths), args.distortion, perceptual, mean_counts, args.alphas)
+    knobs = knob_methods(models, paths, args.distortion, perceptual, args.mean_of, args.alphas)
     for split, split_dir in SPLITS.items():
         knob_results, split_notes = score(knobs, split_dir, args.num_samples, args.max_images)
         results[split].update(knob_results)
@@ -227,7 +214,7 @@ def main(argv=None):
     text = choice + '\n' + ''.join(f'\n{split} ({SPLITS[split]}):\n\n' + benchmark_quality.markdown_table(
         rows, notes if split == heldout else {}) for split, rows in results.items())
     atomic_write(outputs[0], lambda f: f.write(text.encode()), overwrite=True)
-    plot(results[heldout], outputs[1], args.distortion, perceptual, mean_counts, args.alphas)
+    plot(results[heldout], outputs[1], args.distortion, perceptual, args.mean_of, args.alphas)
     shown = {name: methods[name] for name in ('bicubic', 'ibp')}
     shown.update({f'{label} {w:g}': methods[model_name(w)] for label, w in (('distortion', args.distortion),
                                                                            ('perceptual', perceptual))})

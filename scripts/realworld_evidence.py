@@ -20,7 +20,6 @@ from os import path as osp
 
 import cv2
 import numpy as np
-import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
@@ -94,21 +93,12 @@ def variant_options(pipeline, total_iter=None):
 
 def train_variants(pipelines, total_iter, retrain):
     """Train (or reuse) each pipeline's model; returns pipeline -> (option file, checkpoint)."""
-    os.makedirs(osp.join(OUTPUT, 'options'), exist_ok=True)
+    os.makedirs(OUTPUT, exist_ok=True)
     meta_info = osp.join(OUTPUT, 'meta_info_demo_train.txt')
     if not osp.isfile(meta_info):
         generate_meta_info.write_meta_info('datasets/demo/train/HR', meta_info)
-    models = {}
-    for pipeline in pipelines:
-        opt = variant_options(pipeline, total_iter)
-        opt_path = osp.join(OUTPUT, 'options', f'{opt["name"]}.yml')
-        with open(opt_path, 'w') as f:
-            yaml.safe_dump(opt, f, sort_keys=False)
-        checkpoint = osp.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
-        if retrain or not osp.isfile(checkpoint):
-            checkpoint = run_demo.train(osp.abspath(opt_path))
-        models[pipeline] = (opt_path, checkpoint)
-    return models
+    return {pipeline: run_demo.train_variant(variant_options(pipeline, total_iter), OUTPUT, retrain)
+            for pipeline in pipelines}
 
 
 def score(models, gt_dir, lq_dir, max_images=None):

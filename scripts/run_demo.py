@@ -25,6 +25,7 @@ from os import path as osp
 import cv2
 import numpy as np
 import torch
+import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,6 +35,7 @@ from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.data.image_io import write_image  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
 from srddgan_arch.option_files import load_yaml  # noqa: E402
+from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
 
 DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
 LABEL_HEIGHT = 18
@@ -79,6 +81,27 @@ def train(opt_path, total_iter=None):
     subprocess.run(command, check=True, cwd=ROOT)
     name = load_yaml(opt_path)['name']
     return osp.join('experiments', name, 'models', 'net_g_latest.pth')
+
+
+def train_variant(opt, folder, retrain=False):
+    """Write the option dict ``opt`` to ``folder/options/<name>.yml`` and train it, unless its experiment holds a
+    latest G checkpoint already (the studies that train several variants of the demo reuse their models).
+
+    Args:
+        opt (dict): Train options, with the experiment's ``name``.
+        folder (str): The study's output folder.
+        retrain (bool): Train even when a checkpoint is there. Default: False.
+
+    Returns:
+        tuple[str, str]: The option file and the latest G checkpoint.
+    """
+    os.makedirs(osp.join(folder, 'options'), exist_ok=True)
+    opt_path = osp.join(folder, 'options', f'{opt["name"]}.yml')
+    atomic_write(opt_path, lambda f: f.write(yaml.safe_dump(opt, sort_keys=False).encode()))
+    checkpoint = osp.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
+    if retrain or not osp.isfile(checkpoint):
+        checkpoint = train(osp.abspath(opt_path))
+    return opt_path, checkpoint
 
 
 def _labelled(img, label):
