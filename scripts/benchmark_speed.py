@@ -92,6 +92,11 @@ def compare(entries, lq, args):
     """Time the entries in turn (``time_interleaved``: every model and setting sees the same swings of the machine's
     load) and print a row per entry.
 
+    Args:
+        entries (list[dict]): From ``build_entries``; their ``call`` is taken out.
+        lq (Tensor): The LR batch the calls upsample (per-image figures divide by its size).
+        args (Namespace): Command-line arguments (device, warmup, reps).
+
     Returns:
         list[dict]: Rows (model, setting, ms and best_ms per image, cpu_ms, ips, gflops, gflops_s from best_ms).
     """

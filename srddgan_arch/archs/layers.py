@@ -72,10 +72,7 @@ def upsampled_conv3x3(x, weight, bias=None):
         w0, w1, w2 = w.unbind(dim)
         return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
 
-    kernel = fold(fold(weight, 2), 3).transpose(0, 1)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        kernel = kernel.contiguous(memory_format=torch.channels_last)
-    return F.conv_transpose2d(x, kernel, bias, stride=2, padding=1)
+    return F.conv_transpose2d(x, fold(fold(weight, 2), 3).transpose(0, 1), bias, stride=2, padding=1)
 
 
 def num_groups(channels):
