@@ -21,8 +21,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from srddgan_arch.device import keep_freed_memory  # noqa: E402  (srddgan_arch first: compatibility fixes)
+from srddgan_arch.inference.loading import load_option_file  # noqa: E402
 from srddgan_arch.inference.onnx_export import export_onnx  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 from srddgan_arch.option_files import option_file_argument  # noqa: E402
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule  # noqa: E402
 

@@ -36,8 +36,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from srddgan_arch.device import keep_freed_memory  # noqa: E402
-from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
+from srddgan_arch.inference.loading import load_option_file  # noqa: E402
+from srddgan_arch.inference.settings import RunSettings  # noqa: E402
+from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 from srddgan_arch.models.standalone import (  # noqa: E402
     build_baseline_model,
     build_standalone_model,
@@ -113,11 +114,6 @@ def compare(entries, lq, args):
     return rows
 
 
-def cli_defaults(opt):
-    """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
-    return parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth']).settings
-
-
 def size_sweep(args):
     """Time the whole sample at each LR size of ``args.sweep_sizes`` with the CLI's default settings.
 
@@ -128,8 +124,8 @@ def size_sweep(args):
         tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, wall and CPU ms per HR megapixel) and the
         per-pixel (wall) cost at the largest size over that at the smallest.
     """
-    settings = cli_defaults(args.opt)
-    upsampler = build_upsampler(args.opt, settings=settings, device=args.device)
+    settings = RunSettings(device=args.device)  # srddgan-infer's defaults
+    upsampler = build_upsampler(args.opt, run=settings)
     steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
     print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')

@@ -162,7 +162,8 @@ def run_train(args, device):
 
 def run_sample(args, device, compile_network):
     """T-step sampling at 32 -> 128 (--tiny: 8 -> 32) in batches with bf16 autocast and channels-last."""
-    from srddgan_arch.inference.upsampler import build_upsampler, load_option_file
+    from srddgan_arch.inference.loading import load_option_file
+    from srddgan_arch.inference.upsampler import build_upsampler
 
     opt = load_option_file(SAMPLE_OPT).network_g
     if args.tiny:

@@ -19,7 +19,7 @@ from torch.hub import download_url_to_file
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
 from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet
-from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.lr_consistency import bicubic_downscale
 
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')

@@ -12,7 +12,7 @@ from conftest import load_script
 from conftest import tiny_srddgan_options as tiny_opt
 
 from srddgan_arch.data.image_io import to_uint8
-from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, iteration_mix
 from srddgan_arch.utils.cost import count_gflops, time_interleaved
