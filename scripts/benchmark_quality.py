@@ -29,7 +29,6 @@ pixel std across samples and seconds per image; the columns that need the HR are
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 from functools import partial
@@ -39,20 +38,19 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import srddgan_arch  # noqa: F401  (compatibility fixes and metric registration)
+from srddgan_arch.data.image_io import to_uint8, write_image
+from srddgan_arch.device import default_device
+from srddgan_arch.inference.loading import load_option_file
+from srddgan_arch.inference.settings import PRECISIONS, RunSettings
+from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
+from srddgan_arch.option_files import option_file_argument
+from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.utils.training_state import atomic_write
+from srddgan_tools.evaluation_pairs import load_lr_images, load_pairs
 
-import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
-from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noqa: E402
-from srddgan_arch.data.image_io import to_uint8, write_image  # noqa: E402
-from srddgan_arch.device import default_device  # noqa: E402
-from srddgan_arch.inference.loading import load_option_file  # noqa: E402
-from srddgan_arch.inference.settings import PRECISIONS, RunSettings  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples  # noqa: E402
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
-from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
-from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')

@@ -26,27 +26,25 @@ backward and R1's double backward come from ``FlopCounterMode``. It ends with ``
 <ms ratio>`` and ``srddgan_train_gflops_share: <SRDDGAN's GFLOP/s over ESRGAN's>``.
 """
 import argparse
-import sys
 from functools import partial
 from os import path as osp
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from srddgan_arch.device import keep_freed_memory  # noqa: E402
-from srddgan_arch.inference.loading import load_option_file  # noqa: E402
-from srddgan_arch.inference.settings import RunSettings  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
-from srddgan_arch.models.standalone import (  # noqa: E402
+from srddgan_arch.device import keep_freed_memory
+from srddgan_arch.inference.loading import load_option_file
+from srddgan_arch.inference.settings import RunSettings
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import load_yaml, option_file_argument
+from srddgan_tools.cost import count_gflops, time_interleaved, time_ms
+from srddgan_tools.standalone import (
     build_baseline_model,
     build_standalone_model,
     iteration_cost,
     training_batch_size,
 )
-from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
-from srddgan_arch.utils.cost import count_gflops, time_interleaved, time_ms  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}

@@ -34,11 +34,10 @@ from os import path as osp
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import srddgan_arch  # noqa: F401  (before BasicSR: the compatibility fixes and the registrations)
+from srddgan_arch.option_files import load_yaml
 
-import srddgan_arch  # noqa: E402, F401  (before BasicSR: the compatibility fixes and the registrations)
-from srddgan_arch.option_files import load_yaml  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 TRAIN_OPT = osp.join(ROOT, 'options', 'train_SRDDGAN_DIV2K_x4.yml')
 SAMPLE_OPT = osp.join(ROOT, 'options', 'test_SRDDGAN_DIV2K_x4.yml')

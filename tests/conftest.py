@@ -4,6 +4,7 @@ import http.server
 import importlib.util
 import math
 import os
+import sys
 import threading
 from os import path as osp
 from urllib.error import URLError
@@ -23,6 +24,8 @@ from srddgan_arch.inference.loading import build_network
 from srddgan_arch.lr_consistency import bicubic_downscale
 
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
+# scripts that use another script import it by name, as Python runs them: with their own folder first on sys.path
+sys.path.insert(0, SCRIPTS)
 
 
 def load_script(name):

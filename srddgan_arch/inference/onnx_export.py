@@ -26,6 +26,7 @@ from os import path as osp
 
 import torch
 
+from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
 from srddgan_runtime import Schedule
 from srddgan_runtime.upsampler import MANIFEST, MANIFEST_FORMAT
@@ -138,8 +139,6 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema', interpolate
     net, trained = load_trained_network(network_opt, model_path, param_key, f'network_g of {opt}', interpolate, alpha)
     if not is_diffusion_network(net):
         raise ValueError(f'{opt}: network_g {network_opt["type"]} is not an SRDDGAN generator; only those export.')
-    from srddgan_arch.diffusion import DiffusionSchedule
-
     schedule = DiffusionSchedule(**(trained or dataclasses.asdict(diffusion)))
     parent = osp.dirname(osp.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
