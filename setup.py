@@ -6,7 +6,8 @@ The option files have one copy, the repository's ``options/``; the wheel ships t
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*', 'srddgan_runtime']) + ['srddgan_arch.configs'],
+    packages=find_packages(include=['srddgan_arch', 'srddgan_arch.*', 'srddgan_runtime', 'srddgan_tools'])
+    + ['srddgan_arch.configs'],
     package_dir={'srddgan_arch.configs': 'options'},
     package_data={'srddgan_arch.configs': ['*.yml']},
 )

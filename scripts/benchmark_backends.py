@@ -9,7 +9,6 @@ torch ``SRDDGANer`` and ``srddgan_runtime.OnnxUpsampler``. Prints ms/image of ea
 (0-255) and ends with ``onnxruntime_over_torch: <ms ratio>``. Needs the ``[onnx]`` extra.
 """
 import argparse
-import sys
 import tempfile
 import time
 from os import path as osp
@@ -17,14 +16,12 @@ from os import path as osp
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from srddgan_arch.device import keep_freed_memory  # noqa: E402  (srddgan_arch first: compatibility fixes)
-from srddgan_arch.inference.onnx_export import export_onnx  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
-from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule  # noqa: E402
+from srddgan_arch.device import keep_freed_memory  # (srddgan_arch first: compatibility fixes)
+from srddgan_arch.inference.loading import load_option_file
+from srddgan_arch.inference.onnx_export import export_onnx
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import option_file_argument
+from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
 
 
 def smooth_image(size):

@@ -29,7 +29,6 @@ pixel std across samples and seconds per image; the columns that need the HR are
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 from functools import partial
@@ -39,19 +38,19 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import srddgan_arch  # noqa: F401  (compatibility fixes and metric registration)
+from srddgan_arch.data.image_io import to_uint8, write_image
+from srddgan_arch.device import default_device
+from srddgan_arch.inference.loading import load_option_file
+from srddgan_arch.inference.settings import PRECISIONS, RunSettings
+from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
+from srddgan_arch.option_files import option_file_argument
+from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.utils.training_state import atomic_write
+from srddgan_tools.evaluation_pairs import load_lr_images, load_pairs
 
-import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
-from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noqa: E402
-from srddgan_arch.data.image_io import to_uint8, write_image  # noqa: E402
-from srddgan_arch.device import default_device  # noqa: E402
-from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file, mean_of_samples  # noqa: E402
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
-from srddgan_arch.options import LRConsistencyOptions  # noqa: E402
-from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # the RRDBNet of the rrdb and esrgan methods (ESRGAN's generator, as the baseline option files define it)
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
@@ -286,9 +285,9 @@ def parse_args(argv=None):
                         '50000 (paper Table 4, FID@50k).')
     parser.add_argument('--inception_path', help="InceptionV3 weights for FID/IS. Default: torch-fidelity's cache.")
     parser.add_argument('--max_images', type=int, help='Evaluate only the first N images.')
-    parser.add_argument('--tile', type=int, help=f'Tile size in LR pixels, 0: none. Default: {InferenceSettings.tile}.')
-    parser.add_argument('--tile_pad', type=int, help=f'Tile overlap context. Default: {InferenceSettings.tile_pad}.')
-    parser.add_argument('--precision', choices=PRECISIONS, help=f'Default: {InferenceSettings.precision}.')
+    parser.add_argument('--tile', type=int, help=f'Tile size in LR pixels, 0: none. Default: {RunSettings.tile}.')
+    parser.add_argument('--tile_pad', type=int, help=f'Tile overlap context. Default: {RunSettings.tile_pad}.')
+    parser.add_argument('--precision', choices=PRECISIONS, help=f'Default: {RunSettings.precision}.')
     parser.add_argument('--device', help='cuda, mps or cpu. Default: the best available.')
     parser.add_argument('--save_dir', help='Save each method\'s SR images under SAVE_DIR/<method>.')
     parser.add_argument('--output', help='Write the markdown table to this file.')

@@ -26,26 +26,25 @@ backward and R1's double backward come from ``FlopCounterMode``. It ends with ``
 <ms ratio>`` and ``srddgan_train_gflops_share: <SRDDGAN's GFLOP/s over ESRGAN's>``.
 """
 import argparse
-import sys
 from functools import partial
 from os import path as osp
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from srddgan_arch.device import keep_freed_memory  # noqa: E402
-from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
-from srddgan_arch.models.standalone import (  # noqa: E402
+from srddgan_arch.device import keep_freed_memory
+from srddgan_arch.inference.loading import load_option_file
+from srddgan_arch.inference.settings import RunSettings
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import load_yaml, option_file_argument
+from srddgan_tools.cost import count_gflops, time_interleaved, time_ms
+from srddgan_tools.standalone import (
     build_baseline_model,
     build_standalone_model,
     iteration_cost,
     training_batch_size,
 )
-from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
-from srddgan_arch.utils.cost import count_gflops, time_interleaved, time_ms  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # setting name -> (precision, channels_last)
 SETTINGS = {'fp32': ('fp32', False), 'fp32_channels_last': ('fp32', True), 'bf16': ('bf16', True)}
@@ -113,11 +112,6 @@ def compare(entries, lq, args):
     return rows
 
 
-def cli_defaults(opt):
-    """The runtime settings of ``srddgan-infer -opt <opt>`` given no other option (steps, tiles, precision, ...)."""
-    return parse_cli_args(['-i', '.', '-opt', opt, '--model_path', 'unused.pth']).settings
-
-
 def size_sweep(args):
     """Time the whole sample at each LR size of ``args.sweep_sizes`` with the CLI's default settings.
 
@@ -128,8 +122,8 @@ def size_sweep(args):
         tuple[list[dict], float]: Rows (lr_size, hr_size, ms per image, wall and CPU ms per HR megapixel) and the
         per-pixel (wall) cost at the largest size over that at the smallest.
     """
-    settings = cli_defaults(args.opt)
-    upsampler = build_upsampler(args.opt, settings=settings, device=args.device)
+    settings = RunSettings(device=args.device)  # srddgan-infer's defaults
+    upsampler = build_upsampler(args.opt, run=settings)
     steps = upsampler.schedule.num_timesteps if upsampler.diffusion else None
     print(f'size sweep: {args.opt}, T={steps}, device {args.device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, warmup {args.warmup}, reps {args.reps}, CLI defaults {settings}')

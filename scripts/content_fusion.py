@@ -7,15 +7,12 @@ Writes composite.png (the HR input), lq.png (its bicubic downscale), sample_<i>.
 fused_<i>.png (the source with the region taken from each sample).
 """
 import argparse
-import sys
 from os import path as osp
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from srddgan_arch.data.image_io import read_image, write_image  # noqa: E402
-from srddgan_arch.inference.fusion import content_fusion  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
-from srddgan_arch.option_files import option_file_argument  # noqa: E402
+from srddgan_arch.data.image_io import read_image, write_image
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import option_file_argument
+from srddgan_tools.fusion import content_fusion
 
 
 def parse_args(argv=None):

@@ -5,14 +5,12 @@ One line per configuration: ``<config> generator=<M> encoder=<M> discriminator=<
 the LR encoder. The paper reports 39.14M parameters for the face model (generator + encoder).
 """
 import argparse
-import sys
 from os import path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import srddgan_arch  # noqa: F401  (BasicSR compatibility fixes and registration, before any basicsr import)
+from srddgan_arch.option_files import load_yaml, option_file_argument
 
-import srddgan_arch  # noqa: E402,F401  (BasicSR compatibility fixes and registration, before any basicsr import)
-from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # configuration label -> its option file: the networks are built from the files' network_g and network_d
 PAPER_OPTIONS = {

@@ -16,16 +16,13 @@ The sustained rate is an assumption, not a measurement: replace it by ``FLOPs pe
 GPU (``benchmark_speed.py --train --device cuda`` measures both) to get exact figures.
 """
 import argparse
-import sys
 from os import path as osp
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
-from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, training_batch_size  # noqa: E402
-from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
+import srddgan_arch  # noqa: F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.option_files import load_yaml, option_file_argument
+from srddgan_tools.standalone import build_standalone_model, iteration_cost, training_batch_size
 
 # sustained fp32/TF32 training throughput assumed for the paper's cards and a current one (about 40 % of peak)
 DEFAULT_TFLOPS = {'TITAN V (fp32)': 6.0, 'RTX 3090 (fp32)': 14.0, 'A100 (TF32)': 60.0}

@@ -10,12 +10,9 @@ is written to a temporary file beside it and renamed; an existing file is kept u
 """
 import argparse
 import os
-import sys
 from os import path as osp
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from srddgan_arch.data.image_io import list_images, read_header  # noqa: E402
+from srddgan_arch.data.image_io import list_images, read_header
 
 
 def write_meta_info(folder, meta_info, recursive=True, min_size=None, force=False):

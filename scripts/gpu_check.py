@@ -34,11 +34,10 @@ from os import path as osp
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import srddgan_arch  # noqa: F401  (before BasicSR: the compatibility fixes and the registrations)
+from srddgan_arch.option_files import load_yaml
 
-import srddgan_arch  # noqa: E402, F401  (before BasicSR: the compatibility fixes and the registrations)
-from srddgan_arch.option_files import load_yaml  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 TRAIN_OPT = osp.join(ROOT, 'options', 'train_SRDDGAN_DIV2K_x4.yml')
 SAMPLE_OPT = osp.join(ROOT, 'options', 'test_SRDDGAN_DIV2K_x4.yml')
@@ -162,7 +161,8 @@ def run_train(args, device):
 
 def run_sample(args, device, compile_network):
     """T-step sampling at 32 -> 128 (--tiny: 8 -> 32) in batches with bf16 autocast and channels-last."""
-    from srddgan_arch.inference.upsampler import build_upsampler, load_option_file
+    from srddgan_arch.inference.loading import load_option_file
+    from srddgan_arch.inference.upsampler import build_upsampler
 
     opt = load_option_file(SAMPLE_OPT).network_g
     if args.tiny:

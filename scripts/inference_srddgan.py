@@ -5,11 +5,8 @@
         --model_path experiments/pretrained_models/SRDDGAN_x4.pth --tile 64 --num_samples 4
 """
 import sys
-from os import path as osp
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from srddgan_arch.inference.cli import main  # noqa: E402
+from srddgan_arch.inference.cli import main
 
 if __name__ == '__main__':
     sys.exit(main())

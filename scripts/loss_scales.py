@@ -16,21 +16,17 @@ online). Without them the VGG has random weights (torchvision's initialisation),
 content/style scales of the ImageNet weights differ. Training never falls back to random weights.
 """
 import argparse
-import sys
 from os import path as osp
 
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
-from srddgan_arch.data.demo import TRAIN_PHOTOS  # noqa: E402
-from srddgan_arch.data.preflight import check_data_sets  # noqa: E402
-from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
-from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
-from srddgan_arch.options import OptionError  # noqa: E402
+import srddgan_arch  # noqa: F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.data.preflight import check_data_sets
+from srddgan_arch.option_files import load_yaml, option_file_argument
+from srddgan_arch.options import OptionError
+from srddgan_tools.demo import TRAIN_PHOTOS
+from srddgan_tools.standalone import build_standalone_model, training_batch_size
 
 EQ22_SYMBOLS = {'l_g_adv': 'alpha L_adv', 'l_g_content': 'beta L_content', 'l_g_style': 'eta L_style',
                 'l_g_pix': 'pixel loss'}

@@ -18,25 +18,21 @@ knobs as curves) and ``samples.png`` (validation crops: references, two samples 
 """
 import argparse
 import os
-import sys
 from os import path as osp
 
+import benchmark_quality  # a script of this folder (Python puts a script's folder on sys.path)
 import cv2
 import numpy as np
+import run_demo
+
+from srddgan_arch.data.image_io import write_image
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import load_yaml
+from srddgan_arch.utils.training_state import atomic_write
+from srddgan_tools.demo import build_demo_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.join(ROOT, 'scripts'))
-
-import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes, registration)
-import run_demo  # noqa: E402
-
-from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
-from srddgan_arch.data.image_io import write_image  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
-from srddgan_arch.option_files import load_yaml  # noqa: E402
-from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
 
 OUTPUT = 'results/perception_distortion'
 SPLITS = {'validation crops': 'datasets/demo/val', 'held-out photographs': 'datasets/demo/heldout'}

@@ -2,8 +2,8 @@
 
 Example: python scripts/prepare_cifar10.py --input datasets/cifar-10-batches-py --output datasets/CIFAR10 --lmdb
 """
-from srddgan_arch.data.paper_datasets import prepare_cifar10
-from srddgan_arch.data.prepare import build_parser
+from srddgan_tools.paper_datasets import prepare_cifar10
+from srddgan_tools.prepare import build_parser
 
 
 def main(argv=None):

@@ -2,8 +2,8 @@
 
 Example: python scripts/prepare_demo_data.py --output datasets/demo --lmdb
 """
-from srddgan_arch.data.demo import build_demo_dataset
-from srddgan_arch.data.prepare import build_parser
+from srddgan_tools.demo import build_demo_dataset
+from srddgan_tools.prepare import build_parser
 
 
 def main(argv=None):

@@ -3,8 +3,8 @@
 Example: python scripts/prepare_div2k.py --input datasets/DIV2K/DIV2K_train_HR datasets/Flickr2K/Flickr2K_HR
          --output datasets/DF2K/train --lmdb --workers 8
 """
-from srddgan_arch.data.paper_datasets import prepare_div2k
-from srddgan_arch.data.prepare import build_parser
+from srddgan_tools.paper_datasets import prepare_div2k
+from srddgan_tools.prepare import build_parser
 
 
 def main(argv=None):

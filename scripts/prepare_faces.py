@@ -3,8 +3,8 @@
 Example: python scripts/prepare_faces.py --input datasets/FFHQ/images1024x1024 datasets/CelebA-HQ/train
          --output datasets/faces/train --lmdb --workers 8
 """
-from srddgan_arch.data.paper_datasets import prepare_faces
-from srddgan_arch.data.prepare import build_parser
+from srddgan_tools.paper_datasets import prepare_faces
+from srddgan_tools.prepare import build_parser
 
 
 def main(argv=None):

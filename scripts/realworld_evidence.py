@@ -15,25 +15,21 @@ bicubic interpolation, the demo model (with its LR-consistent sampler and withou
 """
 import argparse
 import os
-import sys
 from os import path as osp
 
+import benchmark_quality  # a script of this folder (Python puts a script's folder on sys.path)
 import cv2
+import generate_meta_info
 import numpy as np
+import run_demo
+
+from srddgan_arch.data.image_io import list_images
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.option_files import load_yaml
+from srddgan_tools.demo import build_demo_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.join(ROOT, 'scripts'))
-
-import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes, registration)
-import generate_meta_info  # noqa: E402
-import run_demo  # noqa: E402
-
-from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
-from srddgan_arch.data.image_io import list_images  # noqa: E402
-from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
-from srddgan_arch.option_files import load_yaml  # noqa: E402
 
 OUTPUT = 'results/realworld_evidence'
 # the fixed test degradation: anisotropic Gaussian blur (sigmas 1.6 and 0.8 HR px, rotated 30 degrees), MATLAB

@@ -27,15 +27,14 @@ import numpy as np
 import torch
 import yaml
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
 # the package first: BasicSR compatibility fixes and registration
-from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
-from srddgan_arch.data.image_io import write_image  # noqa: E402
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
-from srddgan_arch.option_files import load_yaml  # noqa: E402
-from srddgan_arch.utils.training_state import atomic_write  # noqa: E402
+from srddgan_arch.data.image_io import write_image
+from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
+from srddgan_arch.option_files import load_yaml
+from srddgan_arch.utils.training_state import atomic_write
+from srddgan_tools.demo import build_demo_dataset
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 DEFAULT_OPT = 'options/train_SRDDGAN_demo_x4.yml'
 LABEL_HEIGHT = 18

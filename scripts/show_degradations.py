@@ -13,32 +13,29 @@ uses seed ``--seed + i``: the same command gives the same grid. The grid is writ
 """
 import argparse
 import os
-import sys
 from os import path as osp
 
 import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from srddgan_arch.data.batch_degradation import RealESRGANDegradation  # noqa: E402
-from srddgan_arch.data.degradations import (  # noqa: E402
+from srddgan_arch.data.batch_degradation import RealESRGANDegradation
+from srddgan_arch.data.degradations import (
     DegradationOptions,
     degrade_batch,
     degrade_image,
     rng_scope,
     sample_stages,
 )
-from srddgan_arch.data.image_io import read_image, to_uint8  # noqa: E402
-from srddgan_arch.data.realesrgan_dataset import sample_kernels  # noqa: E402
-from srddgan_arch.data.realesrgan_options import (  # noqa: E402
+from srddgan_arch.data.image_io import read_image, to_uint8
+from srddgan_arch.data.realesrgan_dataset import sample_kernels
+from srddgan_arch.data.realesrgan_options import (
     KERNEL_SIDE,
     REALESRGAN_DATASETS,
     RealESRGANOptions,
     with_defaults,
 )
-from srddgan_arch.option_files import load_yaml  # noqa: E402
+from srddgan_arch.option_files import load_yaml
 
 LABEL_HEIGHT = 18
 COLUMNS = 5

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from os import path as osp
 from typing import NamedTuple
 
-from srddgan_arch.inference.cli import OneLineParser
-from srddgan_arch.inference.upsampler import is_diffusion_network, load_option_file, load_trained_network
+from srddgan_arch.inference.arguments import OneLineParser
+from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
 from srddgan_arch.option_files import option_file_argument
 from srddgan_arch.utils.checkpoint import SAFETENSORS_DIFFUSION, SAFETENSORS_PARAM_KEY
 from srddgan_arch.utils.training_state import atomic_write

@@ -4,6 +4,7 @@ import http.server
 import importlib.util
 import math
 import os
+import sys
 import threading
 from os import path as osp
 from urllib.error import URLError
@@ -19,10 +20,12 @@ from torch.hub import download_url_to_file
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work
 from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet
-from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.lr_consistency import bicubic_downscale
 
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
+# scripts that use another script import it by name, as Python runs them: with their own folder first on sys.path
+sys.path.insert(0, SCRIPTS)
 
 
 def load_script(name):

@@ -16,7 +16,8 @@ from conftest import TINY_SRDDGAN
 
 from srddgan_arch import app
 from srddgan_arch.inference import cli
-from srddgan_arch.inference.upsampler import build_network, build_upsampler
+from srddgan_arch.inference.loading import build_network
+from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.lr_consistency import bicubic_downscale, reference_upscale
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
@@ -89,11 +90,11 @@ def test_app_refuses_a_bad_device_and_model_in_one_line(capsys, tmp_path):
     ({'tile': -4}, '--tile'),
     ({'scale': -2}, '-s must be a positive number'),
 ])
-def test_app_settings_are_checked_by_the_cli_parser(model, setting, message):
+def test_app_settings_are_checked_as_the_cli_checks_them(model, setting, message):
     """A setting srddgan-infer refuses is the same one-line message in the app, before anything is sampled."""
     base, opt_path, model_path, image_path = model
     with pytest.raises(ValueError) as error:
-        app.settings_args(base, opt_path, model_path, image_path, **setting)
+        app.app_request(base, image_path, **setting)
     text = str(error.value)
     assert message in text and '\n' not in text and 'see --help' not in text, text
 
@@ -102,7 +103,7 @@ def test_app_samples_are_the_cli_images(model, tmp_path):
     """Sample i of the app is srddgan-infer's sample i for the same seed; the gallery's bicubic is the MATLAB-bicubic
     reference and its LR the input, both at the output size."""
     base, opt_path, model_path, image_path = model
-    result = app.explore(base, app.settings_args(base, opt_path, model_path, image_path, seed=5, num_samples=3))
+    result = app.explore(base, app.app_request(base, image_path, seed=5, num_samples=3))
     assert len(result.samples) == 3 and all(sample.shape == (24, 32, 3) for sample in result.samples)
     written = _infer_rgb(tmp_path, opt_path, model_path, image_path, 5, 3)
     for sample, expected in zip(result.samples, written, strict=True):
@@ -118,7 +119,7 @@ def test_app_samples_are_the_cli_images(model, tmp_path):
 def test_app_settings_reach_the_sampler(model, tmp_path):
     """LR consistency, -s and tiles act as in srddgan-infer: the bicubic-consistent samples downscale to the LR."""
     base, opt_path, model_path, image_path = model
-    consistent = app.explore(base, app.settings_args(base, opt_path, model_path, image_path, num_samples=2,
+    consistent = app.explore(base, app.app_request(base, image_path, num_samples=2,
                                                      lr_consistency='bicubic', tile=8, tile_pad=2))
     for sample, written in zip(consistent.samples, _infer_rgb(tmp_path, opt_path, model_path, image_path, 0, 2,
                                                               '--lr_consistency', 'bicubic', '-t', '8',
@@ -126,10 +127,10 @@ def test_app_settings_reach_the_sampler(model, tmp_path):
         np.testing.assert_array_equal(sample, written)
     lq = cv2.cvtColor(cv2.imread(image_path), cv2.COLOR_BGR2RGB)
     assert calculate_lr_psnr(consistent.samples[0], lq, scale=2, input_order='HWC') >= 45
-    free = app.explore(base, app.settings_args(base, opt_path, model_path, image_path, num_samples=1))
+    free = app.explore(base, app.app_request(base, image_path, num_samples=1))
     downscaled = bicubic_downscale(torch.from_numpy(free.samples[0].transpose(2, 0, 1) / 255.).float()[None], 2)
     assert (downscaled[0].numpy().transpose(1, 2, 0) * 255 - lq).std() > 1  # without it the samples are free
-    scaled = app.explore(base, app.settings_args(base, opt_path, model_path, image_path, scale=3, num_samples=1))
+    scaled = app.explore(base, app.app_request(base, image_path, scale=3, num_samples=1))
     assert scaled.samples[0].shape == scaled.bicubic.shape == scaled.lr.shape == (36, 48, 3)
 
 
@@ -138,9 +139,9 @@ def test_app_refuses_an_image_too_large_for_memory_before_decoding(model, tmp_pa
     base, opt_path, model_path, _ = model
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
     monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
-    args = app.settings_args(base, opt_path, model_path, str(tmp_path / 'huge.png'), max_memory=1)
+    request = app.app_request(base, str(tmp_path / 'huge.png'), max_memory=1)
     with pytest.raises(MemoryError, match=r'huge\.png \(6000x6000\) needs about'):
-        app.explore(base, args)
+        app.explore(base, request)
 
 
 def test_heat_map_shows_where_the_samples_differ():
@@ -169,7 +170,7 @@ def served(model, monkeypatch, tmp_path):
     monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
     monkeypatch.setenv('GRADIO_TEMP_DIR', str(tmp_path / 'gradio'))
     base, opt_path, model_path, _ = model
-    blocks = app.build_app(base, opt_path, model_path)
+    blocks = app.build_app(base, opt_path)
     blocks.launch(server_name='127.0.0.1', server_port=_free_port(), prevent_thread_lock=True, quiet=True)
     yield blocks.local_url, model
     blocks.close()

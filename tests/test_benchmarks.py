@@ -12,10 +12,10 @@ from conftest import load_script
 from conftest import tiny_srddgan_options as tiny_opt
 
 from srddgan_arch.data.image_io import to_uint8
-from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
-from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, iteration_mix
-from srddgan_arch.utils.cost import count_gflops, time_interleaved
+from srddgan_tools.cost import count_gflops, time_interleaved
+from srddgan_tools.standalone import build_standalone_model, iteration_cost, iteration_mix
 
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,

@@ -12,7 +12,7 @@ from conftest import TINY_RRDB, write_tiny_rrdb
 
 from srddgan_arch import compat
 from srddgan_arch.inference.cli import main as infer_main
-from srddgan_arch.inference.upsampler import build_network
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.utils.checkpoint import download_weights, load_checkpoint, locate_weights
 
 URL = 'https://example.org/weights/net-0123abcd.pth'

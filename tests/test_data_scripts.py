@@ -13,7 +13,7 @@ from basicsr.data.paired_image_dataset import PairedImageDataset
 from conftest import RunsCommand
 
 from srddgan_arch.data.image_io import BadImageError
-from srddgan_arch.data.prepare import sub_image_corners
+from srddgan_tools.prepare import sub_image_corners
 
 SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'
 
@@ -210,9 +210,9 @@ def test_prepare_demo_data(tmp_path):
 def test_interrupted_preparation_is_marked_and_refused_by_training(tmp_path, monkeypatch):
     """Ctrl-C half-way through prepare_div2k leaves its output marked incomplete, and the start-up checks refuse it
     (107 of 600 pairs were used without a word); a finished preparation leaves no marker."""
-    from srddgan_arch.data import paper_datasets, prepare
     from srddgan_arch.data.preflight import _check_folder
     from srddgan_arch.options import OptionError
+    from srddgan_tools import paper_datasets, prepare
 
     div2k = write_images(tmp_path / 'DIV2K', [(64, 64, 3)] * 3)
     out = str(tmp_path / 'out')

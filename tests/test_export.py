@@ -12,7 +12,8 @@ from conftest import tiny_srddgan_options
 from safetensors import safe_open
 
 from srddgan_arch.export import main
-from srddgan_arch.inference.upsampler import build_network, build_upsampler
+from srddgan_arch.inference.loading import build_network
+from srddgan_arch.inference.upsampler import build_upsampler
 
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=2, image_size=16, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[], z_dim=4, num_mapping_layers=1, lr_encoder=False)

@@ -12,13 +12,14 @@ import pytest
 import torch
 import yaml
 from basicsr.utils import get_root_logger
-from conftest import TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
+from conftest import TINY_RRDB, TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
 
 from srddgan_arch.data.image_io import read_image, write_image
 from srddgan_arch.inference import cli
 from srddgan_arch.inference.cli import main
+from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.memory import MemoryGuard
-from srddgan_arch.inference.upsampler import SRDDGANer, build_network, build_upsampler
+from srddgan_arch.inference.upsampler import SRDDGANer, build_upsampler
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
 
@@ -116,16 +117,47 @@ def test_cli_mistakes_are_one_line_before_any_model(tmp_path, capsys, model_args
 
 
 def test_cli_settings_reach_the_upsampler_unchanged(tmp_path, capsys, model_args):
-    """The command line builds one InferenceSettings (an option not given keeps the class's default) and the
-    upsampler holds that very object; a value out of its bounds is a one-line usage error naming the option."""
-    args = cli.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16'])
+    """The command line builds one ModelChoice and one RunSettings (an option not given keeps the class's default)
+    and the upsampler holds that very RunSettings; a value out of its bounds is a one-line usage error naming the
+    option."""
+    args = cli.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16', '--param_key', 'params'])
     job = cli.build_job(args)
-    assert job.upsampler.settings is args.settings
-    settings = args.settings
-    assert (settings.tile_pad, settings.precision, settings.tile, settings.param_key) == (3, 'bf16', 0, 'params_ema')
+    assert job.upsampler.settings is args.run
+    assert (args.run.tile_pad, args.run.precision, args.run.tile) == (3, 'bf16', 0)
+    assert (args.model.param_key, args.model.steps, args.model.interpolate) == ('params', None, None)
     assert (job.upsampler.tile_pad, job.upsampler.precision, str(job.upsampler.device)) == (3, 'bf16', 'cpu')
     code, err = run_cli(capsys, '-i', str(tmp_path), *model_args, '--tile', '-1')
     assert code == 2 and re.search(r'--tile must be an int >= 0, got -1', err) and len(err.strip().splitlines()) == 1
+
+
+def test_face_model_takes_none_of_the_main_models_choices(tmp_path, monkeypatch):
+    """``--face --interpolate G2``: the -opt model is interpolated with G2; the face model (another network) is built
+    with its own choices (no interpolation, its trained steps), not the -opt model's."""
+    opt_path, model_path = write_tiny_rrdb(tmp_path)
+    torch.manual_seed(1)
+    torch.save({'params_ema': build_network(TINY_RRDB).state_dict()}, tmp_path / 'second.pth')
+    face_opt = tmp_path / 'face.yml'
+    face_opt.write_text(yaml.safe_dump({'network_g': dict(TINY_RRDB, scale=2, num_feat=4)}))
+    torch.save({'params_ema': build_network(dict(TINY_RRDB, scale=2, num_feat=4)).state_dict()}, tmp_path / 'face.pth')
+    faces = []
+    monkeypatch.setattr(cli, 'build_face_mode', lambda upsampler, *args: faces.append(upsampler))
+    args = cli.parse_args(['-i', str(tmp_path), '-opt', opt_path, '--model_path', model_path, '--device', 'cpu',
+                           '--interpolate', str(tmp_path / 'second.pth'), '--alpha', '0.25', '--face', '--face_opt',
+                           str(face_opt), '--face_model_path', str(tmp_path / 'face.pth')])
+    job = cli.build_job(args)
+    face_weights = torch.load(tmp_path / 'face.pth')['params_ema']
+    assert all(torch.equal(value, face_weights[name]) for name, value in faces[0].net.state_dict().items())
+    first, second = torch.load(model_path)['params_ema'], torch.load(tmp_path / 'second.pth')['params_ema']
+    weight = job.upsampler.net.state_dict()['conv_first.weight']
+    assert torch.allclose(weight, 0.75 * first['conv_first.weight'] + 0.25 * second['conv_first.weight'])
+
+
+def test_face_mode_refuses_model_choices_without_an_opt_model(capsys):
+    """Without -opt, the -opt model's choices (--steps, --interpolate, ...) would choose for nothing: one line."""
+    code, err = run_cli(capsys, '-i', 'x.png', '--face', '--face_opt', 'f.yml', '--face_model_path', 'f.pth',
+                        '--steps', '2')
+    assert code == 2 and '--steps choose(s) for the -opt model, and there is none' in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_cli_gpu_number(monkeypatch, capsys):

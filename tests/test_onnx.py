@@ -29,7 +29,7 @@ def _write_generator(folder, option_name, seed=0):
     with open(resolve_option_file(option_name)) as f:
         opt = yaml.safe_load(f)
     torch.manual_seed(seed)
-    model_path = folder / f'{option_name}.pth'
+    model_path = folder / f'{option_name}_{seed}.pth'
     torch.save({'params_ema': build_network(opt['network_g']).state_dict()}, model_path)
     return resolve_option_file(option_name), str(model_path)
 
@@ -120,3 +120,24 @@ def test_paper_size_model_onnx_backend_gives_the_torch_image(tmp_path, hub_dir):
     assert len(graphs) == 1 and graphs[0].parent.parent == hub_dir.parent / 'srddgan_onnx'
     assert _infer(tmp_path, 'sr_onnx', opt_path, model_path, '--backend', 'onnxruntime')[0].shape == (128, 128, 3)
     assert sorted(tmp_path.rglob('step.onnx')) == graphs
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_onnx_backend_samples_the_interpolated_weights(tmp_path, hub_dir):
+    """``--backend onnxruntime --interpolate G2 --alpha a`` exports the interpolated weights (its own export, not the
+    first checkpoint's): the same images as the torch backend's interpolation, unlike the first model's."""
+    opt_path, first = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4')
+    _, second = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4', seed=1)
+    weights = torch.load(second)['params_ema']  # (a residual generator at initialisation returns the bicubic image)
+    torch.save({'params_ema': {name: value + 0.05 * torch.randn_like(value) if value.is_floating_point() else value
+                               for name, value in weights.items()}}, second)
+    _write_photo(tmp_path / 'photo.png', 24, 32)
+    mix = ['--interpolate', second, '--alpha', '0.3']
+    torch_images = _infer(tmp_path, 'sr_torch', opt_path, first, '--device', 'cpu', *mix)
+    onnx_images = _infer(tmp_path, 'sr_onnx', opt_path, first, '--backend', 'onnxruntime', *mix)
+    plain = _infer(tmp_path, 'sr_plain', opt_path, first, '--backend', 'onnxruntime')
+    for torch_image, onnx_image, plain_image in zip(torch_images, onnx_images, plain, strict=True):
+        assert np.abs(torch_image - onnx_image).max() <= 1
+        assert np.abs(plain_image - onnx_image).max() > 8
+    assert len(sorted(tmp_path.rglob('step.onnx'))) == 2  # the interpolation is an export of its own

@@ -15,7 +15,8 @@ from conftest import tiny_srddgan_options as tiny_opt
 from skimage import data as skimage_data
 
 from srddgan_arch.inference.cli import main
-from srddgan_arch.inference.upsampler import build_network, build_upsampler, mean_of_samples
+from srddgan_arch.inference.loading import build_network
+from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
 from srddgan_arch.lr_consistency import bicubic_downscale
 from srddgan_arch.metrics.swd_metric import calculate_swd, laplacian_pyramid
 from srddgan_arch.options import OptionError

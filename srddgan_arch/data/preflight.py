@@ -10,9 +10,12 @@ from os import path as osp
 
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
-from srddgan_arch.data.prepare import INCOMPLETE_MARKER
 from srddgan_arch.options.runs import check_datasets, dataset_settings
 from srddgan_arch.options.schema import OptionError
+
+# written into a split folder while it is prepared and removed last (hidden: no image listing sees it); the data
+# preparation (srddgan_tools.prepare) writes it, training refuses a folder that holds it
+INCOMPLETE_MARKER = '.incomplete'
 
 
 def _check_folder(key, folder, io_backend):

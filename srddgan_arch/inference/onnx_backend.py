@@ -4,8 +4,8 @@ from os import path as osp
 
 import torch
 
+from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.onnx_export import export_key, export_onnx
-from srddgan_arch.inference.upsampler import load_option_file
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
 from srddgan_runtime.upsampler import MANIFEST, read_manifest
 
@@ -44,8 +44,8 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
 
     Args:
         upsampler (SRDDGANer): The torch upsampler built from ``args.opt`` and ``args.model_path``.
-        args (Namespace): ``srddgan-infer``'s arguments (``opt``, ``model_path``, ``settings``, ``onnx_dir``,
-            ``output``).
+        args (Namespace): ``srddgan-infer``'s arguments (``opt``, ``model_path``, ``model``: the model choice, whose
+            interpolation is exported too, ``onnx_dir``, ``output``).
         inputs (list[str]): The input files (the export never goes beside them). Default: ().
 
     Returns:
@@ -53,11 +53,12 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
     """
     if not upsampler.diffusion:
         raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
-    param_key = args.settings.param_key
-    key = export_key(load_option_file(args.opt).network_g, args.model_path, param_key)
+    model = args.model
+    key = export_key(load_option_file(args.opt).network_g, args.model_path, model.param_key, model.interpolate,
+                     model.alpha)
     onnx_dir = _export_folder(args, inputs, key)
     if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
-        export_onnx(args.opt, args.model_path, onnx_dir, param_key)
+        export_onnx(args.opt, args.model_path, onnx_dir, model.param_key, model.interpolate, model.alpha)
     elif read_manifest(onnx_dir)['key'] != key:
         raise ValueError(f'--onnx_dir {args.onnx_dir} holds the export of another model or checkpoint; give another '
                          'folder (or none: the cache).')

@@ -26,7 +26,8 @@ from os import path as osp
 
 import torch
 
-from srddgan_arch.inference.upsampler import is_diffusion_network, load_option_file, load_trained_network
+from srddgan_arch.diffusion import DiffusionSchedule
+from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
 from srddgan_runtime import Schedule
 from srddgan_runtime.upsampler import MANIFEST, MANIFEST_FORMAT
 
@@ -91,21 +92,27 @@ def _write_graphs(net, folder):
         _export_graph(_Step(net), tuple(inputs.values()), list(inputs), shapes, 'y0', osp.join(folder, 'step.onnx'))
 
 
-def export_key(network_opt, model_path, param_key):
-    """What identifies an export: the network definition, the checkpoint's content, the weights' key, the format.
+def export_key(network_opt, model_path, param_key, interpolate=None, alpha=None):
+    """What identifies an export: the network definition, the checkpoints' content (with ``interpolate``, the second
+    one's and ``alpha`` too), the weights' key, the format.
 
     Returns:
         str: 16 hexadecimal digits.
     """
+    interpolation = None if interpolate is None else alpha
     digest = hashlib.sha256(json.dumps(dict(network_g=network_opt, param_key=param_key, format=MANIFEST_FORMAT,
-                                            opset=OPSET), sort_keys=True, default=str).encode())
-    with open(model_path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
+                                            opset=OPSET, interpolation=interpolation), sort_keys=True,
+                                       default=str).encode())
+    for path in (model_path, interpolate):
+        if path is None:
+            continue
+        with open(path, 'rb') as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b''):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 
-def export_onnx(opt, model_path, output_dir, param_key='params_ema'):
+def export_onnx(opt, model_path, output_dir, param_key='params_ema', interpolate=None, alpha=0.5):
     """Export an SRDDGAN generator's LR encoder and one generator step to ONNX (see the module docstring).
 
     The graphs are written into a temporary folder beside ``output_dir`` and renamed to it, so ``output_dir`` holds a
@@ -116,6 +123,9 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema'):
         model_path (str): The generator's BasicSR checkpoint.
         output_dir (str): The folder to write (must not exist, or be empty).
         param_key (str): Key of the weights in the checkpoint. Default: 'params_ema'.
+        interpolate (str | None): A second checkpoint of the same network: the exported weights are ``(1 - alpha) *
+            model_path's + alpha * interpolate's`` (``srddgan-infer --interpolate``). Default: None.
+        alpha (float): The second checkpoint's weight. Default: 0.5.
 
     Returns:
         str: ``output_dir``.
@@ -126,11 +136,9 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema'):
     network_opt, diffusion, consistency = load_option_file(opt)
     if osp.isdir(output_dir) and os.listdir(output_dir):
         raise FileExistsError(f'-o: {output_dir} is not empty; give a new or empty folder for the ONNX export.')
-    net, trained = load_trained_network(network_opt, model_path, param_key, f'network_g of {opt}')
+    net, trained = load_trained_network(network_opt, model_path, param_key, f'network_g of {opt}', interpolate, alpha)
     if not is_diffusion_network(net):
         raise ValueError(f'{opt}: network_g {network_opt["type"]} is not an SRDDGAN generator; only those export.')
-    from srddgan_arch.diffusion import DiffusionSchedule
-
     schedule = DiffusionSchedule(**(trained or dataclasses.asdict(diffusion)))
     parent = osp.dirname(osp.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
@@ -140,12 +148,14 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema'):
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is private; the export is not
     try:
         _write_graphs(net, staging)
-        manifest = dict(format=MANIFEST_FORMAT, key=export_key(network_opt, model_path, param_key), opset=OPSET,
+        key = export_key(network_opt, model_path, param_key, interpolate, alpha)
+        manifest = dict(format=MANIFEST_FORMAT, key=key, opset=OPSET,
                         scale=net.scale, in_channels=_in_channels(net), out_channels=net.out_channels, z_dim=net.z_dim,
                         lr_multiple=lr_multiple(net), encoder='encoder.onnx' if net.encoder is not None else None,
                         step='step.onnx', schedule=_schedule_numbers(schedule),
                         lr_consistency=dict(downsampler=consistency.downsampler, iterations=consistency.iterations),
-                        source=dict(opt=osp.abspath(opt), model_path=osp.abspath(model_path), param_key=param_key))
+                        source=dict(opt=osp.abspath(opt), model_path=osp.abspath(model_path), param_key=param_key,
+                                    interpolate=interpolate and osp.abspath(interpolate), alpha=alpha))
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
         if osp.isdir(output_dir):

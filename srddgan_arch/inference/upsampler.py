@@ -1,4 +1,4 @@
-"""The ``SRDDGANer`` upsampler and how to build it from an option file and a checkpoint.
+"""The ``SRDDGANer`` upsampler and how to build it from an option file, a checkpoint and the inference settings.
 
 ``SRDDGANer`` follows Real-ESRGAN's ``RealESRGANer``: it wraps a BasicSR network (SRDDGAN, whose output is sampled
 with ``srddgan_arch.diffusion.sample``, or any plain SR network such as RRDBNet) and upsamples large images in
@@ -8,8 +8,6 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
-from os import path as osp
-from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -18,101 +16,10 @@ import torch
 from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
-from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
+from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
+from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings, split_changes
 from srddgan_arch.inference.tiling import tile_upsample
-from srddgan_arch.option_files import load_yaml
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
-from srddgan_arch.utils.checkpoint import (
-    CheckpointError,
-    interpolate_weights,
-    load_checkpoint,
-    load_fitting_weights,
-    state_dict_of,
-)
-
-
-class OptionFile(NamedTuple):
-    """The sections of an option file that inference reads.
-
-    Args:
-        network_g (dict): ``type`` and the network's keyword arguments.
-        diffusion (DiffusionOptions): The schedule (the defaults when the file has none).
-        lr_consistency (LRConsistencyOptions): The sampler's LR consistency (off when the file has none).
-    """
-
-    network_g: dict
-    diffusion: DiffusionOptions
-    lr_consistency: LRConsistencyOptions
-
-
-def load_option_file(path):
-    """Read a BasicSR option file and return its ``network_g``, ``diffusion`` and ``lr_consistency`` sections.
-
-    Args:
-        path (str): YAML option file with a ``network_g`` section (``type`` and the network's keyword arguments) and,
-            for SRDDGAN, optional ``diffusion`` and ``lr_consistency`` sections.
-
-    Returns:
-        OptionFile: The sections, checked.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Option file {path} does not exist.')
-    opt = load_yaml(path) or {}
-    if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
-        raise KeyError(f'{path}: expected a network_g section with a type key (the network definition).')
-    return OptionFile(dict(opt['network_g']), DiffusionOptions.from_dict(opt.get('diffusion')),
-                      LRConsistencyOptions.from_dict(opt.get('lr_consistency')))
-
-
-def build_network(network_opt, model_path=None, param_key=InferenceSettings.param_key):
-    """Build a registered network from its option dict and load a BasicSR checkpoint.
-
-    Args:
-        network_opt (dict): ``type`` plus the network's keyword arguments (the ``network_g`` YAML section).
-        model_path (str | None): BasicSR checkpoint (``.pth``), ``.safetensors`` file (``srddgan-export``) or an
-            http(s) address of either. None keeps random weights (speed tests only). Default: None.
-        param_key (str): Key of the weights in the checkpoint; falls back to ``params`` and to a bare state dict.
-            Default: ``InferenceSettings.param_key`` ('params_ema').
-
-    Returns:
-        nn.Module: The network in eval mode, on the CPU.
-    """
-    return load_trained_network(network_opt, model_path, param_key)[0]
-
-
-def load_trained_network(network_opt, model_path, param_key=InferenceSettings.param_key, network='network_g',
-                         interpolate=None, alpha=InferenceSettings.alpha):
-    """``build_network``, and the diffusion schedule its checkpoint records (None when it records none); weights
-    that do not fit the network or are not finite are refused naming ``model_path`` and ``network``. With
-    ``interpolate`` (a second checkpoint of the same network), the weights are ``(1 - alpha) * model_path's + alpha *
-    interpolate's``; the two must record the same schedule.
-
-    Returns:
-        tuple[nn.Module, dict | None]: The network and the recorded ``DiffusionSchedule.settings()``.
-    """
-    from basicsr.archs import build_network as basicsr_build_network
-
-    net = basicsr_build_network(dict(network_opt))
-    if model_path is None:
-        return net.eval(), None
-    checkpoint = load_checkpoint(model_path, what='Model weights (--model_path)')
-    state = state_dict_of(checkpoint, param_key, model_path)
-    if interpolate is not None:
-        other = load_checkpoint(interpolate, what='Weights to interpolate (--interpolate)')
-        if other.get('diffusion') != checkpoint.get('diffusion'):
-            raise CheckpointError(f'{model_path} and {interpolate} cannot be interpolated: they were trained with '
-                                  f'different diffusion schedules ({checkpoint.get("diffusion")} and '
-                                  f'{other.get("diffusion")}).')
-        state = interpolate_weights(state, state_dict_of(other, param_key, interpolate), alpha, model_path,
-                                    interpolate)
-        model_path = f'{model_path} interpolated with {interpolate} (alpha {alpha})'
-    load_fitting_weights(net, state, model_path, network)
-    return net.eval(), checkpoint.get('diffusion')
-
-
-def is_diffusion_network(net):
-    """True for SRDDGAN-style generators (sampled by the diffusion), False for one-shot SR networks."""
-    return hasattr(net, 'encode_lr') and hasattr(net, 'z_dim')
 
 
 class SRDDGANer:
@@ -126,8 +33,8 @@ class SRDDGANer:
 
     Args:
         net (nn.Module): The network (e.g. from :func:`build_network`).
-        settings (InferenceSettings | None): How it runs: tile, tile_pad, precision, device, channels_last, compile
-            (the others are read by :func:`build_upsampler`). Default: None (the defaults).
+        settings (RunSettings | None): How it runs: tile, tile_pad, precision, device, channels_last, compile.
+            Default: None (the defaults).
         scale (int | None): Network scale. Default: None (the network's ``scale`` attribute).
         schedule (DiffusionSchedule | None): Diffusion schedule for diffusion generators. Default: None (the
             ``diffusion`` section's defaults).
@@ -135,12 +42,12 @@ class SRDDGANer:
             downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
         lr_consistency (LRConsistencyOptions | None): LR-consistent output; None or downsampler 'none': off.
             Default: None.
-        changes: Settings changed by keyword (``tile=64``); None keeps the setting.
+        changes: Run settings changed by keyword (``tile=64``); None keeps the setting.
     """
 
     def __init__(self, net, settings=None, *, scale=None, schedule=None, lr_multiple=None, lr_consistency=None,
                  **changes):
-        self.settings = (settings or InferenceSettings()).updated(**changes)
+        self.settings = (settings or RunSettings()).updated(**changes)
         self.scale = scale or getattr(net, 'scale', None)
         if not isinstance(self.scale, int):
             raise ValueError('scale is needed: the network has no int "scale" attribute.')
@@ -264,8 +171,8 @@ def upsample_image(upsampler, image, outscale=None, seed=None, progress=False):
     return in_mode_of(image, out)
 
 
-def build_upsampler(opt, model_path=None, settings=None, **changes):
-    """An :class:`SRDDGANer` from a network definition and its weights, with the runtime settings.
+def build_upsampler(opt, model_path=None, run=None, model=None, **changes):
+    """An :class:`SRDDGANer` from a network definition, its weights and what is chosen for it.
 
     A diffusion generator samples with the schedule it was trained with: the one its checkpoint records (srddgan's
     checkpoints do), else the option file's. Another schedule (``steps``, or an option file that differs from the
@@ -276,29 +183,33 @@ def build_upsampler(opt, model_path=None, settings=None, **changes):
             ``network_g`` dict (the default schedule, no LR consistency).
         model_path (str | None): BasicSR checkpoint, ``.safetensors`` file or an http(s) address of either; None
             keeps random weights (speed tests). Default: None.
-        settings (InferenceSettings | None): The runtime settings; ``param_key``, ``steps``, ``force_steps`` and
-            ``lr_consistency`` are read here, the others by :class:`SRDDGANer`. Default: None (the defaults).
-        changes: Settings changed by keyword (``steps=8``); None keeps the setting.
+        run (RunSettings | None): How the upsampler computes, handed to :class:`SRDDGANer`. Default: None (the
+            defaults).
+        model (ModelChoice | None): What is read from the checkpoint and how this model samples: param_key,
+            interpolate, alpha, steps, force_steps, lr_consistency. Default: None (the defaults).
+        changes: Fields of either carrier changed by keyword (``steps=8``, ``tile=64``); None keeps the setting.
 
     Returns:
         SRDDGANer: The upsampler; diffusion networks get the schedule, plain networks none.
     """
-    settings = (settings or InferenceSettings()).updated(**changes)
+    model_changes, run_changes = split_changes(changes)
+    model = (model or ModelChoice()).updated(**model_changes)
     if isinstance(opt, str):
         network_opt, diffusion, consistency = load_option_file(opt)
     else:
         network_opt, diffusion, consistency = dict(opt), DiffusionOptions(), LRConsistencyOptions()
-    consistency = consistency.updated(downsampler=settings.lr_consistency)
+    consistency = consistency.updated(downsampler=model.lr_consistency)
     network = f'network_g of {opt}' if isinstance(opt, str) else 'network_g'
-    net, trained = load_trained_network(network_opt, model_path, settings.param_key, network,
-                                        interpolate=settings.interpolate, alpha=settings.alpha)
+    net, trained = load_trained_network(network_opt, model_path, model.param_key, network,
+                                        interpolate=model.interpolate, alpha=model.alpha)
     schedule = None
     if is_diffusion_network(net):
         if model_path is not None and trained is None:
             trained = dataclasses.asdict(diffusion)  # a checkpoint without a record: the option file's is trained
-        schedule = DiffusionSchedule(**dataclasses.asdict(diffusion.updated(num_timesteps=settings.steps)))
-        _check_trained_schedule(schedule, trained, settings.force_steps)
-    return SRDDGANer(net, settings, schedule=schedule, lr_consistency=consistency)
+        schedule = DiffusionSchedule(**dataclasses.asdict(diffusion.updated(num_timesteps=model.steps)))
+        _check_trained_schedule(schedule, trained, model.force_steps)
+    return SRDDGANer(net, (run or RunSettings()).updated(**run_changes), schedule=schedule,
+                     lr_consistency=consistency)
 
 
 def _check_trained_schedule(schedule, trained, force):

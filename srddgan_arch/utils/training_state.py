@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
 
+from srddgan_arch.options.schema import OptionError
 from srddgan_arch.utils.checkpoint import load_checkpoint
 
 # atomic_write's temporary file: '<file>.tmp<pid of the saving process>'
@@ -136,7 +137,6 @@ def latest_resume_state(state_dir, map_location='cpu'):
         # log file and INFO level
         logging.getLogger('basicsr').warning(f'Skipping unreadable training state {path}.')
     if iters:
-        from srddgan_arch.options import OptionError  # options import this module's users: not at the top
         raise OptionError(f'--auto_resume: none of the training states in {state_dir} loads '
                          f'({", ".join(f"{current_iter}.state" for current_iter in iters)}: cut off or not training '
                          'states); move them away to start from iteration 0, or set path.resume_state.')

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from srddgan_arch.losses.vgg_features import VGGFeatures
-from srddgan_arch.utils.cost import count_gflops, time_ms
+from srddgan_tools.cost import count_gflops, time_ms
 
 # BasicSR's options/train/ESRGAN/train_ESRGAN_x4.yml (its perceptual loss: ``RandomVGGPerceptualLoss``)
 ESRGAN_TRAIN = dict(

@@ -23,16 +23,16 @@ import numpy as np
 from matplotlib import cbook
 from skimage import data as skimage_data
 
-from srddgan_arch.data.prepare import (
+from srddgan_arch.data.preflight import INCOMPLETE_MARKER
+from srddgan_tools.prepare import (
     HR_FOLDER,
-    INCOMPLETE_MARKER,
     finish_split,
     lr_folder,
     mark_incomplete,
-    report,
     save_hr_lr,
     sub_image_corners,
 )
+from srddgan_tools.reports import report
 
 # photograph name -> loader of an RGB or grayscale uint8 array; all ship inside the packages (no pooch download)
 TRAIN_PHOTOS = {

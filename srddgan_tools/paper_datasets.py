@@ -19,17 +19,15 @@ from basicsr.data.transforms import mod_crop
 from basicsr.utils.matlab_functions import imresize
 
 from srddgan_arch.data.image_io import decode_image, read_bytes
-from srddgan_arch.data.prepare import (
-    ImageResult,
+from srddgan_tools.prepare import (
     check_output_free,
     finish_split,
     list_input_images,
-    report,
-    report_skipped,
     run_tasks,
     save_hr_lr,
     sub_image_corners,
 )
+from srddgan_tools.reports import ImageResult, report, report_skipped
 
 CIFAR_SPLITS = {'train': [f'data_batch_{i}' for i in range(1, 6)], 'test': ['test_batch']}
 CIFAR_CHUNK = 1000
