@@ -9,8 +9,11 @@ import argparse
 import glob
 import importlib
 import importlib.util
+import inspect
 import re
 import shlex
+import sys
+from functools import partial
 from os import path as osp
 
 import pytest
@@ -83,6 +86,18 @@ class _Parsed(BaseException):
         self.parser = parser
 
 
+def run_main(main):
+    """Call a program's ``main`` with an empty command line: ``main([])``, or ``main()`` with ``sys.argv`` emptied."""
+    if inspect.signature(main).parameters:
+        return main([])
+    argv = sys.argv
+    sys.argv = [argv[0]]
+    try:
+        return main()
+    finally:
+        sys.argv = argv
+
+
 def parser_flags(call):
     """The option strings of the argparse parser that ``call()`` builds, stopped before it parses anything."""
     def hand_back(parser, args=None, namespace=None):
@@ -120,7 +135,7 @@ def accepted_flags(program):
             if target is None:
                 return None
             module, function = target.split(':')
-            _FLAGS[program] = parser_flags(lambda: getattr(importlib.import_module(module), function)([]))
+            _FLAGS[program] = parser_flags(partial(run_main, getattr(importlib.import_module(module), function)))
         else:
             if not osp.isfile(osp.join(ROOT, program)):
                 return None
@@ -128,7 +143,7 @@ def accepted_flags(program):
             spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, program))
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            _FLAGS[program] = parser_flags(lambda: module.main([]))
+            _FLAGS[program] = parser_flags(partial(run_main, module.main))
     return _FLAGS[program]
 
 
