@@ -27,8 +27,7 @@ from srddgan_arch.option_files import option_file_argument
 from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-app'
-INSTALL_HINT = 'pip install "srddgan[app]" (in a source checkout: pip install --no-build-isolation -c ' \
-               'constraints-app.txt -e ".[app]")'
+INSTALL_HINT = 'pip install "srddgan[app]" (in a source checkout: pip install -c constraints-app.txt -e ".[app]")'
 MAX_SAMPLES = 16
 
 

@@ -23,7 +23,7 @@ from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
 GRADIO = importlib.util.find_spec('gradio') is not None
 needs_gradio = pytest.mark.skipif(not GRADIO, reason='the [app] extra (gradio) is not installed: pip install '
-                                  '--no-build-isolation -c constraints-app.txt -e ".[app]"')
+                                  '-c constraints-app.txt -e ".[app]"')
 CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
 needs_browser = pytest.mark.skipif(
     not (GRADIO and CHROMIUM and CHROMEDRIVER and importlib.util.find_spec('selenium')),
