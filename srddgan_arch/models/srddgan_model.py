@@ -17,6 +17,7 @@ from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.models.training_steps import TrainingStepsMixin
 from srddgan_arch.options import parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
+from srddgan_arch.utils.padding import lr_multiple, pad_lr
 
 
 @MODEL_REGISTRY.register()
@@ -244,10 +245,12 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
     def test(self):
         """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present).
 
-        ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
-        ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images.
-        Sets ``self.samples`` (list of tensors in [0, 1]; with ``val.reduce`` 'mean' their mean alone) and
-        ``self.output`` (the first sample).
+        An LR image of any size is padded as ``srddgan-infer`` pads it (``utils/padding.py``: replicated to the
+        multiple the U-Net needs), sampled, and the samples cropped to ``scale`` x its size. ``val.seed`` seeds a
+        dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
+        ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images, and the
+        cropped samples once more onto those of the unpadded LR image. Sets ``self.samples`` (list of tensors in
+        [0, 1]; with ``val.reduce`` 'mean' their mean alone) and ``self.output`` (the first sample).
         """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         noise_generator = None
@@ -255,9 +258,13 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
             noise_generator = torch.Generator(device=self.device).manual_seed(self.val_settings.seed)
         was_training = net.training
         net.eval()
-        num_samples = self.val_settings.num_samples
-        sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
-                    project=self.project)
+        num_samples, scale = self.val_settings.num_samples, self.opt['scale']
+        height, width = self.lq.shape[2:]
+        lq = pad_lr(self.lq, lr_multiple(self.get_bare_model(net), scale))
+        sr = sample(net, lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
+                    project=self.project)[..., :height * scale, :width * scale]
+        if self.project is not None and lq is not self.lq:  # consistent with the LR image, not its padded copy
+            sr = self.project(sr, (self.lq * 2 - 1).repeat(num_samples, 1, 1, 1))
         self.samples = list(((sr + 1) / 2).chunk(num_samples))
         if self.val_settings.reduce == 'mean':  # (before tensor2img's rounding: the mean stays LR-consistent)
             self.samples = [torch.stack(self.samples).mean(dim=0)]
