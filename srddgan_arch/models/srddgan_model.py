@@ -243,29 +243,32 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
 
     # ------------------------------------------------------------------ sampling (Algorithm 2)
     def test(self):
-        """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present).
+        """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present), each
+        as ``srddgan-infer`` draws it: sample k is the image ``srddgan-infer --seed <val.seed + k>`` gives (without
+        tiles), so srddgan-test, srddgan-infer and scripts/benchmark_quality.py score the same images.
 
-        An LR image of any size is padded as ``srddgan-infer`` pads it (``utils/padding.py``: replicated to the
-        multiple the U-Net needs), sampled, and the samples cropped to ``scale`` x its size. ``val.seed`` seeds a
-        dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
-        ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images, and the
-        cropped samples once more onto those of the unpadded LR image. Sets ``self.samples`` (list of tensors in
-        [0, 1]; with ``val.reduce`` 'mean' their mean alone) and ``self.output`` (the first sample).
+        An LR image of any size is padded (``utils/padding.py``: replicated to the multiple the U-Net needs),
+        sampled with z and the noise drawn from a ``torch.Generator`` seeded with val.seed + k (the global generator
+        when val.seed is null), and cropped to ``scale`` x its size. With ``lr_consistency.downsampler`` set, every
+        prediction is projected onto the LR-consistent images, and the cropped output once more onto those of the
+        unpadded LR image. Sets ``self.samples`` (list of tensors in [0, 1]; with ``val.reduce`` 'mean' their mean
+        alone) and ``self.output`` (the first sample).
         """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
-        noise_generator = None
-        if self.val_settings.seed is not None:
-            noise_generator = torch.Generator(device=self.device).manual_seed(self.val_settings.seed)
         was_training = net.training
         net.eval()
-        num_samples, scale = self.val_settings.num_samples, self.opt['scale']
+        seed, scale = self.val_settings.seed, self.opt['scale']
         height, width = self.lq.shape[2:]
-        lq = pad_lr(self.lq, lr_multiple(self.get_bare_model(net), scale))
-        sr = sample(net, lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
-                    project=self.project)[..., :height * scale, :width * scale]
-        if self.project is not None and lq is not self.lq:  # consistent with the LR image, not its padded copy
-            sr = self.project(sr, (self.lq * 2 - 1).repeat(num_samples, 1, 1, 1))
-        self.samples = list(((sr + 1) / 2).chunk(num_samples))
+        lq = pad_lr(self.lq, lr_multiple(self.get_bare_model(net), scale)) * 2 - 1
+        self.samples = []
+        for k in range(self.val_settings.num_samples):
+            rng = None if seed is None else torch.Generator(device=self.device).manual_seed(seed + k)
+            z = torch.randn(lq.size(0), net.z_dim, generator=rng, device=self.device)
+            sr = sample(net, lq, self.schedule, z=z, noise_generator=rng, project=self.project)
+            sr = ((sr.float() + 1) / 2)[..., :height * scale, :width * scale].clamp(0, 1)
+            if self.project is not None:  # consistent with the LR image itself, not its padded copy
+                sr = self.project(sr, self.lq.float(), value_range=(0, 1)).clamp(0, 1)
+            self.samples.append(sr)
         if self.val_settings.reduce == 'mean':  # (before tensor2img's rounding: the mean stays LR-consistent)
             self.samples = [torch.stack(self.samples).mean(dim=0)]
         net.train(was_training)
