@@ -66,6 +66,9 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         if 'lq' not in data:
             data = self.degrade(data)
         super().feed_data(data)
+        # Real-ESRGAN's l1_gt_usm / percep_gt_usm: the pixel and content/style losses' own targets (else the gt)
+        self.loss_targets = {name: data[name].to(self.device) * 2 - 1 for name in ('gt_pixel', 'gt_content_style')
+                             if name in data}
 
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
@@ -221,7 +224,7 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
 
         Args:
             y0_pred (Tensor): G's prediction y0' (B, C, H, W) in [-1, 1], float32.
-            y0 (Tensor): The HR images in [-1, 1].
+            y0 (Tensor): The HR images in [-1, 1] (the losses' target, unless ``feed_data`` set ``loss_targets``).
             y_t (Tensor): The noisy images G saw.
             t (Tensor): LongTensor (B,) of their steps.
             x (Tensor): The LR images in [-1, 1].
@@ -234,11 +237,12 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
             y_fake_prev = self.schedule.sample_posterior(y0_pred, y_t, t)
             d_fake = self.net_d(y_fake_prev, y_t, t, lq=x).float()
         loss_dict = OrderedDict(l_g_adv=self.gan_weight * F.softplus(-d_fake).mean())
+        targets = getattr(self, 'loss_targets', {})
         if self.cri_content_style is not None:
-            l_content, l_style = self.cri_content_style(y0_pred, y0)
+            l_content, l_style = self.cri_content_style(y0_pred, targets.get('gt_content_style', y0))
             loss_dict.update({k: v for k, v in (('l_g_content', l_content), ('l_g_style', l_style)) if v is not None})
         if self.cri_pix is not None:
-            loss_dict['l_g_pix'] = self.cri_pix(y0_pred, y0)
+            loss_dict['l_g_pix'] = self.cri_pix(y0_pred, targets.get('gt_pixel', y0))
         return loss_dict
 
     # ------------------------------------------------------------------ sampling (Algorithm 2)
