@@ -114,3 +114,19 @@ def test_benchmark_quality_reproduces_srddgan_test_on_an_odd_size(tmp_path, scal
     assert names <= set(logged) and names <= set(results)
     for name in names:
         assert results[name] == pytest.approx(logged[name], abs=1e-4), name
+
+
+def test_niqe_on_images_too_small_for_it_is_refused_at_start_up(tmp_path):
+    """NIQE on 32-px test images is named before anything is built (BasicSR's NIQE fails after sampling)."""
+    from conftest import write_paired_images
+
+    from srddgan_arch.data.preflight import check_data
+    from srddgan_arch.options import OptionError
+    hr_dir, lr_dir = write_paired_images(str(tmp_path / 'data'), num_images=1)
+    opt = {'scale': 4, 'is_train': False, 'val': {'metrics': benchmark_metrics(4, True)},
+           'datasets': {'test_1': {'name': 'small', 'type': 'PairedImageDataset', 'phase': 'test', 'scale': 4,
+                                   'dataroot_gt': hr_dir, 'dataroot_lq': lr_dir, 'io_backend': {'type': 'disk'}}}}
+    with pytest.raises(OptionError, match=r'val\.metrics\.niqe: .* at least 96x96 .*000\.png of 32x32: remove niqe'):
+        check_data(opt)
+    opt['val']['metrics'] = benchmark_metrics(4, True, niqe=False)
+    check_data(opt)
