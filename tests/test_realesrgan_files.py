@@ -35,7 +35,8 @@ GAN = {'type': 'GANLoss', 'gan_type': 'vanilla', 'real_label_val': 1.0, 'fake_la
 
 def realesrgan_file(kind, data_root):
     """The key set of Real-ESRGAN's options/train_realesrnet_x4plus.yml ('net') or train_realesrgan_x4plus.yml
-    ('gan'), as the user has it (the data paths pointed at ``data_root``)."""
+    ('gan'), as the user has it, its paths pointed at the user's data (``data_root``) and weights (none: Real-ESRGAN's
+    files start from RRDBNet weights, which SRDDGAN's U-Net does not take)."""
     usm = {'gt_usm': True} if kind == 'net' else {'l1_gt_usm': True, 'percep_gt_usm': True, 'gan_gt_usm': False}
     adam = {'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]}
     opt = {
