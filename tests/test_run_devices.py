@@ -44,6 +44,7 @@ def test_basicsr_test_file_with_more_gpus_than_present_is_one_line(tmp_path, mon
     option_file = tmp_path / 'test_ESRGAN_x4.yml'
     option_file.write_text(yaml.safe_dump({**BASICSR_ESRGAN_TEST, 'model_type': model_type, 'num_gpu': num_gpu}))
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(entry, 'project_root', lambda: str(tmp_path))  # results/ of a run that goes on stay there
     monkeypatch.setattr(sys, 'argv', ['srddgan-test', '-opt', str(option_file)])
     with pytest.raises(SystemExit) as exit_info:
         entry.test()
