@@ -13,10 +13,13 @@ LR-consistency projection), and BasicSR RRDBNets ``rrdb`` / ``esrgan``.
 Sampling knobs: ``--reduce mean`` adds rows of the mean of K SRDDGAN samples (``--reduce_samples``), ``--interpolate
 G2 --alphas a,b`` rows of the generator interpolated with G2's weights.
 
-Metrics: PSNR, SSIM (BasicSR), LPIPS (alex), LR-PSNR, NIQE (BasicSR), SWD (realism: sliced Wasserstein distance of
-the Laplacian-pyramid patches against the HR's, ``calculate_swd``), diversity (stochastic methods, NTIRE 2021,
-``--num_samples`` samples) and pixel std across the samples (``calculate_sample_std``), sharpness (Laplacian variance
-over the HR's, ``calculate_sharpness``: 1 = as much fine detail as the HR), seconds per image;
+Metrics: the benchmark convention of srddgan-test's option files (``srddgan_arch/metrics/benchmark.py``, computed as
+srddgan-test computes them: a stochastic method's per-image metrics are the mean over its ``--num_samples`` samples,
+sample k drawn with seed ``--seed`` + k, as srddgan-test draws sample k with ``val.seed``): PSNR and SSIM in the
+paper's convention (RGB, no border crop) and BasicSR's (PSNR-Y, SSIM-Y: Y channel, ``scale`` pixels cropped), LPIPS
+(alex), LR-PSNR, NIQE (BasicSR), diversity; and SWD (realism: sliced Wasserstein distance of the Laplacian-pyramid
+patches against the HR's, ``calculate_swd``), pixel std across the samples (``calculate_sample_std``), sharpness
+(Laplacian variance over the HR's, ``calculate_sharpness``: 1 = as much fine detail as the HR), seconds per image;
 optionally FID and IS (``--fid_reference``, CIFAR-10 Table 4) on ``--fid_samples`` SR images (default 50k, the
 paper's FID@50k: 5 samples of each of the 10k CIFAR-10 test images). A metric whose weights are missing
 (LPIPS/diversity backbone, Inception) is shown as n/a with the reason below the table.
@@ -45,6 +48,8 @@ from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.settings import PRECISIONS, RunSettings
 from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
+from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE, benchmark_metrics
+from srddgan_arch.models.sample_validation import image_metrics
 from srddgan_arch.option_files import option_file_argument
 from srddgan_arch.options import LRConsistencyOptions
 from srddgan_arch.utils.training_state import atomic_write
@@ -56,12 +61,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
 # SRDDGAN's sampler: as the option file sets it, LR-consistent, plain
 SRDDGAN_METHODS = {'srddgan': None, 'srddgan_lrc': 'bicubic', 'srddgan_plain': 'none'}
-COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
+COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('psnr_y', 'PSNR-Y ↑', 2), ('ssim_y', 'SSIM-Y ↑', 4),
+           ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
            ('niqe', 'NIQE ↓', 2), ('swd', 'SWD ↓', 3), ('diversity', 'Diversity ↑', 2),
            ('sample_std', 'Pixel std ↑', 2), ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
-NIQE_MIN_SIZE = 96  # BasicSR's NIQE works on 96x96 blocks
 # the columns that compare with the HR: left out when there is none (--lq alone)
-NEEDS_HR = ('psnr', 'ssim', 'lpips', 'swd', 'diversity', 'sharpness')
+NEEDS_HR = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'lpips', 'swd', 'diversity', 'sharpness')
 
 
 def _reference_method(reference, scale, iterations):
@@ -120,11 +125,11 @@ def _model_method(upsampler, mean_of=1):
 
 
 class MetricSet:
-    """The metrics of the table (BasicSR's registry functions); records why an unavailable one is n/a."""
+    """The metrics of the table: the benchmark convention's (``srddgan_arch.metrics.benchmark``, as srddgan-test's
+    option files list them, computed by srddgan-test's ``image_metrics``) and the extra columns (SWD, sharpness,
+    pixel std); records why an unavailable one is n/a."""
 
     def __init__(self, args):
-        from basicsr.utils.registry import METRIC_REGISTRY
-        self.get = METRIC_REGISTRY.get
         self.args = args
         self.notes = {}
 
@@ -138,49 +143,45 @@ class MetricSet:
             self.notes[key] = str(error)
             return None
 
-    def image(self, sr, gt, lq):
-        """Per-image metrics of one SR image; without ``gt`` (None) only those that need no HR."""
-        crop, y = self.args.crop_border, self.args.test_y_channel
-        values = dict(lr_psnr=self.get('calculate_lr_psnr')(sr, lq=lq, crop_border=0))
-        if gt is not None:
-            values.update(
-                psnr=self.get('calculate_psnr')(sr, gt, crop_border=crop, test_y_channel=y),
-                ssim=self.get('calculate_ssim')(sr, gt, crop_border=crop, test_y_channel=y),
-                sharpness=self.get('calculate_sharpness')(sr, gt, crop_border=crop),
-                swd=self.get('calculate_swd')(sr, gt, crop_border=crop),
-                lpips=self.guarded('lpips', lambda: self.get('calculate_lpips')(
-                    sr, gt, backbone_path=self.args.lpips_backbone)))
-        if not self.args.no_niqe:
-            if min(sr.shape[:2]) - 2 * crop >= NIQE_MIN_SIZE:
-                try:
-                    values['niqe'] = float(self.get('calculate_niqe')(sr, crop_border=crop))
-                except np.linalg.LinAlgError:  # flat images have no natural-scene statistics
-                    self.notes['niqe'] = 'NIQE is undefined on some (flat) images; the mean skips them.'
-            else:
-                self.notes['niqe'] = f'NIQE needs images of at least {NIQE_MIN_SIZE}x{NIQE_MIN_SIZE} pixels.'
-        return values
+    def entries(self, samples, gt):
+        """The metric entries for the samples of one LR image (NIQE left out on images too small for it)."""
+        niqe = not self.args.no_niqe and min(samples[0].shape[:2]) >= NIQE_MIN_SIDE
+        if not self.args.no_niqe and not niqe:
+            self.notes['niqe'] = f'NIQE needs images of at least {NIQE_MIN_SIDE}x{NIQE_MIN_SIDE} pixels.'
+        metrics = benchmark_metrics(self.args.scale, len(samples) > 1, self.args.lpips_backbone, niqe)
+        if gt is None:
+            return {name: metrics[name] for name in ('lr_psnr', 'niqe') if name in metrics}
+        return dict(metrics, swd={'type': 'calculate_swd'}, sharpness={'type': 'calculate_sharpness'})
 
-    def diversity(self, samples, gt):
-        """NTIRE 2021 diversity of the SR samples of one image."""
-        return self.guarded('diversity', lambda: self.get('calculate_diversity')(
-            samples, gt, backbone_path=self.args.lpips_backbone))
+    def image(self, samples, gt, lq):
+        """The metrics of the SR samples of one LR image, as srddgan-test computes them: per-image ones averaged over
+        the samples, diversity and pixel std over the set; without ``gt`` (None) only those that need no HR."""
+        values = {}
+        for name, metric_opt in self.entries(samples, gt).items():
+            try:
+                result = self.guarded(name, partial(image_metrics, {name: metric_opt}, samples, gt, lq))
+                if result is not None:
+                    values[name] = result[name]
+            except np.linalg.LinAlgError:  # flat images have no natural-scene statistics
+                self.notes['niqe'] = 'NIQE is undefined on some (flat) images; the mean skips them.'
+        if len(samples) > 1:
+            values['sample_std'] = image_metrics({'s': {'type': 'calculate_sample_std'}}, samples, gt, lq)['s']
+        return values
 
 
 def evaluate(method, run, pairs, metrics, args, save_dir=None):
-    """Mean metrics of one method over the pairs; saves its first samples under ``save_dir`` when given."""
+    """Mean metrics of one method over the pairs (a stochastic one: its ``--num_samples`` samples of seeds seed,
+    seed + 1, ..., as srddgan-test draws them with val.seed); saves its first samples under ``save_dir`` when given."""
     totals = {}
     for name, gt, lq in pairs:
         start = time.perf_counter()
-        sr = run(lq, args.seed)
+        samples = [run(lq, args.seed)]
         seconds = time.perf_counter() - start  # the method alone, not its metrics
-        values = dict(metrics.image(sr, gt, lq), seconds=seconds)
         if getattr(run, 'draws_samples', False) and args.num_samples > 1:
-            samples = [sr] + [run(lq, args.seed + i) for i in range(1, args.num_samples)]
-            if gt is not None:
-                values['diversity'] = metrics.diversity(samples, gt)
-            values['sample_std'] = metrics.get('calculate_sample_std')(samples)
+            samples += [run(lq, args.seed + i) for i in range(1, args.num_samples)]
+        values = dict(metrics.image(samples, gt, lq), seconds=seconds)
         if save_dir:
-            write_image(osp.join(save_dir, osp.splitext(name)[0] + '.png'), sr.astype(np.float32) / 255)
+            write_image(osp.join(save_dir, osp.splitext(name)[0] + '.png'), samples[0].astype(np.float32) / 255)
         for key, value in values.items():
             if value is not None:
                 totals.setdefault(key, []).append(value)
@@ -275,8 +276,6 @@ def parse_args(argv=None):
                         'for every SRDDGAN method, sampled with (1 - alpha) * --srddgan_model + alpha * these.')
     parser.add_argument('--alphas', type=_numbers, help='The alphas of --interpolate, comma-separated.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
-    parser.add_argument('--crop_border', type=int, default=0, help='PSNR/SSIM/NIQE border. Default: 0 (paper).')
-    parser.add_argument('--test_y_channel', action='store_true', help='PSNR/SSIM on Y instead of RGB.')
     parser.add_argument('--no_niqe', action='store_true', help='Skip NIQE (slow on large images).')
     parser.add_argument('--lpips_backbone', help="LPIPS AlexNet backbone file. Default: torchvision's cache.")
     parser.add_argument('--fid_reference', help='Reference folder: adds FID and IS of the SR images (Table 4).')
@@ -330,7 +329,7 @@ def main(argv=None):
                 results[method].update(scores or {})
             print(f'{method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
     table = markdown_table(results, metrics.notes, with_fid=bool(args.fid_reference), with_hr=bool(args.gt))
-    reference = (f'crop_border {args.crop_border}, {"Y" if args.test_y_channel else "RGB"}' if args.gt else
+    reference = ('PSNR/SSIM: RGB, no crop; PSNR-Y/SSIM-Y: Y, crop scale' if args.gt else
                  'no ground truth: no-reference metrics only')
     print(f'\n{len(pairs)} images, x{args.scale}, {reference}\n\n{table}')
     if args.output:

@@ -70,7 +70,7 @@ def split_args(split_dir, num_samples, max_images=None):
     gt_dir, lq_dir = osp.join(split_dir, 'HR'), osp.join(split_dir, 'LR_bicubic_X4')
     argv = ['--gt', gt_dir, '--lq', lq_dir, '--num_samples', str(num_samples), '--device', 'cpu']
     pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
-    if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * benchmark_quality.NIQE_MIN_SIZE:
+    if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * benchmark_quality.NIQE_MIN_SIDE:
         argv.append('--no_niqe')  # BasicSR's NIQE needs two 96-px blocks
     return benchmark_quality.parse_args(argv), pairs
 

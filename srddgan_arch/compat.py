@@ -105,6 +105,7 @@ def parse_options(root_path, is_train=True):
       ``val.save_img`` to false (both pipelines read it unguarded);
     - not fixes: ``-opt`` may name a packaged option file (``srddgan_arch.option_files``), and
       ``path.pretrain_network_*`` may be http(s) addresses, downloaded here (``fetch_option_weights``);
+    - not a fix: ``num_gpu`` is checked against the visible CUDA devices, for every model (``options/devices.py``);
     - srddgan's option files: the top-level key names are checked before BasicSR parses the file, then srddgan's
       ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and
       every section the run reads is checked, then its data probed (``check_data``), before BasicSR builds the data
@@ -122,12 +123,16 @@ def parse_options(root_path, is_train=True):
     from srddgan_arch.data.preflight import check_data
     from srddgan_arch.option_files import resolve_opt_argument
     from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
+    from srddgan_arch.options.devices import check_num_gpu
     from srddgan_arch.options.runs import check_force_yml, force_yml_entries
     from srddgan_arch.utils.checkpoint import fetch_option_weights
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
     # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
     resolve_opt_argument(sys.argv)
     raw_opt = _read_option_file(sys.argv[1:])
+    # not a fix: num_gpu against the CUDA devices of this machine, for every model (BasicSR's too), before anything
+    # is built (BasicSR's BaseModel would fail in CUDA)
+    check_num_gpu(raw_opt)
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
     check_option_keys(raw_opt)
     check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt if isinstance(raw_opt, dict) else {})
@@ -223,6 +228,20 @@ def _queue_on_device(dequeue_and_enqueue):
     return wrapper
 
 
+def _train_to_total_iter(create_train_val_dataloader):
+    """``create_train_val_dataloader`` whose planned epochs reach ``train.total_iter``: BasicSR counts an epoch's
+    iterations with the partial batch its loader drops, so a small training set stopped short with "End of training"
+    (3 images, batch 2: 6 of 10 iterations). ``options.iterations.epochs_for_total_iter`` raises them, or refuses a
+    training set without a full batch."""
+    from srddgan_arch.options.iterations import epochs_for_total_iter
+
+    def wrapper(opt, logger):
+        train_loader, train_sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        total_epochs = epochs_for_total_iter(opt, len(train_loader.dataset), total_epochs, total_iters)
+        return train_loader, train_sampler, val_loaders, total_epochs, total_iters
+    return wrapper
+
+
 def _name_bad_paired_images():
     """``type: PairedImageDataset`` builds srddgan's subclass ``SRDDGANPairedDataset`` (same options).
 
@@ -254,6 +273,7 @@ def apply():
     basicsr.train.parse_options = parse_options
     basicsr.test.parse_options = parse_options
     basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.create_train_val_dataloader = _train_to_total_iter(basicsr.train.create_train_val_dataloader)
     base_model.BaseModel.model_to_device = model_to_device
     for module in (img_process_util, realesrgan_model, realesrnet_model):
         module.filter2D = filter2D

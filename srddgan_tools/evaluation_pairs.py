@@ -12,7 +12,8 @@ BICUBIC_LR_MIN_PSNR = 30
 
 
 def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None, degraded_lq=False):
-    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT.
+    """(name, gt, lq) uint8 BGR triples; without ``lq_dir`` the LR is BasicSR's MATLAB bicubic of the cropped GT, with
+    it the GT is cropped to scale x the LR as BasicSR's paired data set crops it (491x365 at x4: 488x364).
     Given LR images must be the bicubic downscale of their GT (above ``BICUBIC_LR_MIN_PSNR`` against it: a swapped
     or foreign file is refused, naming it) unless ``degraded_lq`` says they were made by another degradation."""
     from basicsr.utils.matlab_functions import imresize
@@ -26,6 +27,8 @@ def load_pairs(gt_dir, lq_dir, scale, filename_tmpl='{}', max_images=None, degra
             if not osp.isfile(lq_path):
                 raise FileNotFoundError(f'--lq: no LR image {lq_path} for the GT {name} (see --filename_tmpl).')
             lq = to_uint8(read_image(lq_path).img)
+            if all(0 <= g - s * scale < scale for g, s in zip(gt.shape[:2], lq.shape[:2], strict=True)):
+                gt = gt[:lq.shape[0] * scale, :lq.shape[1] * scale]  # mod-cropped, as BasicSR's paired data set
         else:
             gt = gt[:gt.shape[0] // scale * scale, :gt.shape[1] // scale * scale]
             lq = to_uint8(imresize(gt / 255., 1 / scale))

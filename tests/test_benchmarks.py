@@ -171,12 +171,13 @@ def test_quality_benchmark_table(tmp_path, tiny_models, lpips_backbone):
                                                str(output)])
     rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lines[2:7]}
     assert sorted(rows) == ['bicubic', 'esrgan', 'ibp', 'srddgan', 'srddgan_lrc']
-    assert rows['srddgan'][6] != 'n/a' and rows['bicubic'][6] == 'n/a'  # diversity only for the stochastic methods
-    assert float(rows['srddgan_lrc'][7]) > 0 and rows['ibp'][7] == 'n/a'  # so is the pixel std across samples
-    assert rows['bicubic'][2] != 'n/a' and float(rows['bicubic'][3]) > 20  # LPIPS computed; bicubic is LR-consistent
-    assert float(rows['ibp'][3]) > 45 and float(rows['srddgan_lrc'][3]) > 45 > float(rows['srddgan'][3])
-    assert float(rows['ibp'][8]) > float(rows['bicubic'][8]) > 0  # the projection restores detail bicubic blurs
-    assert 0 < float(rows['ibp'][5]) < float(rows['bicubic'][5])  # and its patches are closer to the HR's (SWD)
+    assert rows['srddgan'][8] != 'n/a' and rows['bicubic'][8] == 'n/a'  # diversity only for the stochastic methods
+    assert float(rows['srddgan_lrc'][9]) > 0 and rows['ibp'][9] == 'n/a'  # so is the pixel std across samples
+    assert rows['bicubic'][4] != 'n/a' and float(rows['bicubic'][5]) > 20  # LPIPS computed; bicubic is LR-consistent
+    assert float(rows['ibp'][5]) > 45 and float(rows['srddgan_lrc'][5]) > 45 > float(rows['srddgan'][5])
+    assert float(rows['ibp'][10]) > float(rows['bicubic'][10]) > 0  # the projection restores detail bicubic blurs
+    assert 0 < float(rows['ibp'][7]) < float(rows['bicubic'][7])  # and its patches are closer to the HR's (SWD)
+    assert lines[0].startswith('| Method | PSNR ↑ | SSIM ↑ | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓')  # both conventions
     assert 'NIQE needs images of at least 96' in table
 
 

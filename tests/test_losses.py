@@ -184,7 +184,7 @@ def test_incomplete_weight_file(tmp_path):
     ({'layer_weights': {'relu3_3': 1, 'relu9_9': 1}}, "relu9_9.*valid names.*'relu4_1'"),
     ({'vgg_type': 'vgg11'}, 'vgg_type'),
     ({'gram_norm': 'c'}, 'gram_norm'),
-    ({'content_distance': 'l1'}, 'content_distance'),
+    ({'content_distance': 'l3'}, 'content_distance'),
     ({'style_distance': 'sum'}, 'style_distance'),
     ({'reduction': 'max'}, 'reduction'),
 ])
@@ -204,3 +204,9 @@ def test_random_weights_warn_and_truncate(caplog, monkeypatch):
     assert len(loss.vgg.body) == 21
     l_content, l_style = loss(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
     assert l_content > 0 and l_style > 0
+
+
+def test_l1_content_distance_is_basicsr_perceptual_l1():
+    """content_distance 'l1' is the mean absolute feature difference (BasicSR PerceptualLoss, criterion l1)."""
+    feat, target = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(content_distance(feat, target, 'l1').mean(), torch.nn.functional.l1_loss(feat, target))

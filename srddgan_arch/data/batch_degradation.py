@@ -10,6 +10,7 @@ Two pipelines, chosen by the option file:
 - a ``SRDDGANDegradedDataset`` with ``degrade_in_dataset: false``: the paper's shuffled degradation
   (``degradations.degrade_batch``).
 """
+from basicsr.models.realesrgan_model import RealESRGANModel
 from basicsr.models.realesrnet_model import RealESRNetModel
 from basicsr.utils import DiffJPEG, USMSharp
 
@@ -36,6 +37,7 @@ class RealESRGANDegradation:
 
     def __init__(self, settings, scale, gt_size, device):
         self.opt = dict(vars(settings), scale=scale, gt_size=gt_size)
+        self.targets = settings.targets()
         self.device = device
         self.queue_size = settings.queue_size
         self.jpeger = DiffJPEG(differentiable=False).to(device)
@@ -46,9 +48,15 @@ class RealESRGANDegradation:
 
     def __call__(self, data):
         """A batch of ``gt``, ``kernel1``, ``kernel2``, ``sinc_kernel`` -> the batch with ``lq`` and ``gt`` (cropped to
-        ``gt_size``, possibly exchanged with pairs of the pool) on the device."""
-        RealESRNetModel.feed_data(self, data)
-        return dict(data, lq=self.lq, gt=self.gt)
+        ``gt_size``, possibly exchanged with pairs of the pool) on the device. With Real-ESRGAN's three GAN keys
+        (``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm``) it is ``RealESRGANModel.feed_data`` (the LR degraded from
+        the sharpened HR) and the batch also has ``gt_pixel`` and ``gt_content_style``, each the HR or the sharpened HR
+        as its key says (``gt``: ``gan_gt_usm``)."""
+        if self.targets is None:
+            RealESRNetModel.feed_data(self, data)
+            return dict(data, lq=self.lq, gt=self.gt)
+        RealESRGANModel.feed_data(self, data)
+        return dict(data, lq=self.lq, **{name: self.gt_usm if usm else self.gt for name, usm in self.targets.items()})
 
 
 class PaperDegradation:

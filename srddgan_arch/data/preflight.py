@@ -10,6 +10,7 @@ from os import path as osp
 
 from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
+from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.options.runs import check_datasets, dataset_settings
 from srddgan_arch.options.schema import OptionError
 
@@ -112,9 +113,24 @@ def _check_first_pair(phase, settings, scale):
                           f'{gt_w}x{gt_h}): lower gt_size or prepare larger HR images.')
 
 
+def _check_metric_sizes(opt):
+    """The validation metrics against the size of the images they score: BasicSR's NIQE needs images of at least
+    ``NIQE_MIN_SIDE`` pixels a side (it fails on the first smaller image, after the model sampled it)."""
+    metrics = (opt.get('val') or {}).get('metrics') or {}
+    niqe = [name for name, metric_opt in metrics.items() if metric_opt.get('type') == 'calculate_niqe']
+    for phase, dataset_opt in opt['datasets'].items() if niqe else ():
+        settings = dataset_settings(phase, dataset_opt, opt)
+        pair = _first_pair(settings) if phase != 'train' and isinstance(settings, ImageDatasetOptions) else None
+        if pair is not None and min(pair[1]) < NIQE_MIN_SIDE:
+            raise OptionError(f'val.metrics.{niqe[0]}: BasicSR\'s NIQE needs images of at least {NIQE_MIN_SIDE}x'
+                              f'{NIQE_MIN_SIDE} pixels, but datasets.{phase} has {pair[0]} of {pair[1][1]}x'
+                              f'{pair[1][0]}: remove {niqe[0]} from val.metrics for these images.')
+
+
 def check_data(opt):
     """The data folders (and LMDB meta_info.txt, meta_info_file) exist; one pair of each of srddgan's data sets fits
     the options. Data sets of other types get the folders of their ``dataroot_gt`` / ``dataroot_lq`` keys checked.
+    The validation metrics fit the images (NIQE's minimum size).
 
     Args:
         opt (dict): Options with ``datasets`` and ``scale``, their sections checked (``check_run_options``).
@@ -134,6 +150,7 @@ def check_data(opt):
             _check_first_pair(phase, settings, opt['scale'])
         if hasattr(settings, 'check_images'):  # a data set with its own image checks (Real-ESRGAN's crop size)
             settings.check_images(f'datasets.{phase}')
+    _check_metric_sizes(opt)
 
 
 def check_data_sets(opt):

@@ -23,7 +23,15 @@ class RealESRGANOptions(Section):
     up, down or keeping the size. Real-ESRGAN's top-level ``gt_size``, the crop of the degraded pair, is the training
     set's ``gt_size`` (Real-ESRGAN's files write it there too)."""
 
-    gt_usm: bool = option(True, 'USM-sharpen the HR before degrading it: the sharpened HR is the target.')
+    gt_usm: bool = option(True, 'USM-sharpen the HR before degrading it: the sharpened HR is the target '
+                          "(Real-ESRNet's key; the three *_gt_usm keys below, when given, decide instead).")
+    l1_gt_usm: bool | None = option(None, "Real-ESRGAN's GAN key: the pixel loss's target is the sharpened HR "
+                                    '(null: as gt_usm). Any of the three given: the LR is degraded from the sharpened '
+                                    'HR, as RealESRGANModel does.')
+    percep_gt_usm: bool | None = option(None, "Real-ESRGAN's GAN key: the content/style loss's target is the "
+                                        'sharpened HR (null: as gt_usm).')
+    gan_gt_usm: bool | None = option(None, "Real-ESRGAN's GAN key: the HR of the diffusion chain (the real pairs D "
+                                     'sees, the y_t G denoises) is the sharpened HR (null: as gt_usm).')
     queue_size: int = option(180, 'Training-pair pool size; a multiple of the batch per process.', gt=0)
     resize_prob: list = option((0.2, 0.7, 0.1), 'First resize: probabilities of up, down, keep.')
     resize_range: list = option((0.15, 1.5), 'First resize: scale range (down below 1, up above).')
@@ -40,6 +48,14 @@ class RealESRGANOptions(Section):
     poisson_scale_range2: list = option((0.05, 2.5), 'Second noise: Poisson scale range.')
     gray_noise_prob2: float = option(0.4, 'Second noise: probability of grey noise.', ge=0)
     jpeg_range2: list = option((30, 95), 'Second JPEG: quality range.')
+
+    def targets(self):
+        """Whether each target is the sharpened HR: {'gt': D's and the chain's, 'gt_pixel', 'gt_content_style'}, or
+        None when none of Real-ESRGAN's three GAN keys is given (one target: the HR, sharpened with ``gt_usm``)."""
+        flags = {'gt': self.gan_gt_usm, 'gt_pixel': self.l1_gt_usm, 'gt_content_style': self.percep_gt_usm}
+        if all(flag is None for flag in flags.values()):
+            return None
+        return {name: self.gt_usm if flag is None else flag for name, flag in flags.items()}
 
 
 @section('datasets.<phase>')

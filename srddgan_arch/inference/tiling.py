@@ -13,7 +13,7 @@ def tile_upsample(upsample_fn, img, scale, tile, tile_pad, progress=False):
         img (Tensor): LR images (B, C, H, W).
         scale (int): Upsampling factor of ``upsample_fn``.
         tile (int): Tile size in LR pixels (without padding); 0 upsamples the whole image at once (see
-            ``InferenceSettings`` for the defaults).
+            ``RunSettings`` for the defaults).
         tile_pad (int): LR pixels of context added on each inner side of a tile.
         progress (bool): Show a progress bar over the tiles. Default: False.
 

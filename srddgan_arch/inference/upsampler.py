@@ -6,7 +6,6 @@ overlapping tiles (``tiling.py``), so that neither memory nor seams depend on th
 """
 import contextlib
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import cv2
@@ -20,6 +19,8 @@ from srddgan_arch.inference.loading import is_diffusion_network, load_option_fil
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings, split_changes
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
+from srddgan_arch.utils.padding import lr_multiple as network_lr_multiple
+from srddgan_arch.utils.padding import pad_lr
 
 
 class SRDDGANer:
@@ -57,8 +58,7 @@ class SRDDGANer:
         self.diffusion = is_diffusion_network(net)
         self.schedule = (schedule or DiffusionSchedule()).to(self.device) if self.diffusion else None
         self.tile, self.tile_pad, self.precision = self.settings.tile, self.settings.tile_pad, self.settings.precision
-        divisor = getattr(net, 'divisor', 1)
-        self.lr_multiple = lr_multiple or divisor // math.gcd(divisor, self.scale)
+        self.lr_multiple = lr_multiple or network_lr_multiple(net, self.scale)
         self.lr_consistency = lr_consistency or LRConsistencyOptions()
         self.project = self.lr_consistency.projector(self.scale)
         self.model = torch.compile(self.net) if self.settings.compile else self.net
@@ -73,11 +73,7 @@ class SRDDGANer:
     def _run(self, lq, z, rng):
         """Upsample one LR tensor (B, C, h, w) in [0, 1] to [0, 1], padding it to ``lr_multiple``."""
         height, width = lq.shape[2:]
-        pad_h, pad_w = (-height) % self.lr_multiple, (-width) % self.lr_multiple
-        lq = lq.to(self.device)
-        if pad_h or pad_w:
-            lq = torch.nn.functional.pad(lq, (0, pad_w, 0, pad_h), mode='replicate')
-        lq = lq.contiguous(memory_format=self.memory_format)
+        lq = pad_lr(lq.to(self.device), self.lr_multiple).contiguous(memory_format=self.memory_format)
         with torch.no_grad(), self._autocast():
             if self.diffusion:
                 out = sample(self.model, lq * 2 - 1, self.schedule, z=z, noise_generator=rng, project=self.project)

@@ -11,7 +11,7 @@ from srddgan_arch.losses.vgg_features import VGG_WEIGHT_FILES, VGGFeatures
 from srddgan_arch.utils.torchvision_weights import locate_torchvision_weights
 
 GRAM_NORMS = ('none', 'hw', 'chw')
-DISTANCES = ('mse', 'rms', 'printed')
+DISTANCES = ('mse', 'rms', 'printed', 'l1')
 REDUCTIONS = ('mean', 'sum', 'none')
 
 
@@ -23,13 +23,16 @@ def mean_distance(diff, distance):
 
     Args:
         diff (Tensor): Differences, shape (B, N).
-        distance (str): 'mse', 'rms' or 'printed'.
+        distance (str): 'mse', 'rms', 'printed' or 'l1' (the mean absolute difference: BasicSR PerceptualLoss's
+            criterion l1).
 
     Returns:
         Tensor: Shape (B,).
     """
     if distance == 'mse':
         return diff.square().mean(1)
+    if distance == 'l1':  # BasicSR PerceptualLoss's criterion l1 (Real-ESRGAN's files)
+        return diff.abs().mean(1)
     norm = torch.linalg.vector_norm(diff, dim=1)  # its gradient is 0, not NaN, where diff is 0
     return norm / (math.sqrt(diff.shape[1]) if distance == 'rms' else diff.shape[1])
 
@@ -116,8 +119,8 @@ class ContentStyleLoss(nn.Module):
         pretrained_path (str | None): torchvision state dict of the VGG; None: torchvision's cache (downloaded there
             when missing). Default: None.
         content_distance (str): Eq. 12's distance: 'mse' (Johnson et al. 2016, the mean squared feature
-            difference), 'rms' or 'printed' (Eq. 12 as printed, which does not move G at the paper's weights); see
-            ``content_distance``. Default: 'mse'.
+            difference), 'rms', 'printed' (Eq. 12 as printed, which does not move G at the paper's weights) or 'l1'
+            (BasicSR PerceptualLoss's criterion l1, Real-ESRGAN's); see ``content_distance``. Default: 'mse'.
         style_distance (str): Eq. 14's distance: 'rms', 'mse' or 'printed' (with gram_norm 'none': Eq. 14 as
             printed); see ``style_distance``. Default: 'rms'.
         gram_norm (str): Gram matrix normalisation: 'none' (Eq. 13 as printed), 'hw' or 'chw'. Default: 'hw'.

@@ -12,6 +12,29 @@ from srddgan_arch.options import LRConsistencyOptions
 from srddgan_arch.options.signatures import is_set_metric
 
 
+def image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):
+    """Every metric of one LR image, as srddgan-test computes them: per-sample metrics averaged over the samples,
+    set metrics (they take ``samples``, e.g. diversity) once over them; every metric gets the LR image as ``lq``.
+
+    Args:
+        metrics_opt (dict): name -> BasicSR metric entry (``val.metrics``).
+        sr_imgs (list[ndarray]): The SR samples, uint8.
+        gt_img (ndarray | None): The HR image, uint8.
+        lq_img (ndarray): The LR image, uint8.
+
+    Returns:
+        dict: name -> value.
+    """
+    results = {}
+    for name, metric_opt in metrics_opt.items():
+        if is_set_metric(METRIC_REGISTRY.get(metric_opt['type'])):
+            results[name] = calculate_metric(dict(samples=sr_imgs, img2=gt_img, lq=lq_img), metric_opt)
+        else:
+            values = [calculate_metric(dict(img=sr, img2=gt_img, lq=lq_img), metric_opt) for sr in sr_imgs]
+            results[name] = float(sum(values) / len(values))
+    return results
+
+
 class SampleValidationMixin:
     """``nondist_validation`` for BasicSR models whose ``test()`` sets ``self.samples`` (SR tensors in [0, 1]) and
     that have ``val_settings`` (``srddgan_arch.options.ValOptions``); list it before the BasicSR model class.
@@ -50,7 +73,7 @@ class SampleValidationMixin:
             sr_imgs = [tensor2img(s.detach().cpu()) for s in self.samples]
             gt_img = tensor2img(self.gt.detach().cpu()) if hasattr(self, 'gt') else None
             lq_img = tensor2img(self.lq.detach().cpu())
-            for name, value in self._image_metrics(metrics_opt, sr_imgs, gt_img, lq_img).items():
+            for name, value in image_metrics(metrics_opt, sr_imgs, gt_img, lq_img).items():
                 self.metric_results[name] += value
             if references is not None:
                 for method, values in self._reference_metrics(metrics_opt, gt_img, lq_img).items():
@@ -77,7 +100,7 @@ class SampleValidationMixin:
                       for name in REFERENCES}
         per_sample = {name: metric_opt for name, metric_opt in metrics_opt.items()
                       if not is_set_metric(METRIC_REGISTRY.get(metric_opt['type']))}
-        return {method: self._image_metrics(per_sample, [tensor2img(img.detach().cpu())], gt_img, lq_img)
+        return {method: image_metrics(per_sample, [tensor2img(img.detach().cpu())], gt_img, lq_img)
                 for method, img in references.items()}
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
@@ -87,18 +110,6 @@ class SampleValidationMixin:
         for method, values in self.reference_results.get(dataset_name, {}).items():
             lines.append(f'\t # {method}: ' + ', '.join(f'{name}: {value:.4f}' for name, value in values.items()))
         get_root_logger().info('\n'.join(lines))
-
-    @staticmethod
-    def _image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):
-        """Every metric of one LR image: per-sample metrics averaged over the samples, set metrics once."""
-        results = {}
-        for name, metric_opt in metrics_opt.items():
-            if is_set_metric(METRIC_REGISTRY.get(metric_opt['type'])):
-                results[name] = calculate_metric(dict(samples=sr_imgs, img2=gt_img, lq=lq_img), metric_opt)
-            else:
-                values = [calculate_metric(dict(img=sr, img2=gt_img, lq=lq_img), metric_opt) for sr in sr_imgs]
-                results[name] = float(sum(values) / len(values))
-        return results
 
     def _save_samples(self, sr_imgs, img_name, dataset_name, current_iter):
         """Save the samples as SRModel names its outputs, with ``_s{k}`` appended when there are several."""

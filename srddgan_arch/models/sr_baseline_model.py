@@ -6,6 +6,7 @@ from srddgan_arch.models.sample_validation import SampleValidationMixin
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.options.model import parse_val
 from srddgan_arch.options.signatures import check_registered_section
+from srddgan_arch.utils.padding import lr_multiple, pad_lr
 
 
 @MODEL_REGISTRY.register()
@@ -48,6 +49,15 @@ class SRBaselineModel(TrainingMixin, SampleValidationMixin, SRModel):
         self.stop_if_preempted(current_iter)
 
     def test(self):
-        """BasicSR's one-shot ``test`` (the EMA generator when there is one); its output is the only sample."""
-        super().test()
+        """BasicSR's one-shot ``test`` (the EMA generator when there is one) on the LR image padded as
+        ``srddgan-infer`` pads it (``utils/padding.py``: to the multiple the network needs, SwinIR's
+        ``network_g.window_size`` included), the output cropped to ``scale`` x its size; it is the only sample."""
+        lq, scale = self.lq, self.opt['scale']
+        multiple = lr_multiple(self.get_bare_model(self.net_g), scale, self.opt['network_g'].get('window_size'))
+        self.lq = pad_lr(lq, multiple)
+        try:
+            super().test()
+        finally:
+            self.lq = lq
+        self.output = self.output[..., :lq.shape[-2] * scale, :lq.shape[-1] * scale]
         self.samples = [self.output]

@@ -17,6 +17,7 @@ from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.models.training_steps import TrainingStepsMixin
 from srddgan_arch.options import parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
+from srddgan_arch.utils.padding import lr_multiple, pad_lr
 
 
 @MODEL_REGISTRY.register()
@@ -65,6 +66,9 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         if 'lq' not in data:
             data = self.degrade(data)
         super().feed_data(data)
+        # Real-ESRGAN's l1_gt_usm / percep_gt_usm: the pixel and content/style losses' own targets (else the gt)
+        self.loss_targets = {name: data[name].to(self.device) * 2 - 1 for name in ('gt_pixel', 'gt_content_style')
+                             if name in data}
 
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
@@ -220,7 +224,7 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
 
         Args:
             y0_pred (Tensor): G's prediction y0' (B, C, H, W) in [-1, 1], float32.
-            y0 (Tensor): The HR images in [-1, 1].
+            y0 (Tensor): The HR images in [-1, 1] (the losses' target, unless ``feed_data`` set ``loss_targets``).
             y_t (Tensor): The noisy images G saw.
             t (Tensor): LongTensor (B,) of their steps.
             x (Tensor): The LR images in [-1, 1].
@@ -233,32 +237,42 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
             y_fake_prev = self.schedule.sample_posterior(y0_pred, y_t, t)
             d_fake = self.net_d(y_fake_prev, y_t, t, lq=x).float()
         loss_dict = OrderedDict(l_g_adv=self.gan_weight * F.softplus(-d_fake).mean())
+        targets = getattr(self, 'loss_targets', {})
         if self.cri_content_style is not None:
-            l_content, l_style = self.cri_content_style(y0_pred, y0)
+            l_content, l_style = self.cri_content_style(y0_pred, targets.get('gt_content_style', y0))
             loss_dict.update({k: v for k, v in (('l_g_content', l_content), ('l_g_style', l_style)) if v is not None})
         if self.cri_pix is not None:
-            loss_dict['l_g_pix'] = self.cri_pix(y0_pred, y0)
+            loss_dict['l_g_pix'] = self.cri_pix(y0_pred, targets.get('gt_pixel', y0))
         return loss_dict
 
     # ------------------------------------------------------------------ sampling (Algorithm 2)
     def test(self):
-        """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present).
+        """Draw ``val.num_samples`` SR images per LR image with the T-step sampler (EMA generator when present), each
+        as ``srddgan-infer`` draws it: sample k is the image ``srddgan-infer --seed <val.seed + k>`` gives (without
+        tiles), so srddgan-test, srddgan-infer and scripts/benchmark_quality.py score the same images.
 
-        ``val.seed`` seeds a dedicated ``torch.Generator`` at every call: the same seed gives the same images. With
-        ``lr_consistency.downsampler`` set, every prediction is projected onto the LR-consistent images.
-        Sets ``self.samples`` (list of tensors in [0, 1]; with ``val.reduce`` 'mean' their mean alone) and
-        ``self.output`` (the first sample).
+        An LR image of any size is padded (``utils/padding.py``: replicated to the multiple the U-Net needs),
+        sampled with z and the noise drawn from a ``torch.Generator`` seeded with val.seed + k (the global generator
+        when val.seed is null), and cropped to ``scale`` x its size. With ``lr_consistency.downsampler`` set, every
+        prediction is projected onto the LR-consistent images, and the cropped output once more onto those of the
+        unpadded LR image. Sets ``self.samples`` (list of tensors in [0, 1]; with ``val.reduce`` 'mean' their mean
+        alone) and ``self.output`` (the first sample).
         """
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
-        noise_generator = None
-        if self.val_settings.seed is not None:
-            noise_generator = torch.Generator(device=self.device).manual_seed(self.val_settings.seed)
         was_training = net.training
         net.eval()
-        num_samples = self.val_settings.num_samples
-        sr = sample(net, self.lq * 2 - 1, self.schedule, noise_generator=noise_generator, num_samples=num_samples,
-                    project=self.project)
-        self.samples = list(((sr + 1) / 2).chunk(num_samples))
+        seed, scale = self.val_settings.seed, self.opt['scale']
+        height, width = self.lq.shape[2:]
+        lq = pad_lr(self.lq, lr_multiple(self.get_bare_model(net), scale)) * 2 - 1
+        self.samples = []
+        for k in range(self.val_settings.num_samples):
+            rng = None if seed is None else torch.Generator(device=self.device).manual_seed(seed + k)
+            z = torch.randn(lq.size(0), net.z_dim, generator=rng, device=self.device)
+            sr = sample(net, lq, self.schedule, z=z, noise_generator=rng, project=self.project)
+            sr = ((sr.float() + 1) / 2)[..., :height * scale, :width * scale].clamp(0, 1)
+            if self.project is not None:  # consistent with the LR image itself, not its padded copy
+                sr = self.project(sr, self.lq.float(), value_range=(0, 1)).clamp(0, 1)
+            self.samples.append(sr)
         if self.val_settings.reduce == 'mean':  # (before tensor2img's rounding: the mean stays LR-consistent)
             self.samples = [torch.stack(self.samples).mean(dim=0)]
         net.train(was_training)

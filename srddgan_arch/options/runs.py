@@ -6,12 +6,14 @@ key names), and ``check_run_options`` when BasicSR has parsed it, before it buil
 reads). The data on disk is probed right after (``data/preflight.py``); the model's sections are read again, typed,
 when the model is built (``model.py``).
 """
+import copy
 import functools
 from os import path as osp
 
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from srddgan_arch.options.model import POSITIVE_INT
+from srddgan_arch.options.realesrgan_keys import adopt_realesrgan_keys
 from srddgan_arch.options.schema import OptionError, key_name, suggest
 from srddgan_arch.options.sections import (
     DatasetOptions,
@@ -52,6 +54,7 @@ def check_option_keys(opt):
         opt (dict): The option file as YAML loads it.
     """
     if settings_parser(opt) is not None:
+        opt = adopt_realesrgan_keys(copy.deepcopy(opt))  # Real-ESRGAN's keys, where its files write them
         RunOptions.check_keys(opt)
         for key in ('name', 'manual_seed'):
             if key in opt:
@@ -209,8 +212,8 @@ def resolve_total_batch(opt):
 
 
 def prepare_run_options(opt):
-    """srddgan's part of parsing a run's option file: ``resolve_total_batch``, and ``check_run_options`` for
-    srddgan's models.
+    """srddgan's part of parsing a run's option file: for srddgan's models Real-ESRGAN's keys rewritten into srddgan's
+    sections (``realesrgan_keys.py``), then ``resolve_total_batch``, and ``check_run_options`` for srddgan's models.
 
     Args:
         opt (dict): The options as BasicSR's ``parse_options`` returns them (changed in place).
@@ -219,8 +222,10 @@ def prepare_run_options(opt):
         bool: The options are those of one of srddgan's models, so they were checked (and their data is to be
         probed: ``data/preflight.py``).
     """
-    resolve_total_batch(opt)
     checked = settings_parser(opt) is not None
+    if checked:
+        adopt_realesrgan_keys(opt)  # Real-ESRGAN's keys, where its files write them, into srddgan's sections
+    resolve_total_batch(opt)
     if checked:
         check_run_options(opt)
     return checked
