@@ -64,7 +64,10 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         Real-ESRGAN does (``realesrgan`` section, or ``degrade_in_dataset: false``: ``data/batch_degradation.py``)."""
         if 'lq' not in data:
             data = self.degrade(data)
-        super().feed_data(data)
+        # non-blocking: from a pinned batch (the data set's pin_memory: true) the copy overlaps the device's work
+        self.lq = data['lq'].to(self.device, non_blocking=True)
+        if 'gt' in data:
+            self.gt = data['gt'].to(self.device, non_blocking=True)
 
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
@@ -186,8 +189,8 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         """
         outputs = self.scaler_d.scale(d_real.sum())
         grad = torch.autograd.grad(outputs, y_prev, create_graph=True)[0]
-        if self.scaler_d.is_enabled():
-            grad = grad / self.scaler_d.get_scale()
+        if self.scaler_d.is_enabled():  # (the scale as a tensor: get_scale() reads it back to the host)
+            grad = grad / self.scaler_d.scale(torch.ones((), device=grad.device))
         return self.r1_gamma / 2 * grad.float().pow(2).flatten(1).sum(1).mean()
 
     def _g_step(self, y0, x, prediction):

@@ -58,8 +58,10 @@ class TrainOptions(Section):
     share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
                                    'fewer per iteration, as BasicSR\'s ESRGAN; not Algorithm 1).')
     grad_clip: float | None = option(None, 'Maximum gradient norm of each network; null: no clipping.', gt=0)
-    use_amp: bool = option(False, 'Mixed precision (autocast) on CUDA; ignored on CPU.')
-    amp_dtype: str = option('bfloat16', 'Autocast type; float16 adds gradient scalers.',
+    use_amp: bool = option(False, 'Mixed precision (autocast in amp_dtype); on the CPU too, slower than float32 (for '
+                           'tests).')
+    amp_dtype: str = option('bfloat16', 'Autocast type (bfloat16 recommended); float16 adds gradient scalers, whose '
+                            'skipped steps count in nonfinite_skipped.',
                             choices=('bfloat16', 'float16'))
     max_nonfinite_steps: int = option(10, 'Stop after this many iterations in a row with a non-finite loss or '
                                       'gradient (0: never stop).')
