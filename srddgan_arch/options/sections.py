@@ -208,6 +208,9 @@ class DistOptions(Section):
     backend: str | None = option(None, 'nccl, gloo, mpi or ucc; null: nccl with CUDA, else gloo.',
                                  choices=('nccl', 'gloo', 'mpi', 'ucc'))
     port: int | None = option(None, 'Master port for the slurm launcher.', gt=0)
+    timeout: float | None = option(None, 'Seconds a rank waits in a collective for the others before the run fails '
+                                   '(init_process_group); longer than rank 0 validates while the others wait. null: '
+                                   "torch's 10 minutes for nccl, 30 for gloo.", gt=0, le=7 * 24 * 3600)
 
 
 @section('logger.wandb')
