@@ -73,6 +73,8 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
         train = self.train_settings
         self.net_g.train()
+        if train.compile:  # G alone: R1 needs D's double backward, which compiled graphs lack
+            self.get_bare_model(self.net_g).compile()
         self._init_ema(train.ema_decay)
         self.net_d = self.model_to_device(build_network(deepcopy(self.opt['network_d'])))
         self.print_network(self.net_d)

@@ -52,9 +52,10 @@ class TrainingMixin:
         self._cpu_group = dist.new_group(backend='gloo', timeout=timeout) if opt['is_train'] and opt['dist'] else None
 
     def stop_if_preempted(self, current_iter):
-        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank): save this
-        iteration's networks and training state, as BasicSR's periodic save would, and exit with
-        ``PREEMPTED_EXIT_CODE``; ``--auto_resume`` continues from this iteration.
+        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank; under torchrun
+        the ranks agree at the end of the next iteration, ``StopAgreement``): save this iteration's networks and
+        training state, as BasicSR's periodic save would, and exit with ``PREEMPTED_EXIT_CODE`` once rank 0's files
+        are complete; ``--auto_resume`` continues from this iteration.
 
         Args:
             current_iter (int): The iteration just finished.

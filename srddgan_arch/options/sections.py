@@ -63,6 +63,8 @@ class TrainOptions(Section):
     amp_dtype: str = option('bfloat16', 'Autocast type (bfloat16 recommended); float16 adds gradient scalers, whose '
                             'skipped steps count in nonfinite_skipped.',
                             choices=('bfloat16', 'float16'))
+    compile: bool = option(False, "torch.compile G for training (D stays eager: compiled graphs have no double "
+                           "backward, which R1 needs; the EMA copy that samples stays eager).")
     max_nonfinite_steps: int = option(10, 'Stop after this many iterations in a row with a non-finite loss or '
                                       'gradient (0: never stop).')
 
