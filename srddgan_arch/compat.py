@@ -5,6 +5,7 @@ fails when the fix is not applied. ``apply()`` is idempotent and runs when ``srd
 anything else imports ``basicsr``. What srddgan adds to BasicSR lives in its own models (``models/``); the one other
 change of BasicSR, the resumable train sampler, is in ``utils/training_state.py``.
 """
+import datetime
 import os
 import subprocess
 import sys
@@ -65,16 +66,32 @@ def _slurm_environment(port=None):
     os.environ['LOCAL_RANK'] = str(int(os.environ['SLURM_PROCID']) % num_local)
 
 
-def init_dist(launcher, backend=None, port=None, **kwargs):
+def process_group_timeout(dist_params):
+    """``dist_params.timeout`` (seconds) as the ``timeout`` of ``init_process_group`` / ``new_group``.
+
+    Args:
+        dist_params (dict | None): The ``dist_params`` options.
+
+    Returns:
+        datetime.timedelta | None: The timeout; None: torch's default (10 minutes for nccl, 30 for gloo).
+    """
+    seconds = (dist_params or {}).get('timeout')
+    return None if seconds is None else datetime.timedelta(seconds=seconds)
+
+
+def init_dist(launcher, backend=None, port=None, timeout=None, **kwargs):
     """Initialise torch.distributed for the ``pytorch`` (torchrun) and ``slurm`` launchers, on CPU or CUDA.
 
     BasicSR's version computes ``RANK % torch.cuda.device_count()`` (a modulo by zero without GPUs) and ignores
-    ``dist_params`` for the pytorch launcher, always using nccl.
+    ``dist_params`` for the pytorch launcher, always using nccl with its 10-minute timeout (rank 0 validating a
+    large set while the others wait in a collective then kills the run).
 
     Args:
         launcher (str): 'pytorch' or 'slurm'.
         backend (str | None): torch.distributed backend. Default: nccl with CUDA, gloo without.
         port (int | None): Master port for slurm. Default: ``MASTER_PORT`` or 29500.
+        timeout (float | None): Seconds a collective waits for the other ranks (``dist_params.timeout``).
+            Default: torch's (10 minutes for nccl, 30 for gloo).
     """
     if launcher == 'slurm':
         _slurm_environment(port)
@@ -84,6 +101,8 @@ def init_dist(launcher, backend=None, port=None, **kwargs):
     if backend == 'nccl':
         local_rank = int(os.environ.get('LOCAL_RANK', os.environ['RANK']))
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    if timeout is not None:
+        kwargs['timeout'] = process_group_timeout({'timeout': timeout})
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
@@ -100,7 +119,8 @@ def parse_options(root_path, is_train=True):
     """BasicSR's ``parse_options`` with the launcher, backend and ``val.suffix`` fixes.
 
     - accepts ``--local-rank=N``;
-    - the pytorch launcher honours ``dist_params.backend`` and defaults to gloo on CPU-only machines;
+    - the pytorch launcher honours ``dist_params.backend`` (gloo by default on CPU-only machines) and
+      ``dist_params.timeout``;
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py), and
       ``val.save_img`` to false (both pipelines read it unguarded);
     - not fixes: ``-opt`` may name a packaged option file (``srddgan_arch.option_files``), and
@@ -136,9 +156,10 @@ def parse_options(root_path, is_train=True):
     # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
     check_option_keys(raw_opt)
     check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt if isinstance(raw_opt, dict) else {})
-    backend = ((raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}).get('backend')
+    dist_params = (raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}
+    known = {key: dist_params.get(key) for key in ('backend', 'timeout')}
     original_init_dist = basicsr_options.init_dist
-    basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{'backend': backend, **kwargs})
+    basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{**known, **kwargs})
     try:
         opt, args = basicsr_options.parse_options(root_path, is_train=is_train)
     finally:

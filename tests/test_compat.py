@@ -1,4 +1,5 @@
 """One test per BasicSR 1.4.2 fix in ``srddgan_arch.compat``; each fails when its fix is not applied."""
+import datetime
 import importlib
 import subprocess
 import sys
@@ -74,6 +75,24 @@ def test_pytorch_launcher_backend(tmp_path, monkeypatch, yaml_backend, expected)
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(option_file), '--launcher', 'pytorch'])
     compat.parse_options(str(tmp_path), is_train=False)
     assert seen['backend'] == expected
+
+
+@pytest.mark.parametrize('launcher', ['pytorch', 'slurm'])
+def test_dist_params_timeout_reaches_init_process_group(tmp_path, monkeypatch, launcher):
+    """``dist_params.timeout`` (seconds) is the process group's timeout with both launchers: rank 0 validating
+    longer than NCCL's default 10 minutes no longer ends the run."""
+    option_file = tmp_path / 'o.yml'
+    option_file.write_text(yaml.safe_dump({
+        'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0, 'datasets': {},
+        'path': {}, 'dist_params': {'backend': 'gloo', 'port': 29500, 'timeout': 5400}}))
+    seen = {}
+    monkeypatch.setattr(torch.distributed, 'init_process_group', lambda backend, **kw: seen.update(kw))
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: False)
+    monkeypatch.setattr(compat, '_slurm_environment', lambda port: None)
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(option_file), '--launcher', launcher])
+    compat.parse_options(str(tmp_path), is_train=False)
+    assert seen['timeout'] == datetime.timedelta(seconds=5400)
 
 
 def test_init_dist_rejects_unknown_launcher():

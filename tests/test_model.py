@@ -311,3 +311,14 @@ def test_loading_a_generator_trained_with_another_schedule_warns(tmp_path, caplo
         with caplog.at_level(logging.WARNING, logger='basicsr'):
             build_model(copy.deepcopy(opt))
         assert ('num_timesteps 4 (trained: 2)' in caplog.text) == warned
+
+
+def test_compile_option_compiles_the_generator_only(tmp_path):
+    """train.compile compiles G's calls in place (checkpoint keys unchanged); D (R1 needs its double backward, which
+    compiled graphs lack) and the sampling EMA copy stay eager. (Compiling takes minutes on the CPU: no step here.)"""
+    opt = tiny_opt(tmp_path)
+    opt['train']['compile'] = True
+    model = build_model(opt)
+    assert model.net_g._compiled_call_impl is not None
+    assert model.net_d._compiled_call_impl is None and model.net_g_ema._compiled_call_impl is None
+    assert list(model.net_g.state_dict()) == list(model.net_g_ema.state_dict())

@@ -3,6 +3,8 @@ and exits with PREEMPTED_EXIT_CODE; --auto_resume refuses states that all fail t
 unset until BasicSR sets it up. The run under a real SIGTERM is in test_train_resume.py."""
 import os
 import signal
+import subprocess
+import sys
 
 import basicsr.utils.logger
 import pytest
@@ -70,3 +72,31 @@ def test_skipping_a_cut_off_state_leaves_basicsr_logger_unset(tmp_path, monkeypa
     (tmp_path / '10.state').write_bytes(b'cut off')
     path, state = training_state.latest_resume_state(str(tmp_path))
     assert state['iter'] == 5 and 'basicsr' not in basicsr.utils.logger.initialized_logger
+
+
+
+# one gloo rank (argv[1]) of two over a file store (argv[2]); only rank 1 gets the signal, at iteration 2
+AGREE = '''
+import signal, sys
+import srddgan_arch
+import torch.distributed as dist
+from srddgan_arch.utils import preemption
+rank = int(sys.argv[1])
+dist.init_process_group('gloo', init_method=f'file://{sys.argv[2]}', rank=rank, world_size=2)
+agreement = preemption.StopAgreement()
+for current_iter in range(1, 8):
+    if rank == 1 and current_iter == 2:
+        preemption._record(signal.SIGTERM, None)
+    if agreement.stop_now():
+        print(current_iter)
+        break
+'''
+
+
+@pytest.mark.slow
+def test_ranks_stop_at_the_same_iteration(tmp_path):
+    """Two gloo ranks, a signal on rank 1 only: both stop at the same iteration, the one after the signal's (the
+    agreement started in an iteration is read at the next, so no rank waits for the others within an iteration)."""
+    ranks = [subprocess.Popen([sys.executable, '-c', AGREE, str(rank), str(tmp_path / 'store')],
+                              stdout=subprocess.PIPE, text=True) for rank in (0, 1)]
+    assert [process.communicate(timeout=120)[0].strip() for process in ranks] == ['3', '3']

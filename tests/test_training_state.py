@@ -11,6 +11,7 @@ import pytest
 import torch
 from basicsr.models import build_model
 from basicsr.models.base_model import BaseModel
+from basicsr.utils import dist_util, get_root_logger
 from conftest import RunsCommand, tiny_srddgan_options
 from packaging.requirements import Requirement
 
@@ -62,6 +63,53 @@ def test_rng_states_round_trip():
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     training_state.set_rng_states(states)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def _draws(states):
+    """What the python, numpy and torch streams of ``states`` draw first (this process's states are kept)."""
+    current = training_state.get_rng_states()
+    training_state.set_rng_states(states)
+    draws = (random.random(), np.random.rand(), torch.rand(1).item())
+    training_state.set_rng_states(current)
+    return draws
+
+
+def test_each_rank_resumes_its_own_random_states(tmp_path, monkeypatch, caplog):
+    """A training state holds one entry of random states per rank and each rank restores its own; a state saved
+    by fewer processes warns and gives the ranks it lacks new streams (not another rank's, not those of the
+    run's seed at iteration 0); an older state (one dict: rank 0's) restores on rank 0."""
+    saved = [training_state.seeded_rng_states(seed) for seed in (10, 11)]
+    for rank in (0, 1):
+        assert _draws(training_state.rank_rng_states(saved, rank, seed=10, current_iter=8)) == _draws(saved[rank])
+    assert _draws(training_state.rank_rng_states(saved[0], 0, seed=10, current_iter=8)) == _draws(saved[0])
+    new = _draws(training_state.rank_rng_states(saved, 2, seed=10, current_iter=8))
+    assert new not in [_draws(states) for states in saved + [training_state.seeded_rng_states(12)]]
+
+    model = build_model(tiny_srddgan_options(tmp_path))
+    monkeypatch.setitem(model.opt, 'world_size', 3)
+    monkeypatch.setattr(ResumableSampler, 'pending', None)
+    get_root_logger().propagate = True
+    model.resume_training({'epoch': 0, 'iter': 8, 'optimizers': [o.state_dict() for o in model.optimizers],
+                           'schedulers': [], 'rng': saved})
+    assert 'Resuming 3 processes from a training state with the random states of 2' in caplog.text
+    assert _draws(ResumableSampler.pending.rng) == _draws(saved[0])
+
+
+def test_only_rank_0_writes_files(tmp_path, monkeypatch):
+    """On another rank save() writes nothing (BasicSR's save_network is rank 0's only; an override must stay so):
+    eight GPUs wrote every checkpoint eight times to the same paths."""
+    model = build_model(tiny_srddgan_options(tmp_path))
+    for folder in ('models', 'states'):
+        os.makedirs(tmp_path / folder)
+    monkeypatch.setattr(dist_util, 'get_dist_info', lambda: (1, 2))
+    monkeypatch.setitem(model.opt, 'rank', 1)
+    model.save(0, 1)
+    assert os.listdir(tmp_path / 'models') == os.listdir(tmp_path / 'states') == []
+    monkeypatch.setattr(dist_util, 'get_dist_info', lambda: (0, 2))
+    monkeypatch.setitem(model.opt, 'rank', 0)
+    model.save(0, 1)
+    assert sorted(os.listdir(tmp_path / 'models')) == ['net_d_1.pth', 'net_g_1.pth']
+    assert len(torch.load(tmp_path / 'states' / '1.state', weights_only=True)['rng']) == 1
 
 
 def test_resumed_epoch_skips_consumed_batches_once(monkeypatch):

@@ -41,17 +41,20 @@ def minibatch_stddev(x, group_size=4):
     The group is the largest divisor of the batch size not above ``group_size``. Real and fake batches must be
     scored in separate calls, or the statistic leaks between them.
 
+    The variance and its square root are computed in float32: in float16 the 1e-8 added before the root rounds to 0,
+    and where a group's variance is 0 (a group of one sample) the root's gradient is inf, then NaN.
+
     Args:
         x (Tensor): Features (B, C, H, W).
         group_size (int): Largest number of samples per group. Default: 4.
 
     Returns:
-        Tensor: (B, C + 1, H, W).
+        Tensor: (B, C + 1, H, W), of the type of ``x``.
     """
     b, c, h, w = x.shape
     group = max(g for g in range(1, min(b, group_size) + 1) if b % g == 0)
-    std = x.reshape(group, -1, c, h, w).var(dim=0, unbiased=False).add(1e-8).sqrt()
-    std = std.mean(dim=(1, 2, 3)).reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
+    std = x.float().reshape(group, -1, c, h, w).var(dim=0, unbiased=False).add(1e-8).sqrt()
+    std = std.mean(dim=(1, 2, 3)).to(x.dtype).reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
     return torch.cat([x, std], dim=1)
 
 

@@ -65,15 +65,20 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         Real-ESRGAN does (``realesrgan`` section, or ``degrade_in_dataset: false``: ``data/batch_degradation.py``)."""
         if 'lq' not in data:
             data = self.degrade(data)
-        super().feed_data(data)
+        # non-blocking: from a pinned batch (the data set's pin_memory: true) the copy overlaps the device's work
+        self.lq = data['lq'].to(self.device, non_blocking=True)
+        if 'gt' in data:
+            self.gt = data['gt'].to(self.device, non_blocking=True)
         # Real-ESRGAN's l1_gt_usm / percep_gt_usm: the pixel and content/style losses' own targets (else the gt)
-        self.loss_targets = {name: data[name].to(self.device) * 2 - 1 for name in ('gt_pixel', 'gt_content_style')
-                             if name in data}
+        self.loss_targets = {name: data[name].to(self.device, non_blocking=True) * 2 - 1
+                             for name in ('gt_pixel', 'gt_content_style') if name in data}
 
     def init_training_settings(self):
         """Build the EMA generator, the discriminator, the losses, the optimisers and the schedulers."""
         train = self.train_settings
         self.net_g.train()
+        if train.compile:  # G alone: R1 needs D's double backward, which compiled graphs lack
+            self.get_bare_model(self.net_g).compile()
         self._init_ema(train.ema_decay)
         self.net_d = self.model_to_device(build_network(deepcopy(self.opt['network_d'])))
         self.print_network(self.net_d)
@@ -190,8 +195,8 @@ class SRDDGANModel(TrainingMixin, TrainingStepsMixin, SampleValidationMixin, SRM
         """
         outputs = self.scaler_d.scale(d_real.sum())
         grad = torch.autograd.grad(outputs, y_prev, create_graph=True)[0]
-        if self.scaler_d.is_enabled():
-            grad = grad / self.scaler_d.get_scale()
+        if self.scaler_d.is_enabled():  # (the scale as a tensor: get_scale() reads it back to the host)
+            grad = grad / self.scaler_d.scale(torch.ones((), device=grad.device))
         return self.r1_gamma / 2 * grad.float().pow(2).flatten(1).sum(1).mean()
 
     def _g_step(self, y0, x, prediction):

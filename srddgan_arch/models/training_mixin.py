@@ -3,8 +3,11 @@ import inspect
 from os import path as osp
 
 import torch
+import torch.distributed as dist
 from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
 
+from srddgan_arch.compat import process_group_timeout
 from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
 from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal
 from srddgan_arch.utils.training_state import (
@@ -12,6 +15,7 @@ from srddgan_arch.utils.training_state import (
     ResumePosition,
     atomic_torch_save,
     get_rng_states,
+    rank_rng_states,
     remove_stale_temporaries,
 )
 
@@ -23,9 +27,10 @@ class TrainingMixin:
     - ``load_network``: also ``.safetensors`` files and http(s) addresses (``path.pretrain_network_g``), through
       ``load_checkpoint``;
     - ``save_network`` / ``save_training_state``: written atomically (a run killed while saving leaves the previous
-      files complete); training states carry the python, numpy and torch random states;
-    - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and continues with its
-      random states, so the iterations after a resume equal those of an uninterrupted run;
+      files complete), once, by rank 0; training states carry the python, numpy and torch random states of every
+      rank, and no rank leaves ``save_training_state`` before rank 0 has written its files;
+    - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and each rank continues
+      with its own random states, so the iterations after a resume equal those of an uninterrupted run;
     - at the start of a training run, the temporary files of a run killed while saving are deleted;
     - ``stop_if_preempted``, called by the model after each optimisation step: after SIGTERM or SIGUSR1, save this
       iteration's checkpoint and exit with ``PREEMPTED_EXIT_CODE`` (``utils/preemption.py``).
@@ -41,12 +46,16 @@ class TrainingMixin:
             for path in remove_stale_temporaries(folders):
                 get_root_logger().warning(f'Removed {path}, left by a run killed while saving.')
         super().__init__(opt)
-        self._stop_agreement = StopAgreement() if opt['is_train'] else None
+        timeout = process_group_timeout(opt.get('dist_params'))
+        self._stop_agreement = StopAgreement(timeout) if opt['is_train'] else None
+        # the ranks gather their random states and wait for rank 0's files over a CPU group: no device work
+        self._cpu_group = dist.new_group(backend='gloo', timeout=timeout) if opt['is_train'] and opt['dist'] else None
 
     def stop_if_preempted(self, current_iter):
-        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank): save this
-        iteration's networks and training state, as BasicSR's periodic save would, and exit with
-        ``PREEMPTED_EXIT_CODE``; ``--auto_resume`` continues from this iteration.
+        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank; under torchrun
+        the ranks agree at the end of the next iteration, ``StopAgreement``): save this iteration's networks and
+        training state, as BasicSR's periodic save would, and exit with ``PREEMPTED_EXIT_CODE`` once rank 0's files
+        are complete; ``--auto_resume`` continues from this iteration.
 
         Args:
             current_iter (int): The iteration just finished.
@@ -104,8 +113,9 @@ class TrainingMixin:
         else:
             net.load_state_dict(state, strict=False)
 
+    @master_only
     def save_network(self, net, net_label, current_iter, param_key='params', extra=None):
-        """BasicSR's ``save_network``, written atomically.
+        """BasicSR's ``save_network``, written atomically, by rank 0 only (as BasicSR's).
 
         Args:
             net (nn.Module | list[nn.Module]): Network(s) to save.
@@ -125,22 +135,38 @@ class TrainingMixin:
         atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def save_training_state(self, epoch, current_iter):
-        """BasicSR's ``save_training_state``, written atomically, with the random states.
+        """BasicSR's ``save_training_state``, written atomically by rank 0, with every rank's random states (``rng``:
+        one entry per rank). Every rank calls it, after the network files (BasicSR's ``save`` does): the states are
+        gathered, and no rank returns before rank 0 has written its files (a rank that left first, pre-empted or
+        at the end of training, could make torchrun stop rank 0 in the middle of writing).
 
         Args:
             epoch (int): Current epoch.
-            current_iter (int): Current iteration; -1 saves nothing.
+            current_iter (int): Current iteration; -1 (end of training) writes no state.
         """
-        if current_iter == -1 or self.opt['rank'] != 0:
-            return
-        state = {
-            'epoch': epoch,
-            'iter': current_iter,
-            'optimizers': [o.state_dict() for o in self.optimizers],
-            'schedulers': [s.state_dict() for s in self.schedulers],
-            'rng': get_rng_states(),
-        }
-        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+        if current_iter != -1:
+            rng = self._gather(get_rng_states())
+            if self.opt['rank'] == 0:
+                state = {
+                    'epoch': epoch,
+                    'iter': current_iter,
+                    'optimizers': [o.state_dict() for o in self.optimizers],
+                    'schedulers': [s.state_dict() for s in self.schedulers],
+                    'rng': rng,
+                }
+                atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+        elif self._stop_agreement is not None:
+            self._stop_agreement.finish()
+        if self._cpu_group is not None:
+            dist.barrier(group=self._cpu_group)
+
+    def _gather(self, obj):
+        """``obj`` of every rank, in rank order (collective: every rank calls it)."""
+        if self._cpu_group is None:
+            return [obj]
+        gathered = [None] * self.opt['world_size']
+        dist.all_gather_object(gathered, obj, group=self._cpu_group)
+        return gathered
 
     def resume_training(self, resume_state):
         """BasicSR's ``resume_training`` (optimisers, schedulers), then the train sampler continues the saved epoch.
@@ -153,4 +179,17 @@ class TrainingMixin:
             self.last_good_checkpoint = resume_state['iter']
         batch_size = self.opt['datasets']['train']['batch_size_per_gpu']
         ResumableSampler.resume_from(ResumePosition(resume_state['epoch'], resume_state['iter'], batch_size,
-                                                    resume_state.get('rng')))
+                                                    self._resumed_rng_states(resume_state)))
+
+    def _resumed_rng_states(self, resume_state):
+        """This rank's random states in ``resume_state`` (``rank_rng_states``), with a warning when the state was
+        saved by another number of processes: the run then continues, but not as the saved one would have."""
+        saved, world_size = resume_state.get('rng'), self.opt['world_size']
+        saved_ranks = None if saved is None else 1 if isinstance(saved, dict) else len(saved)
+        if saved_ranks is not None and saved_ranks != world_size:
+            get_root_logger().warning(
+                f'Resuming {world_size} processes from a training state with the random states of {saved_ranks} '
+                f'({self.opt["path"].get("resume_state")}): ranks 0-{min(saved_ranks, world_size) - 1} continue '
+                'theirs, any other rank starts new streams, and the batches are split anew: the run is not an exact '
+                'continuation of the saved one.')
+        return rank_rng_states(saved, self.opt['rank'], self.opt.get('manual_seed') or 0, resume_state['iter'])

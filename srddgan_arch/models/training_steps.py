@@ -20,18 +20,19 @@ class TrainingStepsMixin:
     """
 
     def _init_steps(self, train):
-        """Gradient clipping, the non-finite guard and autocast (bf16/fp16 on CUDA only; fp16 gets one GradScaler per
-        optimiser) from the ``train`` settings (``TrainOptions``)."""
+        """Gradient clipping, the non-finite guard and autocast (bf16/fp16; fp16 gets one GradScaler per optimiser)
+        from the ``train`` settings (``TrainOptions``)."""
         self.grad_clip = train.grad_clip
         self.max_nonfinite_steps = train.max_nonfinite_steps
         self.nonfinite_skipped = self._nonfinite_streak = self._longest_streak = torch.zeros((), dtype=torch.long,
                                                                                             device=self.device)
         self._last_iter = self._skipped_reported = 0
         self.last_good_checkpoint = None  # the iteration of the newest checkpoint saved with no skipped step pending
-        self.use_amp = bool(train.use_amp) and self.device.type == 'cuda'
-        if train.use_amp and not self.use_amp:
-            get_root_logger().warning('train.use_amp is ignored on CPU: training runs in float32.')
+        self.use_amp = bool(train.use_amp)
         self.amp_dtype = getattr(torch, train.amp_dtype)
+        if self.use_amp and self.device.type == 'cpu':
+            get_root_logger().warning(f'train.use_amp on the CPU: autocast runs in {train.amp_dtype}, slower than '
+                                      'float32 on most CPUs (meant for testing the mixed-precision path).')
         use_scaler = self.use_amp and self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
@@ -47,9 +48,9 @@ class TrainingStepsMixin:
         """Clip (``grad_clip``) and step, unless a loss or the gradient norm is non-finite (then no update).
 
         A fused optimiser (the default, see ``TrainingMixin.get_optimizer``) gets the decision as its ``found_inf``
-        flag and skips the update on the device, as it does for GradScaler's overflow flag; other optimisers and fp16
-        read the flag back. With fp16 the GradScaler handles overflowing gradients itself (it skips and lowers its
-        scale): only a non-finite loss counts then.
+        flag and skips the update on the device, as it does for GradScaler's overflow flag; other optimisers read the
+        flag back. With fp16 the gradients are unscaled first: an overflow that GradScaler skips (it then lowers its
+        scale) is a non-finite gradient norm, so it is skipped and counted here the same way.
 
         Returns:
             Tensor: 0-dim bool, True when the optimiser stepped.
@@ -59,15 +60,14 @@ class TrainingStepsMixin:
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         if self.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip, grad_norm)
-        checked = [loss.detach() for loss in losses] + ([] if scaler.is_enabled() else [grad_norm])
-        nonfinite = self._any_nonfinite(checked)
-        if getattr(optimizer, '_step_supports_amp_scaling', False) and not scaler.is_enabled():
+        nonfinite = self._any_nonfinite([loss.detach() for loss in losses] + [grad_norm])
+        if getattr(optimizer, '_step_supports_amp_scaling', False):
             optimizer.found_inf = nonfinite.float()
             optimizer.step()
             del optimizer.found_inf
         elif not nonfinite.item():
-            scaler.step(optimizer)
-        scaler.update()
+            optimizer.step()
+        scaler.update()  # from the overflow flag unscale_ recorded
         return ~nonfinite
 
     def _any_nonfinite(self, tensors):
@@ -136,16 +136,22 @@ class TrainingStepsMixin:
     @torch.no_grad()
     def model_ema(self, decay=0.999, stepped=None):
         """BasicSR's ``model_ema`` (``net_g_ema`` = decay * ``net_g_ema`` + (1 - decay) * ``net_g``, parameters only)
-        in one foreach operation.
+        in foreach operations.
 
         Args:
             decay (float): EMA decay; 0 copies G. Default: 0.999.
             stepped (Tensor | None): 0-dim bool; where False, the EMA stays as it is (G did not step). Default: None.
         """
         params = dict(self.get_bare_model(self.net_g).named_parameters())
-        ema = dict(self.net_g_ema.named_parameters())
-        weight = 1 - decay if stepped is None else stepped * (1 - decay)
-        torch._foreach_lerp_(list(ema.values()), [params[name] for name in ema], weight)
+        ema = list(self.net_g_ema.parameters())
+        g_params = [params[name] for name, _ in self.net_g_ema.named_parameters()]
+        if stepped is None:
+            torch._foreach_lerp_(ema, g_params, 1 - decay)
+            return
+        # foreach lerp takes its weight as a Python number (a tensor weight is read back to the host)
+        weight = stepped * (1 - decay)
+        torch._foreach_mul_(ema, 1 - weight)
+        torch._foreach_add_(ema, torch._foreach_mul(g_params, weight))
 
     def reduce_loss_dict(self, loss_dict):
         """The losses, detached, kept on the device until ``get_current_log`` (BasicSR reads each one back here)."""

@@ -58,9 +58,13 @@ class TrainOptions(Section):
     share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
                                    'fewer per iteration, as BasicSR\'s ESRGAN; not Algorithm 1).')
     grad_clip: float | None = option(None, 'Maximum gradient norm of each network; null: no clipping.', gt=0)
-    use_amp: bool = option(False, 'Mixed precision (autocast) on CUDA; ignored on CPU.')
-    amp_dtype: str = option('bfloat16', 'Autocast type; float16 adds gradient scalers.',
+    use_amp: bool = option(False, 'Mixed precision (autocast in amp_dtype); on the CPU too, slower than float32 (for '
+                           'tests).')
+    amp_dtype: str = option('bfloat16', 'Autocast type (bfloat16 recommended); float16 adds gradient scalers, whose '
+                            'skipped steps count in nonfinite_skipped.',
                             choices=('bfloat16', 'float16'))
+    compile: bool = option(False, "torch.compile G for training (D stays eager: compiled graphs have no double "
+                           "backward, which R1 needs; the EMA copy that samples stays eager).")
     max_nonfinite_steps: int = option(10, 'Stop after this many iterations in a row with a non-finite loss or '
                                       'gradient (0: never stop).')
 
@@ -206,6 +210,9 @@ class DistOptions(Section):
     backend: str | None = option(None, 'nccl, gloo, mpi or ucc; null: nccl with CUDA, else gloo.',
                                  choices=('nccl', 'gloo', 'mpi', 'ucc'))
     port: int | None = option(None, 'Master port for the slurm launcher.', gt=0)
+    timeout: float | None = option(None, 'Seconds a rank waits in a collective for the others before the run fails '
+                                   '(init_process_group); longer than rank 0 validates while the others wait. null: '
+                                   "torch's 10 minutes for nccl, 30 for gloo.", gt=0, le=7 * 24 * 3600)
 
 
 @section('logger.wandb')

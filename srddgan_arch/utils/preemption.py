@@ -5,7 +5,8 @@ time limit) make training save a complete checkpoint at the end of the iteration
 The signal handler only records the signal: the model checks it after each optimisation step
 (``TrainingMixin.stop_if_preempted``), where BasicSR's loop saves its own checkpoints, so the saved state is the one
 a periodic save at that iteration would have written. Under ``torchrun`` every rank stops at the same iteration: the
-ranks agree on the flag over a small CPU (gloo) process group, which costs no device synchronisation.
+ranks agree on the flag over a small CPU (gloo) process group, asynchronously (no rank waits for the others in an
+iteration, and no device synchronisation).
 """
 import signal
 
@@ -37,17 +38,35 @@ def received_signal():
 class StopAgreement:
     """Whether training should stop now: a stop signal reached this process or, in a distributed run, any rank.
 
-    Built by every rank at the same point (the model's construction): the process group it makes is collective.
+    Built by every rank at the same point (the model's construction): the process group it makes is collective. The
+    ranks agree without waiting for each other: each iteration starts an all-reduce of this rank's flag on a CPU
+    (gloo) group and reads the one started at the iteration before, which ran while the iteration computed. Every
+    rank thus gets the same answer at the same iteration, one iteration after a signal.
+
+    Args:
+        timeout (datetime.timedelta | None): The group's timeout (``dist_params.timeout``). Default: gloo's.
     """
 
-    def __init__(self):
+    def __init__(self, timeout=None):
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        self.group = dist.new_group(backend='gloo') if distributed else None
+        self.group = dist.new_group(backend='gloo', timeout=timeout) if distributed else None
+        self._flag = self._work = None
 
     def stop_now(self):
-        """True when a stop signal arrived here or, under torchrun, on any rank (the same answer on every rank)."""
+        """True when a stop signal arrived here or, under torchrun, on any rank by the previous call (the same answer
+        on every rank)."""
         if self.group is None:
             return bool(_received)
-        flag = torch.tensor([int(bool(_received))])
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.group)
-        return bool(flag.item())
+        agreed = self.finish()
+        if not agreed:
+            self._flag = torch.tensor([int(bool(_received))])
+            self._work = dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
+        return agreed
+
+    def finish(self):
+        """Wait for the agreement in flight (a rank must not leave with it unfinished); True when it says stop."""
+        if self._work is None:
+            return False
+        self._work.wait()
+        self._work = None
+        return bool(self._flag.item())

@@ -172,6 +172,47 @@ def set_rng_states(states):
         torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
 
 
+def seeded_rng_states(seed):
+    """The random states :func:`get_rng_states` returns after seeding python, numpy and torch with ``seed`` (as
+    BasicSR's ``set_random_seed``), leaving this process's states as they are.
+
+    Args:
+        seed (int): The seed, below 2**32.
+
+    Returns:
+        dict: The states, for :func:`set_rng_states`.
+    """
+    from basicsr.utils import set_random_seed
+    current = get_rng_states()
+    set_random_seed(seed)
+    states = get_rng_states()
+    set_rng_states(current)
+    return states
+
+
+def rank_rng_states(saved, rank, seed, current_iter):
+    """The random states a rank continues with after a resume: its own from the training state's ``rng`` (one
+    entry per rank; a single dict in states saved before each rank's were kept, which were rank 0's); a rank the saved
+    run did not have gets new streams, seeded from (``seed``, ``rank``, ``current_iter``): neither another rank's nor
+    those its seed gave at iteration 0.
+
+    Args:
+        saved (list[dict] | dict | None): The training state's ``rng``.
+        rank (int): This process's rank.
+        seed (int): The run's ``manual_seed``.
+        current_iter (int): The iteration resumed from.
+
+    Returns:
+        dict | None: The states (:func:`set_rng_states`); None when the state has none.
+    """
+    if saved is None:
+        return None
+    saved = [saved] if isinstance(saved, dict) else saved
+    if rank < len(saved):
+        return saved[rank]
+    return seeded_rng_states(int(np.random.SeedSequence([seed, rank, current_iter]).generate_state(1)[0]))
+
+
 class ResumePosition(NamedTuple):
     """Where a resumed run stopped.
 
