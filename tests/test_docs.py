@@ -149,11 +149,13 @@ def accepted_flags(program):
 
 def option_file_errors(args):
     """The option files named after ``-opt`` that do not exist: a path, or a packaged name (``options/<name>.yml``);
-    ``options/X.yml`` paths are checked with the other files a line names."""
+    ``options/X.yml`` paths are checked with the other files a line names, a shell variable (``$opt``) not at all."""
     errors = []
     for index, token in enumerate(args):
         if token in ('-opt', '--opt') and index + 1 < len(args) and not NAMED_FILE.search(args[index + 1]):
             value = args[index + 1]
+            if value.startswith('$'):
+                continue
             path = value if '/' in value or value.endswith('.yml') else f'options/{value}.yml'
             if not osp.isfile(osp.join(ROOT, path)):
                 errors.append(f'option file {value} does not exist')
