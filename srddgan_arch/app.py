@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 import torch
 
+from srddgan_arch.cli_errors import OneLineParser, one_line, report
 from srddgan_arch.data.image_io import to_uint8
 from srddgan_arch.device import device_error
-from srddgan_arch.inference.cli import OneLineParser, _one_line, read_checked
 from srddgan_arch.inference.cli import parse_args as parse_infer_args
 from srddgan_arch.inference.memory import MemoryGuard
+from srddgan_arch.inference.paths import read_checked
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import SRDDGANer, build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS, reference_upscale
@@ -133,6 +134,40 @@ def explore(base, args):
     return Exploration(_rgb(lr), _rgb(bicubic), samples, *heat_map(samples))
 
 
+class RequestError(ValueError):
+    """What the page shows for a request that fails: srddgan's one-line message."""
+
+
+def request(base, opt, model_path, max_memory, image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency,
+            precision):
+    """One press of the app's button: the settings checked by ``srddgan-infer``'s parser, the upload read as it
+    reads its inputs (a file that is no image, a folder or a FIFO is named, never decoded blindly) and sampled.
+
+    Args:
+        base (SRDDGANer): The upsampler built at start-up.
+        opt (str): Its option file.
+        model_path (str): Its checkpoint.
+        max_memory (float | None): Memory budget in GiB of one request; None: the free memory.
+        image_path (str | None): The uploaded file; None before an upload.
+        scale, seed, num_samples, tile, tile_pad, lr_consistency, precision: The page's settings
+            (:func:`settings_args`).
+
+    Returns:
+        tuple[Namespace, Exploration]: The arguments and what the page shows.
+
+    Raises:
+        RequestError: Anything that fails, as one line.
+    """
+    if not image_path:
+        raise RequestError('Upload an image first.')
+    try:
+        args = settings_args(base, opt, model_path, image_path, scale or None, int(seed), int(num_samples), int(tile),
+                             int(tile_pad), lr_consistency, precision, max_memory)
+        return args, explore(base, args)
+    except Exception as error:  # whatever fails, the page shows one line (the server log keeps nothing else)
+        raise RequestError(one_line(error)) from None
+
+
 def build_app(base, opt, model_path, max_memory=None):
     """The gradio Blocks app around :func:`explore` (API name ``/explore``).
 
@@ -147,15 +182,19 @@ def build_app(base, opt, model_path, max_memory=None):
     """
     import gradio as gr
 
+    class UploadedFile(gr.Image):
+        """gr.Image that hands the uploaded file over as it is: gr.Image's own preprocessing opens it with Pillow,
+        and a file that is no image fails there with gradio's bare "Error" before srddgan can name it."""
+
+        def preprocess(self, payload):
+            return None if payload is None else str(payload.path)
+
     def run(image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision):
-        if not image_path:
-            raise gr.Error('Upload an image first.')
         try:
-            args = settings_args(base, opt, model_path, image_path, scale or None, int(seed), int(num_samples),
-                                 int(tile), int(tile_pad), lr_consistency, precision, max_memory)
-            result = explore(base, args)
-        except Exception as error:  # the command line's one-line message, in the page
-            raise gr.Error(_one_line(error)) from None
+            args, result = request(base, opt, model_path, max_memory, image_path, scale, seed, num_samples, tile,
+                                   tile_pad, lr_consistency, precision)
+        except RequestError as error:  # the command line's one-line message, in the page
+            raise gr.Error(str(error)) from None
         gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
         gallery += [(sample, f'sample {index + 1} (seed {args.seed + index})')
                     for index, sample in enumerate(result.samples)]
@@ -171,7 +210,7 @@ def build_app(base, opt, model_path, max_memory=None):
         gr.Markdown(f'# SRDDGAN: explore the samples\n`{os.path.basename(opt)}`, x{base.scale}. Each sample draws '
                     'another latent z: where the samples differ, the model is unsure.')
         with gr.Row():
-            image = gr.Image(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
+            image = UploadedFile(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
             with gr.Column():
                 scale = gr.Number(value=base.scale, label='scale (-s)', minimum=0)
                 seed = gr.Number(value=0, precision=0, label='seed (sample i: seed + i)')
@@ -232,7 +271,7 @@ def main(argv=None):
     try:
         base = build_upsampler(args.opt, args.model_path, param_key=args.param_key, device=args.device)
     except Exception as error:
-        print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
+        report(PROG, error)
         return 1
     build_app(base, args.opt, args.model_path, args.max_memory).launch(server_name=args.host, server_port=args.port)
     return 0

@@ -15,7 +15,7 @@ import yaml
 from conftest import TINY_SRDDGAN
 
 from srddgan_arch import app
-from srddgan_arch.inference import cli
+from srddgan_arch.inference import cli, paths
 from srddgan_arch.inference.upsampler import build_network, build_upsampler
 from srddgan_arch.lr_consistency import bicubic_downscale, reference_upscale
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
@@ -137,7 +137,7 @@ def test_app_refuses_an_image_too_large_for_memory_before_decoding(model, tmp_pa
     """The app's memory guard is srddgan-infer's: a small PNG of 6000x6000 pixels is refused from its header."""
     base, opt_path, model_path, _ = model
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
-    monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
+    monkeypatch.setattr(paths, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
     args = app.settings_args(base, opt_path, model_path, str(tmp_path / 'huge.png'), max_memory=1)
     with pytest.raises(MemoryError, match=r'huge\.png \(6000x6000\) needs about'):
         app.explore(base, args)

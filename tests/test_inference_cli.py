@@ -15,7 +15,7 @@ from basicsr.utils import get_root_logger
 from conftest import TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
 
 from srddgan_arch.data.image_io import read_image, write_image
-from srddgan_arch.inference import cli
+from srddgan_arch.inference import cli, paths
 from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import SRDDGANer, build_network, build_upsampler
@@ -197,7 +197,7 @@ def test_cli_refuses_images_too_large_for_memory_before_decoding(tmp_path, capsy
     names --tile, and -s 1e6 asks for a lower -s; nothing large is allocated."""
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
     assert (tmp_path / 'huge.png').stat().st_size < 100_000
-    monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
+    monkeypatch.setattr(paths, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
     argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
     code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
     assert code == 1 and re.search(r'huge\.png \(6000x6000\) needs about \d+\.\d GiB.*lower -s', err), err

@@ -7,6 +7,7 @@ once per process (``note_conversion``). Empty, corrupt or unreadable files raise
 """
 import io
 import os
+import stat
 from os import path as osp
 from typing import NamedTuple
 
@@ -25,6 +26,9 @@ EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> what makes the stored pixels upright, as viewers and OpenCV's IMREAD_COLOR show them
 _UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
             6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a)}
+
+# the largest image file read whole (a 16-bit RGBA TIFF of 16k x 16k is 2 GiB); ``read_bytes(max_bytes=...)`` lowers it
+MAX_IMAGE_BYTES = 2 * 2**30
 
 _noted_conversions = set()
 
@@ -94,8 +98,9 @@ class ImageHeader(NamedTuple):
 
 def read_header(source):
     """Size, EXIF orientation and frame count from an image's header (Pillow reads no pixels), or None when Pillow
-    cannot parse it. Pillow's decompression-bomb limit is lifted for the header alone: the size of a huge image is
-    what the memory guard needs to refuse it before it is decoded.
+    cannot parse it or the file is not a regular one (:func:`open_image_file`). Pillow's decompression-bomb limit is
+    lifted for the header alone: the size of a huge image is what the memory guard needs to refuse it before it is
+    decoded.
 
     Args:
         source (bytes | str): The encoded image or its file.
@@ -103,9 +108,13 @@ def read_header(source):
     Returns:
         ImageHeader | None: The header.
     """
+    try:  # a FIFO, a device or a folder is never handed to Pillow, which would block on it or read it
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open_image_file(source)
+    except BadImageError:
+        return None
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+        with stream, Image.open(stream) as image:
             (width, height), frames = image.size, getattr(image, 'n_frames', 1)
             # a PNG's EXIF may follow its pixels, and Pillow decodes them all to look there: read only what precedes
             png_without_exif = image.format == 'PNG' and 'exif' not in image.info
@@ -201,20 +210,56 @@ def note_conversion(conversion, path):
                                f'(further {conversion} images are converted silently).')
 
 
-def read_bytes(path):
-    """Read a file's bytes, turning OS errors (missing, permission denied, a folder) into ``BadImageError``.
+def open_image_file(path):
+    """Open a file for reading if it is a regular file once links are resolved: a link to ``/dev/zero``, a FIFO, a
+    device or a folder named like an image is refused before a byte is read (reading one never ends or blocks). The
+    type is checked on the opened descriptor, so a file swapped after the check is not read either.
 
     Args:
         path (str): The file.
 
     Returns:
-        bytes: Its content.
+        BufferedReader: The open file.
+
+    Raises:
+        BadImageError: The file is missing, cannot be opened or is not a regular file.
     """
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
+    try:  # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting for one
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_BINARY', 0))
     except OSError as error:
         raise BadImageError(path, f'cannot be read ({error.strerror or error})') from error
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadImageError(path, 'not a regular file (a folder, device, FIFO or socket, or a link to one): not read')
+    if hasattr(os, 'set_blocking'):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, 'rb')
+
+
+def read_bytes(path, max_bytes=MAX_IMAGE_BYTES):
+    """Read a regular file's bytes (:func:`open_image_file`), at most ``max_bytes`` of them, turning OS errors
+    (missing, permission denied, a folder) into ``BadImageError``.
+
+    Args:
+        path (str): The file.
+        max_bytes (int): The most bytes read: a larger file is refused before its first byte, and a file that grows
+            past it while it is read is refused after ``max_bytes + 1``. Default: ``MAX_IMAGE_BYTES``.
+
+    Returns:
+        bytes: Its content.
+    """
+    with open_image_file(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise BadImageError(path, f'a file of {size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:.1f} MiB '
+                                      'read from an image file')
+        try:
+            content = f.read(max_bytes + 1)
+        except OSError as error:
+            raise BadImageError(path, f'cannot be read ({error.strerror or error})') from error
+    if len(content) > max_bytes:
+        raise BadImageError(path, f'it grew past {max_bytes / 2**20:.1f} MiB while it was read')
+    return content
 
 
 def read_image(path):
@@ -277,8 +322,9 @@ def write_image(path, img, alpha=None, conversion=None, overwrite=True):
 
 def list_images(folder, recursive=False):
     """The image files (``IMAGE_EXTENSIONS``, any case) of a folder, sorted; hidden files are left out. A link to a
-    folder is followed once (a link back to a parent is no loop); a link that cannot be resolved (a loop) is listed,
-    so that reading it names the error instead of the listing stopping.
+    folder is followed once (a link back to a parent is no loop). Anything else named like an image (a link that
+    cannot be resolved, a FIFO, a device, a folder when not recursive) is listed, so that reading it names it and
+    skips it (``open_image_file``) instead of the listing stopping or leaving it out without a word.
 
     Args:
         folder (str): The folder.
@@ -301,10 +347,10 @@ def list_images(folder, recursive=False):
                     is_dir = entry.is_dir()
                 except OSError:  # a link loop: listed, so that reading it names the error
                     is_dir = False
-                if is_dir:
-                    if recursive and osp.realpath(entry.path) not in visited:
+                if is_dir and recursive:
+                    if osp.realpath(entry.path) not in visited:
                         scan(entry.path)
-                elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                elif entry.name.lower().endswith(IMAGE_EXTENSIONS):  # a folder, FIFO or device too: named when read
                     found.append(entry.path)
 
     scan(folder)

@@ -4,7 +4,6 @@ The command line follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help
 line on stderr and a non-zero exit (the traceback with ``--debug``); an image that fails is named and skipped, and the
 run ends with a summary and exit code 1.
 """
-import argparse
 import math
 import os
 import sys
@@ -14,19 +13,13 @@ from typing import NamedTuple
 import cv2
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import (
-    IMAGE_EXTENSIONS,
-    BadImageError,
-    decode_image,
-    read_bytes,
-    read_header,
-    write_image,
-)
+from srddgan_arch.cli_errors import OneLineParser, one_line, run_main
+from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, write_image
 from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler, onnx_argument_error
-from srddgan_arch.inference.paths import input_images, output_path, plan_outputs, sample_indices
+from srddgan_arch.inference.paths import input_images, output_path, plan_outputs, read_checked, sample_indices
 from srddgan_arch.inference.settings import PRECISIONS, InferenceSettings
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
@@ -41,15 +34,6 @@ MAX_SEED = 2**64 - 1
 # the overlap below which tiles leave seams (measured on the demo model, 32 px LR: tile_pad 0: 22-37 dB from the
 # untiled image, 2: 30-36 dB, 4 and more: 37-40 dB, the difference the tiles' own noise draws make)
 MIN_TILE_PAD = 4
-# a file whose header Pillow cannot read is read whole for OpenCV to try only below this size
-HEADERLESS_MAX_BYTES = 256 * 2**20
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (what is wrong, where to read more) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
 
 
 def parse_args(argv=None):
@@ -230,34 +214,6 @@ def _upscale(job, path, image, seed):
     return job.faces.restore(osp.basename(path), image, background, seed)
 
 
-def _one_line(error):
-    """An exception as one line: its message (KeyError's without quotes), or its type when it has none."""
-    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    message = ' '.join(message.split()) or type(error).__name__
-    if isinstance(error, (OSError, ValueError, KeyError, MemoryError)):
-        return message
-    return f'{type(error).__name__}: {message}'
-
-
-def read_checked(path, guard, outscale=None):
-    """Read and decode an input image, refused by the memory guard (None: no guard) before a byte is read when the
-    file is larger than the free memory, and before decoding wherever its header tells its size: a small file can
-    hold a huge image."""
-    header = read_header(path)
-    if header is None and osp.isfile(path) and osp.getsize(path) > HEADERLESS_MAX_BYTES:
-        raise BadImageError(path, f'no image header can be read, and a file of {osp.getsize(path) / 2**30:.1f} GiB '
-                                  'is not read to find out what it is')
-    if guard is not None:
-        guard.check_file(path)
-        if header is not None:
-            guard.check(path, header.height, header.width, outscale)
-    content = read_bytes(path)
-    image = decode_image(content, path)
-    if guard is not None and header is None:
-        guard.check(path, *image.img.shape[:2], outscale)
-    return image
-
-
 def _process(job, path, stem):
     """Super-resolve one input into its ``--num_samples`` output files."""
     image = read_checked(path, job.guard, job.outscale)
@@ -287,7 +243,7 @@ def run(args):
             if args.debug:
                 raise
             failures.append(path)
-            tqdm.write(f'{PROG}: skipped {path}: {_one_line(error)}', file=sys.stderr)
+            tqdm.write(f'{PROG}: skipped {path}: {one_line(error)}', file=sys.stderr)
         done += 1
     if failures:
         print(f'{PROG}: {len(inputs) - len(failures)} of {len(inputs)} images written to {args.output}; '
@@ -299,11 +255,5 @@ def run(args):
 def main(argv=None):
     """``srddgan-infer``: super-resolve an image or a folder; see ``--help``. Returns the exit code: 0, 1 when
     something failed (one line on stderr, the traceback with ``--debug``), 2 for a usage error."""
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except Exception as error:
-        if args.debug:
-            raise
-        print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
-        return 1
+    # every failure past the arguments is one line here: an image that fails is skipped the same way
+    return run_main(lambda arguments: run(parse_args(arguments)), PROG, argv, own_debug=True, mistakes=(Exception,))
