@@ -143,6 +143,22 @@ def test_app_refuses_an_image_too_large_for_memory_before_decoding(model, tmp_pa
         app.explore(base, args)
 
 
+@pytest.mark.parametrize('upload, message', [
+    ('notes.png', r'^Bad image .*notes\.png: the data cannot be decoded as an image'),
+    ('folder.png', r'^Bad image .*folder\.png: not a regular file'),
+    (None, r'^Upload an image first\.$')])
+def test_app_request_shows_srddgans_one_line_message(model, tmp_path, upload, message):
+    """What the page shows for an upload that is no image (a text file, a folder) is srddgan's one line naming the
+    file, from the request gradio calls (its image component no longer decodes the upload first)."""
+    base, opt_path, model_path, _ = model
+    (tmp_path / 'notes.png').write_text('not an image')
+    (tmp_path / 'folder.png').mkdir()
+    with pytest.raises(app.RequestError, match=message) as error:
+        app.request(base, opt_path, model_path, None, upload and str(tmp_path / upload), None, 0, 1, 0, 10, None,
+                    'fp32')
+    assert '\n' not in str(error.value)
+
+
 def test_heat_map_shows_where_the_samples_differ():
     """The heat map is black (inferno: RGB 0, 0, 4) where all samples agree and the top colour where they differ
     most; its top is the largest per-pixel standard deviation (0-255 scale)."""
