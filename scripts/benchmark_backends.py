@@ -20,6 +20,7 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.device import keep_freed_memory  # noqa: E402  (srddgan_arch first: compatibility fixes)
 from srddgan_arch.inference.onnx_export import export_onnx  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
@@ -80,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_backends.py'))

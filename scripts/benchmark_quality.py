@@ -43,6 +43,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402, F401  (compatibility fixes and metric registration)
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.evaluation_pairs import load_lr_images, load_pairs  # noqa: E402
 from srddgan_arch.data.image_io import to_uint8, write_image  # noqa: E402
 from srddgan_arch.device import default_device  # noqa: E402
@@ -340,4 +341,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_quality.py'))

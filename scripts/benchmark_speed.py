@@ -35,6 +35,7 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.device import keep_freed_memory  # noqa: E402
 from srddgan_arch.inference.cli import parse_args as parse_cli_args  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler, load_option_file  # noqa: E402
@@ -269,4 +270,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_speed.py'))

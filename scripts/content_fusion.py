@@ -12,6 +12,7 @@ from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.image_io import read_image, write_image  # noqa: E402
 from srddgan_arch.inference.fusion import content_fusion  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
@@ -63,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'content_fusion.py'))

@@ -12,6 +12,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (BasicSR compatibility fixes and registration, before any basicsr import)
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 
 # configuration label -> its option file: the networks are built from the files' network_g and network_d
@@ -52,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'count_params.py'))

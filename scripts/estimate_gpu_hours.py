@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.models.standalone import build_standalone_model, iteration_cost, training_batch_size  # noqa: E402
 from srddgan_arch.option_files import load_yaml, option_file_argument  # noqa: E402
 
@@ -66,4 +67,4 @@ def gflops_per_image(opt):
     return iteration_cost(model)['gflops']
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'estimate_gpu_hours.py'))

@@ -15,6 +15,7 @@ from os import path as osp
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.image_io import list_images, read_header  # noqa: E402
 
 
@@ -77,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'generate_meta_info.py'))

@@ -26,6 +26,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import srddgan_arch  # noqa: E402,F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.demo import TRAIN_PHOTOS  # noqa: E402
 from srddgan_arch.data.preflight import check_data_sets  # noqa: E402
 from srddgan_arch.models.standalone import build_standalone_model, training_batch_size  # noqa: E402
@@ -147,4 +148,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'loss_scales.py'))

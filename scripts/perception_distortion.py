@@ -32,6 +32,7 @@ sys.path.insert(0, osp.join(ROOT, 'scripts'))
 import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes, registration)
 import run_demo  # noqa: E402
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.data.image_io import write_image  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
@@ -224,4 +225,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'perception_distortion.py'))

@@ -30,6 +30,7 @@ import benchmark_quality  # noqa: E402  (srddgan_arch first: compatibility fixes
 import generate_meta_info  # noqa: E402
 import run_demo  # noqa: E402
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.data.image_io import list_images  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
@@ -183,4 +184,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'realworld_evidence.py'))

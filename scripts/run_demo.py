@@ -31,6 +31,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # the package first: BasicSR compatibility fixes and registration
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
 from srddgan_arch.data.image_io import write_image  # noqa: E402
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale  # noqa: E402
@@ -182,4 +183,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'run_demo.py'))

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.batch_degradation import RealESRGANDegradation  # noqa: E402
 from srddgan_arch.data.degradations import (  # noqa: E402
     DegradationOptions,
@@ -150,4 +151,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'show_degradations.py'))

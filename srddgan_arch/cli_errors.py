@@ -6,6 +6,7 @@ file, a bad image, option or checkpoint, a failed download) is one of ``USER_MIS
 with the tool's exit code. Anything else is a bug of srddgan and keeps its traceback.
 """
 import argparse
+import contextlib
 import sys
 
 import yaml
@@ -33,6 +34,8 @@ def one_line(error):
         str: The line.
     """
     message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    if isinstance(error, OSError) and error.filename and error.strerror and message.startswith('[Errno'):
+        message = f'{error.filename}: {error.strerror}'  # Python's "[Errno 2] No such file or directory: 'x'"
     message = ' '.join(str(message).split()) or type(error).__name__
     if isinstance(error, USER_MISTAKES):
         return message
@@ -49,9 +52,28 @@ def report(prog, error):
     print(f'{prog}: error: {one_line(error)}', file=sys.stderr)
 
 
+@contextlib.contextmanager
+def one_line_usage_errors(prog):
+    """Within it, every argparse parser reports a usage error as :class:`OneLineParser` does, named ``prog`` (the
+    scripts build their parsers in many places, some shared with the library: the rule is set once, where they run).
+
+    Args:
+        prog (str): The tool's name, the start of the line.
+    """
+    def one_line_error(parser, message):
+        parser.exit(2, f'{prog}: error: {message} (see --help)\n')
+
+    error, argparse.ArgumentParser.error = argparse.ArgumentParser.error, one_line_error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = error
+
+
 def run_main(main, prog, argv=None, exit_code=1, own_debug=False, mistakes=USER_MISTAKES):
-    """Run a tool's ``main(argv)`` and turn a user mistake into one line on stderr and ``exit_code``; with ``--debug``
-    among the arguments the exception propagates with its traceback. ``if __name__ == '__main__':
+    """Run a tool's ``main(argv)`` and turn a user mistake into one line on stderr and ``exit_code`` (a usage error:
+    one line and exit 2, :func:`one_line_usage_errors`); with ``--debug`` among the arguments the exception
+    propagates with its traceback. ``if __name__ == '__main__':
     sys.exit(run_main(main, 'script.py'))``.
 
     Args:
@@ -71,7 +93,8 @@ def run_main(main, prog, argv=None, exit_code=1, own_debug=False, mistakes=USER_
     if not own_debug:
         argv = [arg for arg in argv if arg != '--debug']
     try:
-        code = main(argv)
+        with one_line_usage_errors(prog):
+            code = main(argv)
     except mistakes as error:
         if debug:
             raise
