@@ -6,6 +6,7 @@ import torch
 
 from srddgan_arch.inference.onnx_export import export_key, export_onnx
 from srddgan_arch.inference.upsampler import load_option_file
+from srddgan_arch.utils.checkpoint import fetch_weights, is_url
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
 from srddgan_runtime.upsampler import MANIFEST, read_manifest
 
@@ -54,10 +55,14 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
     if not upsampler.diffusion:
         raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
     param_key = args.settings.param_key
-    key = export_key(load_option_file(args.opt).network_g, args.model_path, param_key)
+    # an address is read from its download (the torch upsampler fetched it into the cache already)
+    model_path = args.model_path
+    if is_url(model_path):
+        model_path = fetch_weights(model_path, 'Model weights (--model_path)')
+    key = export_key(load_option_file(args.opt).network_g, model_path, param_key)
     onnx_dir = _export_folder(args, inputs, key)
     if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
-        export_onnx(args.opt, args.model_path, onnx_dir, param_key)
+        export_onnx(args.opt, model_path, onnx_dir, param_key)
     elif read_manifest(onnx_dir)['key'] != key:
         raise ValueError(f'--onnx_dir {args.onnx_dir} holds the export of another model or checkpoint; give another '
                          'folder (or none: the cache).')
