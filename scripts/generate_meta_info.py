@@ -16,7 +16,8 @@ from os import path as osp
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from srddgan_arch.cli_errors import run_main  # noqa: E402
-from srddgan_arch.data.image_io import list_images, read_header  # noqa: E402
+from srddgan_arch.data.image_files import list_images  # noqa: E402
+from srddgan_arch.data.image_io import read_header  # noqa: E402
 
 
 def write_meta_info(folder, meta_info, recursive=True, min_size=None, force=False):

@@ -32,7 +32,7 @@ import run_demo  # noqa: E402
 
 from srddgan_arch.cli_errors import run_main  # noqa: E402
 from srddgan_arch.data.demo import build_demo_dataset  # noqa: E402
-from srddgan_arch.data.image_io import list_images  # noqa: E402
+from srddgan_arch.data.image_files import list_images  # noqa: E402
 from srddgan_arch.inference.upsampler import build_upsampler  # noqa: E402
 from srddgan_arch.option_files import load_yaml  # noqa: E402
 

@@ -140,8 +140,8 @@ class RequestError(ValueError):
 
 def request(base, opt, model_path, max_memory, image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency,
             precision):
-    """One press of the app's button: the settings checked by ``srddgan-infer``'s parser, the upload read as it
-    reads its inputs (a file that is no image, a folder or a FIFO is named, never decoded blindly) and sampled.
+    """One press of the app's button: the settings checked by ``srddgan-infer``'s parser, the upload read as its
+    inputs are (``read_checked``) and sampled.
 
     Args:
         base (SRDDGANer): The upsampler built at start-up.
@@ -149,8 +149,7 @@ def request(base, opt, model_path, max_memory, image_path, scale, seed, num_samp
         model_path (str): Its checkpoint.
         max_memory (float | None): Memory budget in GiB of one request; None: the free memory.
         image_path (str | None): The uploaded file; None before an upload.
-        scale, seed, num_samples, tile, tile_pad, lr_consistency, precision: The page's settings
-            (:func:`settings_args`).
+        scale, seed, num_samples, tile, tile_pad, lr_consistency, precision: The page's settings (``settings_args``).
 
     Returns:
         tuple[Namespace, Exploration]: The arguments and what the page shows.
@@ -168,6 +167,43 @@ def request(base, opt, model_path, max_memory, image_path, scale, seed, num_samp
         raise RequestError(one_line(error)) from None
 
 
+def page_outputs(gr, seed, result):
+    """The page's outputs of an :class:`Exploration`: gallery, samples, slider, first sample, heat map and its note.
+
+    Args:
+        gr (module): gradio.
+        seed (int): The seed of sample 1.
+        result (Exploration): From :func:`explore`.
+
+    Returns:
+        tuple: The outputs, in the order ``build_app`` wires them.
+    """
+    gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
+    gallery += [(sample, f'sample {index + 1} (seed {seed + index})') for index, sample in enumerate(result.samples)]
+    count = len(result.samples)
+    slider = gr.Slider(minimum=1, maximum=max(count, 2), value=1, step=1, interactive=count > 1)
+    return (gallery, result.samples, slider, result.samples[0], result.std_map,
+            f'Per-pixel standard deviation across the {count} samples: black 0, yellow {result.max_std:.1f} '
+            '(0-255 scale).')
+
+
+def uploaded_image(gr):
+    """gr.Image that hands the uploaded file over as it is: gr.Image's own preprocessing opens it with Pillow, and a
+    file that is no image fails there with gradio's bare "Error" before srddgan can name it (``request``).
+
+    Args:
+        gr (module): gradio.
+
+    Returns:
+        type: The component class.
+    """
+    class UploadedImage(gr.Image):
+        def preprocess(self, payload):
+            return None if payload is None else str(payload.path)
+
+    return UploadedImage
+
+
 def build_app(base, opt, model_path, max_memory=None):
     """The gradio Blocks app around :func:`explore` (API name ``/explore``).
 
@@ -182,27 +218,13 @@ def build_app(base, opt, model_path, max_memory=None):
     """
     import gradio as gr
 
-    class UploadedFile(gr.Image):
-        """gr.Image that hands the uploaded file over as it is: gr.Image's own preprocessing opens it with Pillow,
-        and a file that is no image fails there with gradio's bare "Error" before srddgan can name it."""
-
-        def preprocess(self, payload):
-            return None if payload is None else str(payload.path)
-
     def run(image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision):
         try:
             args, result = request(base, opt, model_path, max_memory, image_path, scale, seed, num_samples, tile,
                                    tile_pad, lr_consistency, precision)
         except RequestError as error:  # the command line's one-line message, in the page
             raise gr.Error(str(error)) from None
-        gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
-        gallery += [(sample, f'sample {index + 1} (seed {args.seed + index})')
-                    for index, sample in enumerate(result.samples)]
-        count = len(result.samples)
-        slider = gr.Slider(minimum=1, maximum=max(count, 2), value=1, step=1, interactive=count > 1)
-        return (gallery, result.samples, slider, result.samples[0], result.std_map,
-                f'Per-pixel standard deviation across the {count} samples: black 0, yellow {result.max_std:.1f} '
-                '(0-255 scale).')
+        return page_outputs(gr, args.seed, result)
 
     settings = InferenceSettings()
     # png: gradio's default webp would be lossy, and the samples are what srddgan-infer writes
@@ -210,7 +232,8 @@ def build_app(base, opt, model_path, max_memory=None):
         gr.Markdown(f'# SRDDGAN: explore the samples\n`{os.path.basename(opt)}`, x{base.scale}. Each sample draws '
                     'another latent z: where the samples differ, the model is unsure.')
         with gr.Row():
-            image = UploadedFile(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
+            image = uploaded_image(gr)(type='filepath', label='LR image', sources=['upload'], height=360,
+                                       elem_id='lr_input')
             with gr.Column():
                 scale = gr.Number(value=base.scale, label='scale (-s)', minimum=0)
                 seed = gr.Number(value=0, precision=0, label='seed (sample i: seed + i)')

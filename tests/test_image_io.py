@@ -12,8 +12,9 @@ from basicsr.data import build_dataset
 from basicsr.utils import get_root_logger
 from PIL import Image
 
-from srddgan_arch.data import image_io
-from srddgan_arch.data.image_io import BadImageError, decode_image, read_header, read_image, write_image
+from srddgan_arch.data import image_files, image_io
+from srddgan_arch.data.image_files import BadImageError
+from srddgan_arch.data.image_io import decode_image, read_header, read_image, write_image
 from srddgan_arch.utils import training_state
 
 
@@ -316,8 +317,8 @@ def test_listing_survives_link_loops(tmp_path):
     (tmp_path / 'sub').mkdir()
     cv2.imwrite(str(tmp_path / 'sub' / 'deep.png'), np.zeros((4, 4, 3), np.uint8))
     os.symlink('..', tmp_path / 'sub' / 'up')
-    assert image_io.list_images(str(tmp_path)) == [str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png')]
-    assert image_io.list_images(str(tmp_path), recursive=True) == [
+    assert image_files.list_images(str(tmp_path)) == [str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png')]
+    assert image_files.list_images(str(tmp_path), recursive=True) == [
         str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png'), str(tmp_path / 'sub' / 'deep.png')]
     with pytest.raises(BadImageError, match=r'loop\.png: cannot be read \(Too many levels of symbolic links\)'):
         read_image(str(tmp_path / 'loop.png'))
@@ -339,7 +340,7 @@ def test_only_regular_files_are_read(tmp_path):
     the same way."""
     names = not_regular_entries(tmp_path / 'in')
     cv2.imwrite(str(tmp_path / 'in' / 'ok.png'), np.zeros((4, 4, 3), np.uint8))
-    listed = image_io.list_images(str(tmp_path / 'in'))
+    listed = image_files.list_images(str(tmp_path / 'in'))
     assert listed == sorted(str(tmp_path / 'in' / name) for name in [*names, 'ok.png'])
     for name in names:
         path = str(tmp_path / 'in' / name)
@@ -359,8 +360,8 @@ def test_reads_are_bounded(tmp_path):
     says 0 bytes and holds more) is read no further than the bound plus one byte."""
     (tmp_path / 'big.png').write_bytes(b'x' * 20)
     with pytest.raises(BadImageError, match=r'big\.png: a file of 0\.0 MiB, more than the'):
-        image_io.read_bytes(str(tmp_path / 'big.png'), max_bytes=10)
-    assert image_io.read_bytes(str(tmp_path / 'big.png'), max_bytes=20) == b'x' * 20
+        image_files.read_bytes(str(tmp_path / 'big.png'), max_bytes=10)
+    assert image_files.read_bytes(str(tmp_path / 'big.png'), max_bytes=20) == b'x' * 20
     if os.path.isfile('/proc/self/maps'):
         with pytest.raises(BadImageError, match='maps: it grew past'):
-            image_io.read_bytes('/proc/self/maps', max_bytes=10)
+            image_files.read_bytes('/proc/self/maps', max_bytes=10)

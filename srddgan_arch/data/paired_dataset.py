@@ -8,7 +8,8 @@ from basicsr.utils import FileClient, bgr2ycbcr, get_root_logger, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
-from srddgan_arch.data.image_io import BadImageError, decode_image, note_conversion, read_bytes
+from srddgan_arch.data.image_files import BadImageError, read_bytes
+from srddgan_arch.data.image_io import decode_image, note_conversion
 from srddgan_arch.options.schema import REQUIRED, option, section
 from srddgan_arch.options.sections import DatasetOptions
 

@@ -20,7 +20,8 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, note_conversion, read_image, to_uint8, write_image
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, list_images
+from srddgan_arch.data.image_io import note_conversion, read_image, to_uint8, write_image
 
 HR_FOLDER = 'HR'
 META_INFO_FILE = 'meta_info.txt'

@@ -14,7 +14,8 @@ import cv2
 from tqdm import tqdm
 
 from srddgan_arch.cli_errors import OneLineParser, one_line, run_main
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, write_image
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS
+from srddgan_arch.data.image_io import write_image
 from srddgan_arch.device import default_device, device_error, keep_freed_memory
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard

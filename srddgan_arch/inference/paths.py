@@ -5,15 +5,8 @@ import os
 from collections import Counter
 from os import path as osp
 
-from srddgan_arch.data.image_io import (
-    IMAGE_EXTENSIONS,
-    MAX_IMAGE_BYTES,
-    BadImageError,
-    decode_image,
-    list_images,
-    read_bytes,
-    read_header,
-)
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, BadImageError, list_images, read_bytes
+from srddgan_arch.data.image_io import decode_image, read_header
 
 # a file whose header Pillow cannot read is read whole for OpenCV to try only below this size
 HEADERLESS_MAX_BYTES = 256 * 2**20
@@ -32,7 +25,7 @@ def input_images(path):
 
 
 def read_checked(path, guard, outscale=None):
-    """Read and decode an input image: only a regular file (``image_io.open_image_file``), refused by the memory
+    """Read and decode an input image: only a regular file (``image_files.open_image_file``), refused by the memory
     guard (None: no guard) before a byte is read when the file is larger than the free memory, and before decoding
     wherever its header tells its size (a small file can hold a huge image); the read stops at the guard's bound
     even if the file grows meanwhile.
