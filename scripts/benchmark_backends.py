@@ -9,6 +9,7 @@ torch ``SRDDGANer`` and ``srddgan_runtime.OnnxUpsampler``. Prints ms/image of ea
 (0-255) and ends with ``onnxruntime_over_torch: <ms ratio>``. Needs the ``[onnx]`` extra.
 """
 import argparse
+import sys
 import tempfile
 import time
 from os import path as osp
@@ -16,12 +17,15 @@ from os import path as osp
 import numpy as np
 import torch
 
-from srddgan_arch.device import keep_freed_memory  # (srddgan_arch first: compatibility fixes)
+from srddgan_arch.cli_errors import run_main
+from srddgan_arch.device import keep_freed_memory
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.onnx_export import export_onnx
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.option_files import option_file_argument
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def smooth_image(size):
@@ -77,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_backends.py'))

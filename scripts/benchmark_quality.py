@@ -32,6 +32,7 @@ pixel std across samples and seconds per image; the columns that need the HR are
 """
 import argparse
 import os
+import sys
 import tempfile
 import time
 from functools import partial
@@ -42,6 +43,7 @@ import numpy as np
 import torch
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and metric registration)
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.image_io import to_uint8, write_image
 from srddgan_arch.device import default_device
 from srddgan_arch.inference.loading import load_option_file
@@ -338,4 +340,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_quality.py'))

@@ -26,11 +26,13 @@ backward and R1's double backward come from ``FlopCounterMode``. It ends with ``
 <ms ratio>`` and ``srddgan_train_gflops_share: <SRDDGAN's GFLOP/s over ESRGAN's>``.
 """
 import argparse
+import sys
 from functools import partial
 from os import path as osp
 
 import torch
 
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.device import keep_freed_memory
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.settings import RunSettings
@@ -263,4 +265,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'benchmark_speed.py'))

@@ -7,8 +7,10 @@ Writes composite.png (the HR input), lq.png (its bicubic downscale), sample_<i>.
 fused_<i>.png (the source with the region taken from each sample).
 """
 import argparse
+import sys
 from os import path as osp
 
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.image_io import read_image, write_image
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.option_files import option_file_argument
@@ -60,4 +62,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'content_fusion.py'))

@@ -5,9 +5,11 @@ One line per configuration: ``<config> generator=<M> encoder=<M> discriminator=<
 the LR encoder. The paper reports 39.14M parameters for the face model (generator + encoder).
 """
 import argparse
+import sys
 from os import path as osp
 
 import srddgan_arch  # noqa: F401  (BasicSR compatibility fixes and registration, before any basicsr import)
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.option_files import load_yaml, option_file_argument
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -50,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'count_params.py'))

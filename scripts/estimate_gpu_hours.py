@@ -16,11 +16,13 @@ The sustained rate is an assumption, not a measurement: replace it by ``FLOPs pe
 GPU (``benchmark_speed.py --train --device cuda`` measures both) to get exact figures.
 """
 import argparse
+import sys
 from os import path as osp
 
 import torch
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.option_files import load_yaml, option_file_argument
 from srddgan_tools.standalone import build_standalone_model, iteration_cost, training_batch_size
 
@@ -63,4 +65,4 @@ def gflops_per_image(opt):
     return iteration_cost(model)['gflops']
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'estimate_gpu_hours.py'))

@@ -10,9 +10,12 @@ is written to a temporary file beside it and renamed; an existing file is kept u
 """
 import argparse
 import os
+import sys
 from os import path as osp
 
-from srddgan_arch.data.image_io import list_images, read_header
+from srddgan_arch.cli_errors import run_main
+from srddgan_arch.data.image_files import list_images
+from srddgan_arch.data.image_io import read_header
 
 
 def write_meta_info(folder, meta_info, recursive=True, min_size=None, force=False):
@@ -74,4 +77,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'generate_meta_info.py'))

@@ -16,17 +16,21 @@ online). Without them the VGG has random weights (torchvision's initialisation),
 content/style scales of the ImageNet weights differ. Training never falls back to random weights.
 """
 import argparse
+import sys
 from os import path as osp
 
 import numpy as np
 import torch
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and registration, before basicsr is imported)
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.preflight import check_data_sets
 from srddgan_arch.option_files import load_yaml, option_file_argument
 from srddgan_arch.options import OptionError
 from srddgan_tools.demo import TRAIN_PHOTOS
 from srddgan_tools.standalone import build_standalone_model, training_batch_size
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 EQ22_SYMBOLS = {'l_g_adv': 'alpha L_adv', 'l_g_content': 'beta L_content', 'l_g_style': 'eta L_style',
                 'l_g_pix': 'pixel loss'}
@@ -143,4 +147,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'loss_scales.py'))

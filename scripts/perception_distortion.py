@@ -18,6 +18,7 @@ knobs as curves) and ``samples.png`` (validation crops: references, two samples 
 """
 import argparse
 import os
+import sys
 from os import path as osp
 
 import benchmark_quality  # a script of this folder (Python puts a script's folder on sys.path)
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 import run_demo
 
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.image_io import write_image
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.option_files import load_yaml
@@ -220,4 +222,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'perception_distortion.py'))

@@ -2,6 +2,9 @@
 
 Example: python scripts/prepare_cifar10.py --input datasets/cifar-10-batches-py --output datasets/CIFAR10 --lmdb
 """
+import sys
+
+from srddgan_arch.cli_errors import run_main
 from srddgan_tools.paper_datasets import prepare_cifar10
 from srddgan_tools.prepare import build_parser
 
@@ -15,4 +18,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'prepare_cifar10.py'))

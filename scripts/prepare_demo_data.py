@@ -2,6 +2,9 @@
 
 Example: python scripts/prepare_demo_data.py --output datasets/demo --lmdb
 """
+import sys
+
+from srddgan_arch.cli_errors import run_main
 from srddgan_tools.demo import build_demo_dataset
 from srddgan_tools.prepare import build_parser
 
@@ -20,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'prepare_demo_data.py'))

@@ -3,6 +3,9 @@
 Example: python scripts/prepare_div2k.py --input datasets/DIV2K/DIV2K_train_HR datasets/Flickr2K/Flickr2K_HR
          --output datasets/DF2K/train --lmdb --workers 8
 """
+import sys
+
+from srddgan_arch.cli_errors import run_main
 from srddgan_tools.paper_datasets import prepare_div2k
 from srddgan_tools.prepare import build_parser
 
@@ -20,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'prepare_div2k.py'))

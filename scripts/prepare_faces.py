@@ -3,6 +3,9 @@
 Example: python scripts/prepare_faces.py --input datasets/FFHQ/images1024x1024 datasets/CelebA-HQ/train
          --output datasets/faces/train --lmdb --workers 8
 """
+import sys
+
+from srddgan_arch.cli_errors import run_main
 from srddgan_tools.paper_datasets import prepare_faces
 from srddgan_tools.prepare import build_parser
 
@@ -18,4 +21,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'prepare_faces.py'))

@@ -15,6 +15,7 @@ bicubic interpolation, the demo model (with its LR-consistent sampler and withou
 """
 import argparse
 import os
+import sys
 from os import path as osp
 
 import benchmark_quality  # a script of this folder (Python puts a script's folder on sys.path)
@@ -23,7 +24,8 @@ import generate_meta_info
 import numpy as np
 import run_demo
 
-from srddgan_arch.data.image_io import list_images
+from srddgan_arch.cli_errors import run_main
+from srddgan_arch.data.image_files import list_images
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.option_files import load_yaml
 from srddgan_tools.demo import build_demo_dataset
@@ -179,4 +181,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'realworld_evidence.py'))

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import yaml
 
+from srddgan_arch.cli_errors import run_main
+
 # the package first: BasicSR compatibility fixes and registration
 from srddgan_arch.data.image_io import write_image
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
@@ -181,4 +183,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'run_demo.py'))

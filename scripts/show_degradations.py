@@ -13,12 +13,14 @@ uses seed ``--seed + i``: the same command gives the same grid. The grid is writ
 """
 import argparse
 import os
+import sys
 from os import path as osp
 
 import cv2
 import numpy as np
 import torch
 
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.batch_degradation import RealESRGANDegradation
 from srddgan_arch.data.degradations import (
     DegradationOptions,
@@ -147,4 +149,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main, 'show_degradations.py'))

@@ -1,178 +1,61 @@
 """``srddgan-app``: a gradio web app to explore SRDDGAN's samples of an uploaded image: N samples beside the LR and
 bicubic, a slider through them, and the per-pixel standard deviation across them (where the model is unsure).
 
-Its settings are ``srddgan-infer``'s (scale, seed, samples, tiles, LR consistency, precision), built on the same
-carriers (``ModelChoice``, ``RunSettings``) with the same checks and run by the same upsampler and memory guard: sample
-i equals ``srddgan-infer --seed S`` 's sample i, and a mistake shows the command line's one-line message. ``--help``
-works without gradio (the ``app`` extra).
+Its settings are ``srddgan-infer``'s (scale, seed, samples, tiles, LR consistency, precision), checked and sampled as
+the command line does (``inference/exploration.py``): sample i equals ``srddgan-infer --seed S`` 's sample i, and a
+mistake shows the command line's one-line message. ``--help`` works without gradio (the ``app`` extra).
 """
 import argparse
 import os
 import sys
-from typing import NamedTuple
 
-import cv2
-import numpy as np
-import torch
-
-from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.cli_errors import OneLineParser, report
 from srddgan_arch.device import device_error
-from srddgan_arch.inference.arguments import OneLineParser, sampling_error
-from srddgan_arch.inference.cli import _one_line, read_checked
-from srddgan_arch.inference.memory import MemoryGuard
+from srddgan_arch.inference.exploration import MAX_SAMPLES, RequestError, request
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings
-from srddgan_arch.inference.upsampler import SRDDGANer, build_upsampler, upsample_image
-from srddgan_arch.lr_consistency import DOWNSAMPLERS, reference_upscale
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.option_files import option_file_argument
-from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-app'
 INSTALL_HINT = 'pip install "srddgan[app]" (in a source checkout: pip install -c constraints-app.txt -e ".[app]")'
-MAX_SAMPLES = 16
 
 
-class Exploration(NamedTuple):
-    """What the app shows for one image, all RGB uint8 of the output size.
-
-    Args:
-        lr (ndarray): The LR input, nearest-neighbour upscaled.
-        bicubic (ndarray): MATLAB-bicubic upscaling (the reference every SR model is compared with).
-        samples (list[ndarray]): The SR samples, sample i drawn with seed + i.
-        std_map (ndarray): Heat map of the per-pixel standard deviation across the samples (inferno colours).
-        max_std (float): The largest standard deviation (0-255 scale), the heat map's top colour.
-    """
-
-    lr: np.ndarray
-    bicubic: np.ndarray
-    samples: list
-    std_map: np.ndarray
-    max_std: float
-
-
-class Request(NamedTuple):
-    """One request of the app, checked as ``srddgan-infer`` checks its command line (:func:`app_request`).
+def page_outputs(gr, seed, result):
+    """The page's outputs of an :class:`Exploration`: gallery, samples, slider, first sample, heat map and its note.
 
     Args:
-        input (str): The uploaded image.
-        model (ModelChoice): The model's choices the app offers (LR consistency).
-        run (RunSettings): Tiles and precision, on the app's device.
-        seed (int): Seed of sample 0; sample i uses seed + i.
-        num_samples (int): Samples to draw.
-        outscale (float | None): Final scale; None: the model's.
-        max_memory (float | None): Memory budget in GiB; None: the free memory.
-    """
-
-    input: str
-    model: ModelChoice
-    run: RunSettings
-    seed: int
-    num_samples: int
-    outscale: float | None
-    max_memory: float | None
-
-
-def app_request(base, image_path, scale=None, seed=0, num_samples=4, tile=None, tile_pad=None, lr_consistency=None,
-                precision=None, max_memory=None):
-    """A :class:`Request` from the app's controls, checked by the rules of ``srddgan-infer``'s options of the same
-    names (the same carriers and the same checks: the same one-line messages), on the app's device.
-
-    Args:
-        base (SRDDGANer): The upsampler built at start-up (its device is kept).
-        image_path (str): The uploaded image.
-        scale (float | None): ``-s``; None: the model's. Default: None.
-        seed, num_samples, tile, tile_pad, lr_consistency, precision: As ``srddgan-infer``'s options of the same
-            names; None: their defaults.
-        max_memory (float | None): ``--max_memory`` in GiB; None: the free memory. Default: None.
+        gr (module): gradio.
+        seed (int): The seed of sample 1.
+        result (Exploration): From :func:`explore`.
 
     Returns:
-        Request: The request.
-
-    Raises:
-        ValueError: One line naming the option, for a setting ``srddgan-infer`` refuses.
+        tuple: The outputs, in the order ``build_app`` wires them.
     """
-    error = sampling_error(seed, num_samples, scale)
-    if error is None and num_samples > MAX_SAMPLES:
-        error = f'--num_samples must be at most {MAX_SAMPLES} in the app.'
-    if error is None and max_memory is not None and not max_memory > 0:
-        error = '--max_memory must be a positive number of GiB.'
-    if error is not None:
-        raise ValueError(error)
-    try:
-        model = ModelChoice().updated(lr_consistency=lr_consistency)
-        run = RunSettings(device=str(base.device)).updated(tile=tile, tile_pad=tile_pad, precision=precision)
-    except OptionError as error:  # a value out of its bounds, named as the option
-        raise ValueError(f'--{error}') from None
-    return Request(image_path, model, run, seed, num_samples, scale, max_memory)
+    gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
+    gallery += [(sample, f'sample {index + 1} (seed {seed + index})') for index, sample in enumerate(result.samples)]
+    count = len(result.samples)
+    slider = gr.Slider(minimum=1, maximum=max(count, 2), value=1, step=1, interactive=count > 1)
+    return (gallery, result.samples, slider, result.samples[0], result.std_map,
+            f'Per-pixel standard deviation across the {count} samples: black 0, yellow {result.max_std:.1f} '
+            '(0-255 scale).')
 
 
-def _rgb(img):
-    """A BGR float image in [0, 1] as RGB uint8 for display."""
-    return cv2.cvtColor(to_uint8(img), cv2.COLOR_BGR2RGB)
-
-
-def heat_map(samples):
-    """Inferno heat map of the per-pixel standard deviation across samples (mean over channels) and its top.
+def uploaded_image(gr):
+    """gr.Image that hands the uploaded file over as it is: gr.Image's own preprocessing opens it with Pillow, and a
+    file that is no image fails there with gradio's bare "Error" before srddgan can name it (``request``).
 
     Args:
-        samples (list[ndarray]): uint8 images of one size.
+        gr (module): gradio.
 
     Returns:
-        tuple[ndarray, float]: The RGB uint8 heat map (black: 0, yellow: the top) and the top (0-255 scale).
+        type: The component class.
     """
-    std = np.stack(samples).astype(np.float32).std(axis=0).mean(axis=2)
-    top = float(std.max())
-    level = np.round(std / top * 255).astype(np.uint8) if top > 0 else np.zeros(std.shape, np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB), top
+    class UploadedImage(gr.Image):
+        def preprocess(self, payload):
+            return None if payload is None else str(payload.path)
 
-
-def explore(base, request):
-    """Sample an image as ``srddgan-infer`` would with the same settings and gather what the app shows.
-
-    Args:
-        base (SRDDGANer): The upsampler built at start-up (its network and schedule are reused).
-        request (Request): From :func:`app_request`.
-
-    Returns:
-        Exploration: LR, bicubic, samples and their standard-deviation map.
-    """
-    consistency = base.lr_consistency.updated(downsampler=request.model.lr_consistency)
-    upsampler = SRDDGANer(base.net, request.run, scale=base.scale, schedule=base.schedule,
-                          lr_consistency=consistency)
-    image = read_checked(request.input, MemoryGuard(upsampler, request.max_memory), request.outscale)
-    samples = [_rgb(upsample_image(upsampler, image, request.outscale, seed).img)
-               for seed in range(request.seed, request.seed + request.num_samples)]
-    height, width = samples[0].shape[:2]
-    lq = torch.from_numpy(np.ascontiguousarray(image.img.transpose(2, 0, 1)))[None]
-    bicubic = reference_upscale(lq, base.scale, 'bicubic')[0].numpy().transpose(1, 2, 0)
-    bicubic = np.clip(cv2.resize(bicubic, (width, height), interpolation=cv2.INTER_LANCZOS4), 0, 1)
-    lr = cv2.resize(image.img, (width, height), interpolation=cv2.INTER_NEAREST)
-    return Exploration(_rgb(lr), _rgb(bicubic), samples, *heat_map(samples))
-
-
-def _sample_callback(base, max_memory):
-    """The Sample button's function: the request checked and explored; a mistake is gradio's error box showing
-    ``srddgan-infer``'s one-line message."""
-    import gradio as gr
-
-    def run(image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision):
-        if not image_path:
-            raise gr.Error('Upload an image first.')
-        try:
-            request = app_request(base, image_path, scale or None, int(seed), int(num_samples), int(tile),
-                                  int(tile_pad), lr_consistency, precision, max_memory)
-            result = explore(base, request)
-        except Exception as error:  # the command line's one-line message, in the page
-            raise gr.Error(_one_line(error)) from None
-        gallery = [(result.lr, 'LR (nearest)'), (result.bicubic, 'bicubic')]
-        gallery += [(sample, f'sample {index + 1} (seed {request.seed + index})')
-                    for index, sample in enumerate(result.samples)]
-        count = len(result.samples)
-        slider = gr.Slider(minimum=1, maximum=max(count, 2), value=1, step=1, interactive=count > 1)
-        return (gallery, result.samples, slider, result.samples[0], result.std_map,
-                f'Per-pixel standard deviation across the {count} samples: black 0, yellow {result.max_std:.1f} '
-                '(0-255 scale).')
-
-    return run
+    return UploadedImage
 
 
 def build_app(base, opt, max_memory=None):
@@ -189,12 +72,20 @@ def build_app(base, opt, max_memory=None):
     """
     import gradio as gr
 
+    def run(image_path, *settings):
+        try:
+            checked, result = request(base, max_memory, image_path, *settings)
+        except RequestError as error:  # the command line's one-line message, in the page
+            raise gr.Error(str(error)) from None
+        return page_outputs(gr, checked.seed, result)
+
     # png: gradio's default webp would be lossy, and the samples are what srddgan-infer writes
     with gr.Blocks(title='SRDDGAN samples') as app:
         gr.Markdown(f'# SRDDGAN: explore the samples\n`{os.path.basename(opt)}`, x{base.scale}. Each sample draws '
                     'another latent z: where the samples differ, the model is unsure.')
         with gr.Row():
-            image = gr.Image(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
+            image = uploaded_image(gr)(type='filepath', label='LR image', sources=['upload'], height=360,
+                                       elem_id='lr_input')
             with gr.Column():
                 controls = [
                     gr.Number(value=base.scale, label='scale (-s)', minimum=0),
@@ -215,8 +106,8 @@ def build_app(base, opt, max_memory=None):
             with gr.Column():
                 std_map = gr.Image(label='per-pixel standard deviation', format='png', height=360, elem_id='std_map')
                 std_note = gr.Markdown(elem_id='std_note')
-        button.click(_sample_callback(base, max_memory), [image, *controls],
-                     [gallery, samples, chooser, chosen, std_map, std_note], api_name='explore')
+        button.click(run, [image, *controls], [gallery, samples, chooser, chosen, std_map, std_note],
+                     api_name='explore')
         chooser.change(lambda values, index: values[int(index) - 1] if values else None, [samples, chooser], chosen,
                        api_name=False)
     return app
@@ -255,7 +146,7 @@ def main(argv=None):
     try:
         base = build_upsampler(args.opt, args.model_path, param_key=args.param_key, device=args.device)
     except Exception as error:
-        print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
+        report(PROG, error)
         return 1
     build_app(base, args.opt, args.max_memory).launch(server_name=args.host, server_port=args.port)
     return 0

@@ -38,19 +38,12 @@ def _enter_root(argv):
 
 def _run(pipeline, prog):
     """Run a BasicSR pipeline in the project root; a mistake in the option file, its files or its weights is one
-    line on stderr and exit code 2 (the traceback with ``--debug``)."""
-    import yaml
+    line on stderr and exit code 2 (the traceback with ``--debug``, BasicSR's own option, passed on)."""
+    from srddgan_arch.cli_errors import run_main
 
-    from srddgan_arch.inference.cli import _one_line
-    from srddgan_arch.options import OptionError
-    from srddgan_arch.utils.checkpoint import CheckpointError
-    try:
-        pipeline(_enter_root(sys.argv))
-    except (OptionError, yaml.YAMLError, FileNotFoundError, CheckpointError) as error:
-        if '--debug' in sys.argv:
-            raise
-        print(f'{prog}: error: {_one_line(error)}', file=sys.stderr)
-        raise SystemExit(2) from None
+    code = run_main(lambda argv: pipeline(_enter_root(sys.argv)), prog, exit_code=2, own_debug=True)
+    if code:
+        raise SystemExit(code)
 
 
 def train():

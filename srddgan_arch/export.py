@@ -14,12 +14,11 @@ A format is one entry of ``EXPORTERS``: its function and what ``-o`` is; the com
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable
 from os import path as osp
 from typing import NamedTuple
 
-from srddgan_arch.inference.arguments import OneLineParser
+from srddgan_arch.cli_errors import OneLineParser, run_main
 from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
 from srddgan_arch.option_files import option_file_argument
 from srddgan_arch.utils.checkpoint import SAFETENSORS_DIFFUSION, SAFETENSORS_PARAM_KEY
@@ -150,14 +149,12 @@ def _output_error(args):
 
 def main(argv=None):
     """``srddgan-export``; returns the exit code: 0, 1 on an error (one line on stderr), 2 for a usage error."""
+    return run_main(_export, PROG, argv, own_debug=True, mistakes=(Exception,))
+
+
+def _export(argv):
+    """Parse ``argv`` and write the export; returns 0."""
     args = parse_args(argv)
-    try:
-        os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
-        written = EXPORTERS[args.format].write(args)
-    except Exception as error:
-        if args.debug:
-            raise
-        print(f'{PROG}: error: {" ".join(str(error).split()) or type(error).__name__}', file=sys.stderr)
-        return 1
-    print(f'{PROG}: wrote {written}.')
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    print(f'{PROG}: wrote {EXPORTERS[args.format].write(args)}.')
     return 0

@@ -2,7 +2,8 @@
 made by another degradation), or LR images alone (no ground truth)."""
 from os import path as osp
 
-from srddgan_arch.data.image_io import list_images, read_image, to_uint8
+from srddgan_arch.data.image_files import list_images
+from srddgan_arch.data.image_io import read_image, to_uint8
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr
 
 # LR against the MATLAB-bicubic downscale of its GT, measured on the demo's held-out and validation photographs:

@@ -18,7 +18,8 @@ import numpy as np
 from basicsr.data.transforms import mod_crop
 from basicsr.utils.matlab_functions import imresize
 
-from srddgan_arch.data.image_io import decode_image, read_bytes
+from srddgan_arch.data.image_files import read_bytes
+from srddgan_arch.data.image_io import decode_image
 from srddgan_tools.prepare import (
     check_output_free,
     finish_split,

@@ -17,7 +17,8 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from basicsr.utils.matlab_functions import imresize
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images, read_image, to_uint8, write_image
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, list_images
+from srddgan_arch.data.image_io import read_image, to_uint8, write_image
 from srddgan_arch.data.preflight import INCOMPLETE_MARKER
 
 HR_FOLDER = 'HR'

@@ -15,7 +15,7 @@ import yaml
 from conftest import TINY_SRDDGAN
 
 from srddgan_arch import app
-from srddgan_arch.inference import cli
+from srddgan_arch.inference import cli, exploration, paths
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.lr_consistency import bicubic_downscale, reference_upscale
@@ -94,7 +94,7 @@ def test_app_settings_are_checked_as_the_cli_checks_them(model, setting, message
     """A setting srddgan-infer refuses is the same one-line message in the app, before anything is sampled."""
     base, opt_path, model_path, image_path = model
     with pytest.raises(ValueError) as error:
-        app.app_request(base, image_path, **setting)
+        exploration.app_request(base, image_path, **setting)
     text = str(error.value)
     assert message in text and '\n' not in text and 'see --help' not in text, text
 
@@ -103,7 +103,7 @@ def test_app_samples_are_the_cli_images(model, tmp_path):
     """Sample i of the app is srddgan-infer's sample i for the same seed; the gallery's bicubic is the MATLAB-bicubic
     reference and its LR the input, both at the output size."""
     base, opt_path, model_path, image_path = model
-    result = app.explore(base, app.app_request(base, image_path, seed=5, num_samples=3))
+    result = exploration.explore(base, exploration.app_request(base, image_path, seed=5, num_samples=3))
     assert len(result.samples) == 3 and all(sample.shape == (24, 32, 3) for sample in result.samples)
     written = _infer_rgb(tmp_path, opt_path, model_path, image_path, 5, 3)
     for sample, expected in zip(result.samples, written, strict=True):
@@ -119,7 +119,7 @@ def test_app_samples_are_the_cli_images(model, tmp_path):
 def test_app_settings_reach_the_sampler(model, tmp_path):
     """LR consistency, -s and tiles act as in srddgan-infer: the bicubic-consistent samples downscale to the LR."""
     base, opt_path, model_path, image_path = model
-    consistent = app.explore(base, app.app_request(base, image_path, num_samples=2,
+    consistent = exploration.explore(base, exploration.app_request(base, image_path, num_samples=2,
                                                      lr_consistency='bicubic', tile=8, tile_pad=2))
     for sample, written in zip(consistent.samples, _infer_rgb(tmp_path, opt_path, model_path, image_path, 0, 2,
                                                               '--lr_consistency', 'bicubic', '-t', '8',
@@ -127,10 +127,10 @@ def test_app_settings_reach_the_sampler(model, tmp_path):
         np.testing.assert_array_equal(sample, written)
     lq = cv2.cvtColor(cv2.imread(image_path), cv2.COLOR_BGR2RGB)
     assert calculate_lr_psnr(consistent.samples[0], lq, scale=2, input_order='HWC') >= 45
-    free = app.explore(base, app.app_request(base, image_path, num_samples=1))
+    free = exploration.explore(base, exploration.app_request(base, image_path, num_samples=1))
     downscaled = bicubic_downscale(torch.from_numpy(free.samples[0].transpose(2, 0, 1) / 255.).float()[None], 2)
     assert (downscaled[0].numpy().transpose(1, 2, 0) * 255 - lq).std() > 1  # without it the samples are free
-    scaled = app.explore(base, app.app_request(base, image_path, scale=3, num_samples=1))
+    scaled = exploration.explore(base, exploration.app_request(base, image_path, scale=3, num_samples=1))
     assert scaled.samples[0].shape == scaled.bicubic.shape == scaled.lr.shape == (36, 48, 3)
 
 
@@ -138,10 +138,25 @@ def test_app_refuses_an_image_too_large_for_memory_before_decoding(model, tmp_pa
     """The app's memory guard is srddgan-infer's: a small PNG of 6000x6000 pixels is refused from its header."""
     base, opt_path, model_path, _ = model
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
-    monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
-    request = app.app_request(base, str(tmp_path / 'huge.png'), max_memory=1)
+    monkeypatch.setattr(paths, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
+    request = exploration.app_request(base, str(tmp_path / 'huge.png'), max_memory=1)
     with pytest.raises(MemoryError, match=r'huge\.png \(6000x6000\) needs about'):
-        app.explore(base, request)
+        exploration.explore(base, request)
+
+
+@pytest.mark.parametrize('upload, message', [
+    ('notes.png', r'^Bad image .*notes\.png: the data cannot be decoded as an image'),
+    ('folder.png', r'^Bad image .*folder\.png: not a regular file'),
+    (None, r'^Upload an image first\.$')])
+def test_app_request_shows_srddgans_one_line_message(model, tmp_path, upload, message):
+    """What the page shows for an upload that is no image (a text file, a folder) is srddgan's one line naming the
+    file, from the request gradio calls (its image component no longer decodes the upload first)."""
+    base, opt_path, model_path, _ = model
+    (tmp_path / 'notes.png').write_text('not an image')
+    (tmp_path / 'folder.png').mkdir()
+    with pytest.raises(exploration.RequestError, match=message) as error:
+        exploration.request(base, None, upload and str(tmp_path / upload), None, 0, 1, 0, 10, None, 'fp32')
+    assert '\n' not in str(error.value)
 
 
 def test_heat_map_shows_where_the_samples_differ():
@@ -151,10 +166,10 @@ def test_heat_map_shows_where_the_samples_differ():
     second = first.copy()
     second[1, 2] = 200
     second[3, 4, 0] = 130
-    heat, top = app.heat_map([first, second])
+    heat, top = exploration.heat_map([first, second])
     assert heat.shape == (4, 5, 3) and top == pytest.approx(50.0)
     assert heat[0, 0].max() <= 4 and heat[1, 2].sum() > heat[3, 4].sum() > 3 * heat[0, 0].max()  # inferno: black
-    heat, top = app.heat_map([first, first])
+    heat, top = exploration.heat_map([first, first])
     assert top == 0 and (heat == heat[0, 0]).all()
 
 
@@ -196,7 +211,7 @@ def test_app_through_gradio_client(served, tmp_path):
         np.testing.assert_array_equal(sample, expected)
     assert slider['maximum'] == 3 and slider['value'] == 1
     np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(chosen), cv2.COLOR_BGR2RGB), written[0])
-    heat, top = app.heat_map(written)
+    heat, top = exploration.heat_map(written)
     np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(std_map), cv2.COLOR_BGR2RGB), heat)
     assert f'yellow {top:.1f}' in note
     with pytest.raises(Exception, match='--seed must be an integer from 0') as error:

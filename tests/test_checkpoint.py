@@ -13,6 +13,7 @@ from conftest import TINY_RRDB, write_tiny_rrdb
 from srddgan_arch import compat
 from srddgan_arch.inference.cli import main as infer_main
 from srddgan_arch.inference.loading import build_network
+from srddgan_arch.utils import download as downloader
 from srddgan_arch.utils.checkpoint import download_weights, load_checkpoint, locate_weights
 
 URL = 'https://example.org/weights/net-0123abcd.pth'
@@ -24,7 +25,7 @@ def forbid_download(*args, **kwargs):
 
 def test_explicit_path_is_used_and_never_downloaded(tmp_path, monkeypatch):
     """A given path is returned as it is; a missing one is an error naming the option, without a download."""
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', forbid_download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', forbid_download)
     path = tmp_path / 'mine.pth'
     path.write_bytes(b'x')
     assert locate_weights('net-0123abcd.pth', str(path), url=URL) == str(path)
@@ -40,7 +41,7 @@ def test_download_checks_the_hash_prefix_of_the_name(tmp_path, monkeypatch):
         calls.append((url, dst, hash_prefix))
         torch.save({}, dst)
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', download)
     folder = tmp_path / 'cache' / 'checkpoints'
     assert locate_weights('net-0123abcd.pth', folder=str(folder), url=URL) == str(folder / 'net-0123abcd.pth')
     assert calls == [(URL, str(folder / 'net-0123abcd.pth'), '0123abcd')]
@@ -48,26 +49,26 @@ def test_download_checks_the_hash_prefix_of_the_name(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_named(tmp_path, monkeypatch):
-    """A wrong hash (torch.hub's RuntimeError) is reported with the file, the folder and where to get the file."""
+    """A wrong hash (the downloader's DownloadError) is reported with the file, the folder and where to get it."""
     def corrupt(url, dst, hash_prefix=None, progress=True):
-        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "ffff")')
+        raise downloader.DownloadError(f'wrong SHA-256: ffff..., the name says {hash_prefix}')
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', corrupt)
+    monkeypatch.setattr(downloader, 'download_url_to_file', corrupt)
     with pytest.raises(FileNotFoundError) as error:
         locate_weights('net-0123abcd.pth', folder=str(tmp_path), what='Net', url=URL)
-    assert str(error.value) == (f'Net: net-0123abcd.pth not found in {tmp_path} and downloading it failed (invalid '
-                                f'hash value (expected "0123abcd", got "ffff")). Copy it there (from {URL}) or give '
+    assert str(error.value) == (f'Net: net-0123abcd.pth not found in {tmp_path} and downloading it failed (wrong '
+                                f'SHA-256: ffff..., the name says 0123abcd). Copy it there (from {URL}) or give '
                                 'its path with pretrained_path.')
 
 
 def test_without_url_nothing_is_downloaded(tmp_path, monkeypatch):
     """Files without a download address (e.g. Inception, facexlib) are only looked up."""
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', forbid_download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', forbid_download)
     with pytest.raises(FileNotFoundError, match='nothing is downloaded here. Copy it there .from a release page.'):
         locate_weights('net.pth', folder=str(tmp_path), source='a release page')
 
 
-def test_url_weights_are_downloaded_once_into_torch_hub(hub_dir, monkeypatch):
+def test_url_weights_are_downloaded_once_into_torch_hub(hub_dir, monkeypatch, trusted_hashes):
     """An http(s) address is downloaded into torch.hub's checkpoint folder with its name's hash prefix checked, and
     found there the next time without a download."""
     calls = []
@@ -76,7 +77,7 @@ def test_url_weights_are_downloaded_once_into_torch_hub(hub_dir, monkeypatch):
         calls.append((url, dst, hash_prefix))
         torch.save({'params_ema': {'w': torch.ones(2)}}, dst)
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', download)
     for _ in range(2):
         assert torch.equal(load_checkpoint(URL)['params_ema']['w'], torch.ones(2))
     assert calls == [(URL, str(hub_dir / 'net-0123abcd.pth'), '0123abcd')]
@@ -87,7 +88,7 @@ def test_url_weights_are_downloaded_once_into_torch_hub(hub_dir, monkeypatch):
 def test_only_eight_or_more_hex_digits_are_a_hash_prefix(tmp_path, monkeypatch, name, prefix):
     """torchvision's convention, NAME-<first 8+ hex digits of the SHA-256>.ext; other names are not checked."""
     calls = []
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', lambda url, dst, hash_prefix, progress: calls.append(
+    monkeypatch.setattr(downloader, 'download_url_to_file', lambda url, dst, hash_prefix, progress: calls.append(
         hash_prefix))
     download_weights(f'https://example.org/{name}', str(tmp_path / name))
     assert calls == [prefix]
@@ -103,10 +104,10 @@ def test_offline_address_is_one_line_naming_it(hub_dir):
     assert not hub_dir.exists() or not any(hub_dir.iterdir())
 
 
-def test_option_file_addresses_are_replaced_by_their_downloads(hub_dir, monkeypatch):
+def test_option_file_addresses_are_replaced_by_their_downloads(hub_dir, monkeypatch, trusted_hashes):
     """``path.pretrain_network_*`` addresses become the downloaded files when BasicSR's parse_options (as srddgan
     replaces it) has read the file, before the checks look for them; local paths and other keys stay."""
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', lambda url, dst, hash_prefix, progress: torch.save({}, dst))
+    monkeypatch.setattr(downloader, 'download_url_to_file', lambda url, dst, hash_prefix, progress: torch.save({}, dst))
     path_opt = {'pretrain_network_g': URL, 'pretrain_network_d': 'd.pth', 'resume_state': None,
                 'visualization': 'https://example.org/not-weights'}
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda root_path, is_train: ({'path': path_opt}, None))
@@ -145,7 +146,7 @@ def test_weights_from_a_local_http_server(http_folder, hub_dir):
     for _ in range(2):
         assert torch.equal(load_checkpoint(f'{base}/net-{sha[:8]}.pth')['params']['w'], torch.ones(3))
     assert served == [f'/net-{sha[:8]}.pth']
-    with pytest.raises(OSError, match=r'downloading .*/net-00000000\.pth failed \(invalid hash value'):
+    with pytest.raises(OSError, match=r'downloading .*/net-00000000\.pth failed \(wrong SHA-256'):
         load_checkpoint(f'{base}/net-00000000.pth')
     with pytest.raises(OSError, match=r'downloading .*/missing\.pth failed \(HTTP Error 404: File not found\)'):
         load_checkpoint(f'{base}/missing.pth')

@@ -12,7 +12,7 @@ import pytest
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from conftest import RunsCommand
 
-from srddgan_arch.data.image_io import BadImageError
+from srddgan_arch.data.image_files import BadImageError
 from srddgan_tools.prepare import sub_image_corners
 
 SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts'

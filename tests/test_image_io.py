@@ -12,8 +12,9 @@ from basicsr.data import build_dataset
 from basicsr.utils import get_root_logger
 from PIL import Image
 
-from srddgan_arch.data import image_io
-from srddgan_arch.data.image_io import BadImageError, decode_image, read_header, read_image, write_image
+from srddgan_arch.data import image_files, image_io
+from srddgan_arch.data.image_files import BadImageError
+from srddgan_arch.data.image_io import decode_image, read_header, read_image, write_image
 from srddgan_arch.utils import training_state
 
 
@@ -316,8 +317,51 @@ def test_listing_survives_link_loops(tmp_path):
     (tmp_path / 'sub').mkdir()
     cv2.imwrite(str(tmp_path / 'sub' / 'deep.png'), np.zeros((4, 4, 3), np.uint8))
     os.symlink('..', tmp_path / 'sub' / 'up')
-    assert image_io.list_images(str(tmp_path)) == [str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png')]
-    assert image_io.list_images(str(tmp_path), recursive=True) == [
+    assert image_files.list_images(str(tmp_path)) == [str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png')]
+    assert image_files.list_images(str(tmp_path), recursive=True) == [
         str(tmp_path / 'loop.png'), str(tmp_path / 'ok.png'), str(tmp_path / 'sub' / 'deep.png')]
     with pytest.raises(BadImageError, match=r'loop\.png: cannot be read \(Too many levels of symbolic links\)'):
         read_image(str(tmp_path / 'loop.png'))
+
+
+def not_regular_entries(folder):
+    """A link to /dev/zero, a FIFO and a folder named like images in ``folder`` (made when missing); their names."""
+    folder.mkdir(exist_ok=True)
+    os.symlink('/dev/zero', folder / 'zero.png')
+    os.mkfifo(folder / 'fifo.png')
+    (folder / 'dir.png').mkdir()
+    return ['dir.png', 'fifo.png', 'zero.png']
+
+
+@pytest.mark.skipif(not hasattr(os, 'mkfifo') or not os.path.exists('/dev/zero'), reason='POSIX special files')
+def test_only_regular_files_are_read(tmp_path):
+    """A link to /dev/zero (read without end before), a FIFO (blocked for ever) and a folder named x.png are listed,
+    then refused by name without a byte read; their headers are None; the paired data set's disk reads refuse them
+    the same way."""
+    names = not_regular_entries(tmp_path / 'in')
+    cv2.imwrite(str(tmp_path / 'in' / 'ok.png'), np.zeros((4, 4, 3), np.uint8))
+    listed = image_files.list_images(str(tmp_path / 'in'))
+    assert listed == sorted(str(tmp_path / 'in' / name) for name in [*names, 'ok.png'])
+    for name in names:
+        path = str(tmp_path / 'in' / name)
+        assert read_header(path) is None
+        with pytest.raises(BadImageError, match=rf'{name}: not a regular file \(a folder, device, FIFO'):
+            read_image(path)
+    gt, lq = make_pairs(tmp_path, ['a'])
+    dataset = build_dataset(paired_options(gt, lq))
+    os.remove(os.path.join(gt, 'a.png'))  # replaced after the listing (BasicSR's lists regular files only)
+    os.symlink('/dev/zero', os.path.join(gt, 'a.png'))
+    with pytest.raises(BadImageError, match=r'a\.png: not a regular file'):
+        dataset[0]
+
+
+def test_reads_are_bounded(tmp_path):
+    """A file larger than the bound is refused before its first byte; one that grows while it is read (a /proc file
+    says 0 bytes and holds more) is read no further than the bound plus one byte."""
+    (tmp_path / 'big.png').write_bytes(b'x' * 20)
+    with pytest.raises(BadImageError, match=r'big\.png: a file of 0\.0 MiB, more than the'):
+        image_files.read_bytes(str(tmp_path / 'big.png'), max_bytes=10)
+    assert image_files.read_bytes(str(tmp_path / 'big.png'), max_bytes=20) == b'x' * 20
+    if os.path.isfile('/proc/self/maps'):
+        with pytest.raises(BadImageError, match='maps: it grew past'):
+            image_files.read_bytes('/proc/self/maps', max_bytes=10)

@@ -15,7 +15,7 @@ from basicsr.utils import get_root_logger
 from conftest import TINY_RRDB, TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
 
 from srddgan_arch.data.image_io import read_image, write_image
-from srddgan_arch.inference import cli
+from srddgan_arch.inference import cli, paths
 from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.memory import MemoryGuard
@@ -225,20 +225,26 @@ def test_cli_empty_checkpoint_is_one_line_and_debug_shows_the_traceback(tmp_path
 
 
 def test_cli_refuses_images_too_large_for_memory_before_decoding(tmp_path, capsys, model_args, monkeypatch):
-    """A small PNG of 6000x6000 pixels is refused from its header with the estimate; when tiles would fit the message
-    names --tile, and -s 1e6 asks for a lower -s; nothing large is allocated."""
+    """A small PNG of 6000x6000 pixels is refused from its header with the estimate and what helps (--max_memory, a
+    smaller image; not "lower -s" when -s is not above the model's scale, as with -s 1); when tiles would fit the
+    message names --tile, and -s 1e6 asks for a lower -s; nothing large is allocated."""
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
     assert (tmp_path / 'huge.png').stat().st_size < 100_000
-    monkeypatch.setattr(cli, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
+    monkeypatch.setattr(paths, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
     argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
     code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
-    assert code == 1 and re.search(r'huge\.png \(6000x6000\) needs about \d+\.\d GiB.*lower -s', err), err
+    assert code == 1 and re.search(r'huge\.png \(6000x6000\) needs about \d+\.\d GiB.*even with --tile 32 it needs '
+                                   r'about \d+\.\d GiB: give --max_memory \d+ if that much memory is free, or '
+                                   r'super-resolve a smaller image', err), err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), '-s', '1', *argv)
+    assert code == 1 and 'give --max_memory' in err and '-s' not in err.split('needs about')[1], err
     cv2.imwrite(str(tmp_path / 'large.png'), np.zeros((1000, 1000), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'large.png'), *argv)
     assert code == 1 and re.search(r'more than the 2\.0 GiB free in all: use --tile \d+', err), err
     cv2.imwrite(str(tmp_path / 'small.png'), np.zeros((8, 8), np.uint8))
     code, err = run_cli(capsys, '-i', str(tmp_path / 'small.png'), '-s', '1e6', *argv)
-    assert code == 1 and 'the result alone does not fit: lower -s' in err, err
+    assert code == 1 and re.search(r'if that much memory is free, -s \d or less \(the result is made at -s 1e\+06\)',
+                                   err), err
 
 
 def write_srddgan(tmp_path, option_steps, recorded_steps):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from srddgan_arch.inference import cli
+from srddgan_arch.inference import cli, paths
 
 
 def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys, model_args, monkeypatch):
@@ -23,7 +23,7 @@ def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys,
     with open(tmp_path / 'long.png', 'wb') as f:  # a 4x4 image's header, then 8 GiB
         f.write(png_header(4, 4))
         f.truncate(8 * 2**30)
-    monkeypatch.setattr(cli, 'read_bytes', lambda path: pytest.fail(f'{path} read before the checks'))
+    monkeypatch.setattr(paths, 'read_bytes', lambda path, max_bytes: pytest.fail(f'{path} read before the checks'))
     argv = ['-o', str(tmp_path / 'out'), '--max_memory', '2', *model_args]
     code, err = run_cli(capsys, '-i', str(tmp_path / 'huge.png'), *argv)
     assert code == 1 and re.search(r'huge\.png \(20000x20000\) needs about \d+\.\d GiB', err), err
@@ -138,3 +138,20 @@ def test_an_output_holding_nan_is_refused():
     with pytest.raises(ValueError, match='the output holds NaN or inf'):
         upsample_image(SRDDGANer(NanNet(2), device='cpu'), image)
     assert upsample_image(SRDDGANer(BicubicNet(2), device='cpu'), image).img.shape == (8, 8, 3)
+
+
+@pytest.mark.skipif(not hasattr(os, 'mkfifo') or not os.path.exists('/dev/zero'), reason='POSIX special files')
+def test_cli_skips_what_is_not_a_regular_file(tmp_path, capsys, model_args):
+    """A link to /dev/zero, a FIFO and a folder named x.png in an input folder are each one skipped, named entry;
+    the image beside them is written; -i naming a FIFO is refused by name, not as missing."""
+    from test_image_io import not_regular_entries
+
+    names = not_regular_entries(tmp_path / 'in')
+    cv2.imwrite(str(tmp_path / 'in' / 'ok.png'), np.full((8, 8, 3), 90, np.uint8))
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), *model_args)
+    assert code == 1 and os.listdir(tmp_path / 'out') == ['ok_srddgan.png'], err
+    for name in names:
+        assert f'skipped {tmp_path}/in/{name}: Bad image {tmp_path}/in/{name}: not a regular file' in err, err
+    assert '1 of 4 images written' in err and 'Traceback' not in err
+    code, err = run_cli(capsys, '-i', str(tmp_path / 'in' / 'fifo.png'), '-o', str(tmp_path / 'out2'), *model_args)
+    assert code == 1 and 'fifo.png: not a regular file' in err, err

@@ -8,6 +8,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
 
 from srddgan_arch.losses.content_style_loss import ContentStyleLoss, content_distance, gram_matrix, style_distance
+from srddgan_arch.utils import download as downloader
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -132,7 +133,7 @@ def test_gradients_reach_pred_only(copy_loss):
     assert not copy_loss.train().vgg.training
 
 
-def test_weights_from_torchvision_cache(tmp_path, monkeypatch):
+def test_weights_from_torchvision_cache(tmp_path, monkeypatch, trusted_hashes):
     """Without pretrained_path the file is read from $TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     (tmp_path / 'hub' / 'checkpoints').mkdir(parents=True)
@@ -155,7 +156,7 @@ def test_missing_weights_offline_error(tmp_path, monkeypatch):
         ContentStyleLoss(pretrained_path=str(tmp_path / 'missing.pth'))
 
 
-def test_weights_downloaded_into_torchvision_cache(tmp_path, monkeypatch):
+def test_weights_downloaded_into_torchvision_cache(tmp_path, monkeypatch, trusted_hashes):
     """Online, the missing file is downloaded once into torchvision's cache, with its hash prefix checked, as
     torchvision's vgg19(weights=...) does; the next loss reads the cached file."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
@@ -165,7 +166,7 @@ def test_weights_downloaded_into_torchvision_cache(tmp_path, monkeypatch):
         downloads.append((url, hash_prefix))
         copy_conv_state(dst)
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', download)
     for _ in range(2):
         loss = ContentStyleLoss(layer_weights={'relu1_1': 1})
         assert loss.vgg.body[0].weight.abs().sum() == 3

@@ -18,6 +18,7 @@ from srddgan_arch.metrics.diversity_metric import calculate_diversity, calculate
 from srddgan_arch.metrics.lpips_metric import build_lpips, calculate_lpips, get_lpips, locate_backbone
 from srddgan_arch.metrics.lr_psnr_metric import calculate_lr_psnr, downscale_uint8
 from srddgan_arch.metrics.sharpness_metric import calculate_sharpness
+from srddgan_arch.utils import download as downloader
 
 
 @pytest.fixture(scope='module')
@@ -101,7 +102,7 @@ def test_lpips_missing_backbone(tmp_path, monkeypatch, photo):
     assert 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth' in message
 
 
-def test_lpips_backbone_from_cache_or_download(tmp_path, monkeypatch, alexnet_file):
+def test_lpips_backbone_from_cache_or_download(tmp_path, monkeypatch, alexnet_file, trusted_hashes):
     """The AlexNet backbone comes from torchvision's cache; when it is missing there it is downloaded there (hash
     prefix 7be5be79 checked), once."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
@@ -111,7 +112,7 @@ def test_lpips_backbone_from_cache_or_download(tmp_path, monkeypatch, alexnet_fi
         downloads.append((url, hash_prefix))
         shutil.copy(alexnet_file, dst)
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    monkeypatch.setattr(downloader, 'download_url_to_file', download)
     cached = tmp_path / 'hub' / 'checkpoints' / 'alexnet-owt-7be5be79.pth'
     assert locate_backbone('alex') == str(cached) == locate_backbone('alex')
     assert downloads == [('https://download.pytorch.org/models/alexnet-owt-7be5be79.pth', '7be5be79')]

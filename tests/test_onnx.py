@@ -5,6 +5,7 @@ exports take tens of seconds on 2 cores: those tests are marked slow.
 """
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -68,6 +69,29 @@ def test_export_onnx_refuses_a_folder_that_is_not_empty(tmp_path, capsys):
                      str(tmp_path / 'out')])
     assert 'give a new or empty one' in capsys.readouterr().err
     assert (tmp_path / 'out' / 'keep.txt').read_text() == 'mine'
+
+
+@needs_onnx
+def test_onnx_backend_exports_a_model_given_by_address_from_its_download(tmp_path, hub_dir, monkeypatch):
+    """``--backend onnxruntime --model_path http://...``: the export reads the downloaded file in the cache (it
+    failed with "No such file or directory: 'http://...'")."""
+    from srddgan_arch.inference import onnx_backend
+    from srddgan_arch.utils import download as downloader
+
+    opt_path, model_path = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4')
+    _write_photo(tmp_path / 'photo.png', 8, 8)
+    monkeypatch.setattr(downloader, 'download_url_to_file', lambda url, dst, hash_prefix, progress: shutil.copy(
+        model_path, dst))
+    exported = []
+
+    def export(opt, source, onnx_dir, param_key, interpolate, alpha):
+        exported.append(source)
+        raise ValueError('stopped before exporting')
+
+    monkeypatch.setattr(onnx_backend, 'export_onnx', export)
+    code = cli.main(['-i', str(tmp_path / 'photo.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path,
+                     '--model_path', 'https://example.org/models/demo.pth', '--backend', 'onnxruntime'])
+    assert code == 1 and exported == [str(hub_dir / 'demo.pth')]
 
 
 @needs_onnx

@@ -59,8 +59,9 @@ def test_section_docstrings_list_every_key():
 
 
 @pytest.fixture
-def lpips_backbone_in_cache(tmp_path, monkeypatch):
-    """An (empty) AlexNet file in a temporary torchvision cache: the checks only look for the file."""
+def lpips_backbone_in_cache(tmp_path, monkeypatch, trusted_hashes):
+    """An (empty) AlexNet file in a temporary torchvision cache, its name's hash trusted: the checks only look for
+    the file."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     checkpoints = tmp_path / 'torch' / 'hub' / 'checkpoints'
     checkpoints.mkdir(parents=True)

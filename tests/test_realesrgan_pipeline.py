@@ -13,7 +13,7 @@ from basicsr.models import build_model
 from basicsr.models.realesrnet_model import RealESRNetModel
 from conftest import load_script, tiny_srddgan_options, write_paired_images
 
-from srddgan_arch.data.image_io import BadImageError
+from srddgan_arch.data.image_files import BadImageError
 from srddgan_arch.data.preflight import check_data_sets
 from srddgan_arch.data.realesrgan_options import RealESRGANOptions, with_defaults
 from srddgan_arch.options import OptionError

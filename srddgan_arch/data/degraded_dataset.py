@@ -10,7 +10,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from srddgan_arch.data.degradations import DegradationOptions, degrade_image, rng_scope
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, list_images
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, BadImageError, list_images
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions, RobustImageReading
 from srddgan_arch.options.schema import option, section
 

@@ -1,4 +1,5 @@
-"""Image files in and out, for every part of srddgan: datasets, preparation scripts, inference, benchmarks.
+"""Images decoded and written, for every part of srddgan: datasets, preparation scripts, inference, benchmarks (the
+files are opened and read by ``image_files``).
 
 Images arrive as they come: grayscale, RGBA, 16-bit, rotated by an EXIF orientation tag. ``decode_image`` turns them
 into upright BGR float32 in [0, 1] (BasicSR's convention) and says what it converted, so that ``write_image`` can
@@ -15,9 +16,9 @@ import numpy as np
 from basicsr.utils import get_root_logger
 from PIL import Image
 
+from srddgan_arch.data.image_files import BadImageError, open_image_file, read_bytes
 from srddgan_arch.utils.training_state import atomic_write
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 # output formats that store 16 bits per channel, and those that store an alpha channel (OpenCV's encoders)
 DEPTH16_EXTENSIONS = ('.png', '.tif', '.tiff', '.ppm')
 ALPHA_EXTENSIONS = ('.png', '.tif', '.tiff', '.bmp', '.webp')
@@ -27,23 +28,6 @@ _UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[
             6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a)}
 
 _noted_conversions = set()
-
-
-class BadImageError(ValueError):
-    """An image file that is empty, corrupt, missing or unreadable.
-
-    Args:
-        path (str): The file (or ``lmdb_folder:key``) that failed.
-        reason (str): What was wrong with it.
-    """
-
-    def __init__(self, path, reason):
-        super().__init__(path, reason)
-        self.path = path
-        self.reason = reason
-
-    def __str__(self):
-        return f'Bad image {self.path}: {self.reason}.'
 
 
 class DecodedImage(NamedTuple):
@@ -94,8 +78,9 @@ class ImageHeader(NamedTuple):
 
 def read_header(source):
     """Size, EXIF orientation and frame count from an image's header (Pillow reads no pixels), or None when Pillow
-    cannot parse it. Pillow's decompression-bomb limit is lifted for the header alone: the size of a huge image is
-    what the memory guard needs to refuse it before it is decoded.
+    cannot parse it or the file is not a regular one (:func:`open_image_file`). Pillow's decompression-bomb limit is
+    lifted for the header alone: the size of a huge image is what the memory guard needs to refuse it before it is
+    decoded.
 
     Args:
         source (bytes | str): The encoded image or its file.
@@ -103,9 +88,13 @@ def read_header(source):
     Returns:
         ImageHeader | None: The header.
     """
+    try:  # a FIFO, a device or a folder is never handed to Pillow, which would block on it or read it
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open_image_file(source)
+    except BadImageError:
+        return None
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+        with stream, Image.open(stream) as image:
             (width, height), frames = image.size, getattr(image, 'n_frames', 1)
             # a PNG's EXIF may follow its pixels, and Pillow decodes them all to look there: read only what precedes
             png_without_exif = image.format == 'PNG' and 'exif' not in image.info
@@ -201,22 +190,6 @@ def note_conversion(conversion, path):
                                f'(further {conversion} images are converted silently).')
 
 
-def read_bytes(path):
-    """Read a file's bytes, turning OS errors (missing, permission denied, a folder) into ``BadImageError``.
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        bytes: Its content.
-    """
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except OSError as error:
-        raise BadImageError(path, f'cannot be read ({error.strerror or error})') from error
-
-
 def read_image(path):
     """Read an 8- or 16-bit grayscale, BGR or BGRA image file.
 
@@ -273,42 +246,6 @@ def write_image(path, img, alpha=None, conversion=None, overwrite=True):
         raise FileExistsError(f'{path} exists: not replaced (--overwrite replaces it).') from None
     except OSError as error:
         raise OSError(error.errno, f'Cannot write {path}: {error.strerror}') from error
-
-
-def list_images(folder, recursive=False):
-    """The image files (``IMAGE_EXTENSIONS``, any case) of a folder, sorted; hidden files are left out. A link to a
-    folder is followed once (a link back to a parent is no loop); a link that cannot be resolved (a loop) is listed,
-    so that reading it names the error instead of the listing stopping.
-
-    Args:
-        folder (str): The folder.
-        recursive (bool): Also list its sub-folders. Default: False.
-
-    Returns:
-        list[str]: Paths of the image files.
-    """
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'Folder {folder} does not exist.')
-    found, visited = [], set()
-
-    def scan(path):  # (BasicSR's scandir stops at a link to itself and loops through a link to a parent)
-        visited.add(osp.realpath(path))
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.name.startswith('.'):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:  # a link loop: listed, so that reading it names the error
-                    is_dir = False
-                if is_dir:
-                    if recursive and osp.realpath(entry.path) not in visited:
-                        scan(entry.path)
-                elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(entry.path)
-
-    scan(folder)
-    return sorted(found)
 
 
 def to_uint8(img):

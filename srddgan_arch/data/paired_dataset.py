@@ -8,7 +8,8 @@ from basicsr.utils import FileClient, bgr2ycbcr, get_root_logger, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
-from srddgan_arch.data.image_io import BadImageError, decode_image, note_conversion
+from srddgan_arch.data.image_files import BadImageError, read_bytes
+from srddgan_arch.data.image_io import decode_image, note_conversion
 from srddgan_arch.options.schema import REQUIRED, option, section
 from srddgan_arch.options.sections import DatasetOptions
 
@@ -76,7 +77,8 @@ class RobustImageReading:
         return f'{self.io_backend_opt["db_paths"][self.io_backend_opt["client_keys"].index(client_key)]}:{path}'
 
     def read_client_image(self, path, client_key):
-        """Read one image through the file client as BGR float32 in [0, 1], (h, w, 3).
+        """Read one image through the file client as BGR float32 in [0, 1], (h, w, 3); a file on disk through
+        ``read_bytes`` instead (BasicSR's disk client reads a FIFO, a device or a link to ``/dev/zero`` without end).
 
         Args:
             path (str): File path (disk) or key (LMDB).
@@ -85,14 +87,21 @@ class RobustImageReading:
         Returns:
             ndarray: The image.
         """
+        location = self.location(path, client_key)
+        if self.io_backend_opt['type'] == 'disk':
+            return self._decoded(read_bytes(path), location)
         if self.file_client is None:
             backend = dict(self.io_backend_opt)
             self.file_client = FileClient(backend.pop('type'), **backend)
-        location = self.location(path, client_key)
         try:
             content = self.file_client.get(path, client_key)
         except OSError as error:
             raise BadImageError(location, f'cannot be read ({error.strerror or error})') from error
+        return self._decoded(content, location)
+
+    @staticmethod
+    def _decoded(content, location):
+        """The colour image of an encoded image, its conversion noted once per kind."""
         image = decode_image(content, location)
         note_conversion(image.conversion, location)
         return image.img

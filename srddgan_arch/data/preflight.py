@@ -8,7 +8,8 @@ import os
 import re
 from os import path as osp
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, BadImageError, read_header, read_image
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, BadImageError
+from srddgan_arch.data.image_io import read_header, read_image
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
 from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.options.runs import check_datasets, dataset_settings

@@ -18,7 +18,7 @@ from basicsr.data.transforms import augment
 from basicsr.utils import img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from srddgan_arch.data.image_io import BadImageError
+from srddgan_arch.data.image_files import BadImageError
 from srddgan_arch.data.paired_dataset import RobustImageReading
 from srddgan_arch.data.realesrgan_options import KERNEL_SIDE, RealESRGANDatasetOptions, dataset_options, listing_file
 

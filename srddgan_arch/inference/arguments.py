@@ -1,13 +1,13 @@
 """The command line of ``srddgan-infer``: its arguments (Real-ESRGAN's ``inference_realesrgan.py`` conventions),
 checked together, and the two carriers they build once: the ``-opt`` model's :class:`ModelChoice` (``args.model``)
 and the run's :class:`RunSettings` (``args.run``). The web app checks its requests with the same functions."""
-import argparse
 import math
 import sys
 
 import cv2
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS
+from srddgan_arch.cli_errors import OneLineParser
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS
 from srddgan_arch.device import default_device, device_error
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES
 from srddgan_arch.inference.onnx_backend import onnx_argument_error
@@ -24,13 +24,6 @@ MAX_SEED = 2**64 - 1
 # the overlap below which tiles leave seams (measured on the demo model, 32 px LR: tile_pad 0: 22-37 dB from the
 # untiled image, 2: 30-36 dB, 4 and more: 37-40 dB, the difference the tiles' own noise draws make)
 MIN_TILE_PAD = 4
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (what is wrong, where to read more) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
 
 
 def parse_args(argv=None):

@@ -11,24 +11,16 @@ from typing import NamedTuple
 
 from tqdm import tqdm
 
-from srddgan_arch.data.image_io import (
-    BadImageError,
-    decode_image,
-    read_bytes,
-    read_header,
-    write_image,
-)
+from srddgan_arch.cli_errors import one_line, run_main
+from srddgan_arch.data.image_io import write_image
 from srddgan_arch.device import keep_freed_memory
 from srddgan_arch.inference.arguments import PROG, parse_args
 from srddgan_arch.inference.faces import FaceMode, build_face_mode
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.onnx_backend import build_onnx_upsampler
-from srddgan_arch.inference.paths import input_images, output_path, plan_outputs, sample_indices
+from srddgan_arch.inference.paths import input_images, output_path, plan_outputs, read_checked, sample_indices
 from srddgan_arch.inference.settings import ModelChoice
 from srddgan_arch.inference.upsampler import build_upsampler, upsample_image
-
-# a file whose header Pillow cannot read is read whole for OpenCV to try only below this size
-HEADERLESS_MAX_BYTES = 256 * 2**20
 
 
 class Job(NamedTuple):
@@ -93,34 +85,6 @@ def _upscale(job, path, image, seed):
     return job.faces.restore(osp.basename(path), image, background, seed)
 
 
-def _one_line(error):
-    """An exception as one line: its message (KeyError's without quotes), or its type when it has none."""
-    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    message = ' '.join(message.split()) or type(error).__name__
-    if isinstance(error, (OSError, ValueError, KeyError, MemoryError)):
-        return message
-    return f'{type(error).__name__}: {message}'
-
-
-def read_checked(path, guard, outscale=None):
-    """Read and decode an input image, refused by the memory guard (None: no guard) before a byte is read when the
-    file is larger than the free memory, and before decoding wherever its header tells its size: a small file can
-    hold a huge image."""
-    header = read_header(path)
-    if header is None and osp.isfile(path) and osp.getsize(path) > HEADERLESS_MAX_BYTES:
-        raise BadImageError(path, f'no image header can be read, and a file of {osp.getsize(path) / 2**30:.1f} GiB '
-                                  'is not read to find out what it is')
-    if guard is not None:
-        guard.check_file(path)
-        if header is not None:
-            guard.check(path, header.height, header.width, outscale)
-    content = read_bytes(path)
-    image = decode_image(content, path)
-    if guard is not None and header is None:
-        guard.check(path, *image.img.shape[:2], outscale)
-    return image
-
-
 def _process(job, path, stem):
     """Super-resolve one input into its ``--num_samples`` output files."""
     image = read_checked(path, job.guard, job.outscale)
@@ -150,7 +114,7 @@ def run(args):
             if args.debug:
                 raise
             failures.append(path)
-            tqdm.write(f'{PROG}: skipped {path}: {_one_line(error)}', file=sys.stderr)
+            tqdm.write(f'{PROG}: skipped {path}: {one_line(error)}', file=sys.stderr)
         done += 1
     if failures:
         print(f'{PROG}: {len(inputs) - len(failures)} of {len(inputs)} images written to {args.output}; '
@@ -162,11 +126,5 @@ def run(args):
 def main(argv=None):
     """``srddgan-infer``: super-resolve an image or a folder; see ``--help``. Returns the exit code: 0, 1 when
     something failed (one line on stderr, the traceback with ``--debug``), 2 for a usage error."""
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except Exception as error:
-        if args.debug:
-            raise
-        print(f'{PROG}: error: {_one_line(error)}', file=sys.stderr)
-        return 1
+    # every failure past the arguments is one line here: an image that fails is skipped the same way
+    return run_main(lambda arguments: run(parse_args(arguments)), PROG, argv, own_debug=True, mistakes=(Exception,))

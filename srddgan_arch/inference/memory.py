@@ -197,8 +197,8 @@ class MemoryGuard:
                                      f'{self.host_budget / GIB:.1f} GiB free to read it into.')
 
     def check(self, name, height, width, outscale=None):
-        """Raise :class:`ImageTooLargeError` when an LR image does not fit, with the estimate and the ``--tile`` (or
-        the ``-s``) that would fit.
+        """Raise :class:`ImageTooLargeError` when an LR image does not fit, with the estimate and the ``--tile`` that
+        would fit, else what would help (``_advice``).
 
         Args:
             name (str): The image, for the message.
@@ -219,4 +219,15 @@ class MemoryGuard:
         fitting = next((t for t in choices if self._fits(*self.need(height, width, t, outscale))), None)
         if fitting is not None:
             raise ImageTooLargeError(f'{text}: use --tile {fitting} (or --max_memory to allow more).')
-        raise ImageTooLargeError(f'{text}; the result alone does not fit: lower -s or split the image.')
+        raise ImageTooLargeError(f'{text}; {self._advice(height, width, tile, outscale)}.')
+
+    def _advice(self, height, width, tile, outscale):
+        """What makes an image fit that no tile size fits: more memory (``--max_memory``), a smaller ``-s`` only
+        when it is above the model's scale (the result is made at the larger of the two), a smaller image."""
+        smallest = min(t for t in (tile, TILE_CHOICES[-1]) if t > 0)
+        network, host = self.need(height, width, smallest, outscale)
+        least = ((network or 0) + host) / GIB
+        scale = self.upsampler.scale
+        lower = f'-s {scale:g} or less (the result is made at -s {outscale:g}), ' if (outscale or 0) > scale else ''
+        return (f'even with --tile {smallest} it needs about {least:.1f} GiB: give --max_memory {math.ceil(least)} '
+                f'if that much memory is free, {lower}or super-resolve a smaller image (crop or split it)')

@@ -6,6 +6,7 @@ import torch
 
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.onnx_export import export_key, export_onnx
+from srddgan_arch.utils.checkpoint import fetch_weights, is_url
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
 from srddgan_runtime.upsampler import MANIFEST, read_manifest
 
@@ -54,11 +55,14 @@ def build_onnx_upsampler(upsampler, args, inputs=()):
     if not upsampler.diffusion:
         raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
     model = args.model
-    key = export_key(load_option_file(args.opt).network_g, args.model_path, model.param_key, model.interpolate,
-                     model.alpha)
+    # addresses are read from their downloads (the torch upsampler fetched them into the cache already)
+    model_path, interpolate = (fetch_weights(path, what) if path is not None and is_url(path) else path
+                               for path, what in ((args.model_path, 'Model weights (--model_path)'),
+                                                  (model.interpolate, 'Weights to interpolate (--interpolate)')))
+    key = export_key(load_option_file(args.opt).network_g, model_path, model.param_key, interpolate, model.alpha)
     onnx_dir = _export_folder(args, inputs, key)
     if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
-        export_onnx(args.opt, args.model_path, onnx_dir, model.param_key, model.interpolate, model.alpha)
+        export_onnx(args.opt, model_path, onnx_dir, model.param_key, interpolate, model.alpha)
     elif read_manifest(onnx_dir)['key'] != key:
         raise ValueError(f'--onnx_dir {args.onnx_dir} holds the export of another model or checkpoint; give another '
                          'folder (or none: the cache).')

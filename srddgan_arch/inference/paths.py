@@ -1,14 +1,20 @@
-"""Which files ``srddgan-infer`` reads and writes: the input images of ``-i``, and output names that never replace
-an input, another output of the run or (without ``--overwrite``) an existing file."""
+"""Which files ``srddgan-infer`` (and ``srddgan-app``) read and write: the input images of ``-i``, read within the
+memory guard's bounds (``read_checked``), and output names that never replace an input, another output of the run or
+(without ``--overwrite``) an existing file."""
+import os
 from collections import Counter
 from os import path as osp
 
-from srddgan_arch.data.image_io import IMAGE_EXTENSIONS, list_images
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, BadImageError, list_images, read_bytes
+from srddgan_arch.data.image_io import decode_image, read_header
+
+# a file whose header Pillow cannot read is read whole for OpenCV to try only below this size
+HEADERLESS_MAX_BYTES = 256 * 2**20
 
 
 def input_images(path):
     """The image files of a folder (sorted), or ``[path]`` for a file."""
-    if osp.isfile(path):
+    if osp.lexists(path) and not osp.isdir(path):  # a FIFO or device is refused by name when it is read
         return [path]
     if not osp.isdir(path):
         raise FileNotFoundError(f'-i: {path} does not exist; give an image file or a folder of images.')
@@ -16,6 +22,37 @@ def input_images(path):
     if not images:
         raise FileNotFoundError(f'-i: no images ({", ".join(IMAGE_EXTENSIONS)}) in {path}.')
     return images
+
+
+def read_checked(path, guard, outscale=None):
+    """Read and decode an input image: only a regular file (``image_files.open_image_file``), refused by the memory
+    guard (None: no guard) before a byte is read when the file is larger than the free memory, and before decoding
+    wherever its header tells its size (a small file can hold a huge image); the read stops at the guard's bound
+    even if the file grows meanwhile.
+
+    Args:
+        path (str): The input file.
+        guard (MemoryGuard | None): The memory guard of the upsampler.
+        outscale (float | None): The final scale. Default: None (the network's).
+
+    Returns:
+        DecodedImage: The image.
+    """
+    header = read_header(path)
+    limit = MAX_IMAGE_BYTES if header is not None else HEADERLESS_MAX_BYTES
+    size = os.stat(path).st_size if osp.isfile(path) else 0
+    if header is None and size > limit:
+        raise BadImageError(path, f'no image header can be read, and a file of {size / 2**30:.1f} GiB is not read '
+                                  'to find out what it is')
+    if guard is not None:
+        guard.check_file(path)
+        limit = min(limit, guard.host_budget)
+        if header is not None:
+            guard.check(path, header.height, header.width, outscale)
+    image = decode_image(read_bytes(path, limit), path)
+    if guard is not None and header is None:
+        guard.check(path, *image.img.shape[:2], outscale)
+    return image
 
 
 def output_stems(inputs, suffix):

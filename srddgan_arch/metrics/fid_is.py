@@ -7,7 +7,8 @@ torch.hub's checkpoint folder (where ``torch_fidelity.calculate_metrics`` stores
 import numpy as np
 import torch
 
-from srddgan_arch.data.image_io import list_images, read_image, to_uint8
+from srddgan_arch.data.image_files import list_images
+from srddgan_arch.data.image_io import read_image, to_uint8
 from srddgan_arch.utils.checkpoint import locate_weights
 
 INCEPTION_FILE = 'weights-inception-2015-12-05-6726825d.pth'

@@ -1,20 +1,19 @@
-"""Weight and checkpoint files: found, or downloaded the way torchvision does (``locate_weights``, ``fetch_weights``),
-and loaded without running code (``load_checkpoint``: ``.pth`` with ``weights_only``, ``.safetensors``).
+"""Weight and checkpoint files: found, or downloaded into torchvision's cache by srddgan's downloader and checked there
+before each use (``locate_weights``, ``fetch_weights``, ``download.py``), and loaded without running code
+(``load_checkpoint``: ``.pth`` with ``weights_only``, ``.safetensors``).
 
 A missing weight file is an error that names it, where it was looked for and where to get it.
 """
 import json
 import os
-import re
 from os import path as osp
 from urllib.error import URLError
 from urllib.parse import unquote, urlparse
 
 import torch
 
-# torchvision's convention, file names like vgg19-dcbb9e9d.pth: 8 or more hex digits of the file's SHA-256 (torch.hub's
-# own pattern also takes fewer, so that e.g. model-0.1.pth would be "checked" against the prefix 0)
-HASH_PREFIX = re.compile(r'-([a-f0-9]{8,})\.')
+from srddgan_arch.utils import download
+
 # metadata keys of srddgan's .safetensors files (srddgan-export): the checkpoint key the tensors stand for and the
 # diffusion schedule the generator was trained with (JSON)
 SAFETENSORS_PARAM_KEY, SAFETENSORS_DIFFUSION = 'param_key', 'diffusion'
@@ -30,20 +29,19 @@ def torch_hub_checkpoints():
 
 
 def download_weights(url, destination):
-    """Download ``url`` to ``destination`` with torch.hub's downloader, as torchvision does: the hash prefix in the
-    file name (``vgg19-dcbb9e9d.pth``) must match the file's SHA-256, and the file only appears once complete.
+    """Download ``url`` to ``destination`` with srddgan's downloader (``download.download_url_to_file``: timeouts,
+    size cap, length and format checked, nothing left behind on failure); the hash prefix in the file name
+    (torchvision's ``vgg19-dcbb9e9d.pth``) must match the file's SHA-256.
 
     Args:
         url (str): Address of the file.
         destination (str): Path of the downloaded file; its folder is created.
 
     Raises:
-        OSError: The download failed (e.g. no network).
-        RuntimeError: The downloaded file has the wrong hash (it is deleted).
+        OSError: The download failed or was refused (``download.DownloadError``; no network: URLError).
     """
-    os.makedirs(osp.dirname(destination), exist_ok=True)
-    match = HASH_PREFIX.search(osp.basename(destination))
-    torch.hub.download_url_to_file(url, destination, match.group(1) if match else None, progress=True)
+    os.makedirs(osp.dirname(osp.abspath(destination)), exist_ok=True)
+    download.download_url_to_file(url, destination, download.hash_prefix_of(destination), progress=True)
 
 
 def is_url(path):
@@ -70,11 +68,11 @@ def fetch_weights(url, what='Weights'):
     if not name:
         raise CheckpointError(f'{what}: {url} names no file; expected an address ending in the file name (NAME.pth).')
     destination = osp.join(torch_hub_checkpoints(), name)
-    if osp.isfile(destination):
+    if download.usable_cached(destination, url, what):
         return destination
     try:
         download_weights(url, destination)
-    except (OSError, RuntimeError) as error:  # URLError and HTTPError are OSErrors; a wrong hash is a RuntimeError
+    except OSError as error:  # DownloadError, URLError and HTTPError are OSErrors
         reason = error.reason if isinstance(error, URLError) and not hasattr(error, 'code') else error
         raise OSError(f'{what}: downloading {url} failed ({reason}); check the address and the network, or download '
                       'the file yourself and give its path.') from error
@@ -121,14 +119,16 @@ def locate_weights(file_name, path=None, folder=None, what='weights', source='',
         return path
     folder = folder or torch_hub_checkpoints()
     candidate = osp.join(folder, file_name)
-    if osp.isfile(candidate):
+    if url is None and osp.isfile(candidate):
+        return candidate
+    if url is not None and download.usable_cached(candidate, url, what):
         return candidate
     failure = '; nothing is downloaded here'
     if url is not None:
         try:
             download_weights(url, candidate)
             return candidate
-        except (OSError, RuntimeError) as error:
+        except OSError as error:
             failure = f' and downloading it failed ({error})'
     raise FileNotFoundError(f'{what}: {file_name} not found in {folder}{failure}. Copy it there{origin} or give its '
                             f'path with {option}.')
