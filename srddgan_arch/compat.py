@@ -237,6 +237,26 @@ def _name_bad_paired_images():
     DATASET_REGISTRY._obj_map['PairedImageDataset'] = SRDDGANPairedDataset
 
 
+def _workers_survive_stop_signals():
+    """Data-loader workers ignore SIGTERM and SIGUSR1 (``preemption.ignore_stop_signals``), then seed as BasicSR does.
+
+    Clusters (SLURM, systemd, Kubernetes) signal the whole process group; PyTorch's workers take SIGTERM's default
+    action, so the run died with "DataLoader worker ... killed by signal: Terminated" before its main process could
+    save. BasicSR's training loader always has its ``worker_init_fn`` (the seed is set by then), the one place to
+    change the workers' handlers after PyTorch installed its own.
+    """
+    import basicsr.data
+
+    from srddgan_arch.utils.preemption import ignore_stop_signals
+    seed_worker = basicsr.data.worker_init_fn
+
+    def worker_init_fn(worker_id, num_workers, rank, seed):
+        ignore_stop_signals()
+        seed_worker(worker_id, num_workers, rank, seed)
+
+    basicsr.data.worker_init_fn = worker_init_fn
+
+
 def apply():
     """Apply every fix once. Safe to call again."""
     global _applied
@@ -261,4 +281,5 @@ def apply():
         model_class.__init__ = _realesrgan_init
         model_class._dequeue_and_enqueue = _queue_on_device(model_class._dequeue_and_enqueue)
     _name_bad_paired_images()
+    _workers_survive_stop_signals()
     _applied = True

@@ -160,3 +160,22 @@ def test_basicsr_models_keep_their_own_methods():
     for cls, name in ((BaseModel, 'get_optimizer'), (BaseModel, 'save_network'), (BaseModel, 'save_training_state'),
                       (BaseModel, 'resume_training'), (SRModel, 'nondist_validation')):
         assert getattr(cls, name).__module__.startswith('basicsr.'), name
+
+
+def test_loader_workers_ignore_stop_signals():
+    """BasicSR's loader worker_init_fn makes the worker ignore SIGTERM and SIGUSR1 (PyTorch's workers die of a
+    signal sent to the process group), and still seeds numpy as BasicSR does (seed + worker id)."""
+    import signal
+
+    import basicsr.data
+    import numpy as np
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        basicsr.data.worker_init_fn(1, num_workers=2, rank=0, seed=5)
+        assert all(signal.getsignal(signum) == signal.SIG_IGN for signum in previous)
+        drawn = np.random.rand()
+        np.random.seed(6)
+        assert drawn == np.random.rand()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -4,7 +4,11 @@ time limit) make training save a complete checkpoint at the end of the iteration
 
 The signal handler only records the signal: the model checks it after each optimisation step
 (``TrainingMixin.stop_if_preempted``), where BasicSR's loop saves its own checkpoints, so the saved state is the one
-a periodic save at that iteration would have written. Under ``torchrun`` every rank stops at the same iteration: the
+a periodic save at that iteration would have written. A signal that arrives during validation cuts it short at the next
+image: the iteration's checkpoint is saved (marked ``validation_interrupted``) and the resumed run redoes that
+validation before its first iteration. Clusters signal the whole process group: the data-loader workers ignore both
+signals (:func:`ignore_stop_signals`, installed by ``compat.py``) and the main process stops them itself once it has
+saved. Under ``torchrun`` every rank stops at the same iteration: the
 ranks agree on the flag over a small CPU (gloo) process group, which costs no device synchronisation.
 """
 import signal
@@ -29,9 +33,40 @@ def install_handlers():
         signal.signal(signum, _record)
 
 
+def ignore_stop_signals():
+    """Ignore SIGTERM and SIGUSR1 in this process: a data-loader worker, which would die of a signal sent to the
+    whole process group (PyTorch's workers take SIGTERM's default action) before the main process saved."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def received_signal():
     """The name of the first stop signal this process received ('SIGTERM', 'SIGUSR1'), or None."""
     return _received[0] if _received else None
+
+
+# BasicSR's train pipeline keeps its validation loaders and tensorboard logger to itself:
+# record_validation_inputs keeps them here for a resumed model that redoes the validation its pre-empted run cut short
+validation_inputs = {'loaders': [], 'tb_logger': None}
+
+
+def record_validation_inputs():
+    """Make BasicSR's train pipeline record its validation loaders and tensorboard logger in ``validation_inputs``
+    (where they are built; nothing else changes)."""
+    import basicsr.train
+    create_loaders, init_tb_loggers = basicsr.train.create_train_val_dataloader, basicsr.train.init_tb_loggers
+
+    def create_train_val_dataloader(opt, logger):
+        result = create_loaders(opt, logger)
+        validation_inputs['loaders'] = result[2]
+        return result
+
+    def init_loggers(opt):
+        validation_inputs['tb_logger'] = init_tb_loggers(opt)
+        return validation_inputs['tb_logger']
+
+    basicsr.train.create_train_val_dataloader = create_train_val_dataloader
+    basicsr.train.init_tb_loggers = init_loggers
 
 
 class StopAgreement:
