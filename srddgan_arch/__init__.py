@@ -1,7 +1,7 @@
 """srddgan: SRDDGAN (single-image super-resolution with denoising diffusion GANs) as a BasicSR plugin.
 
 Importing the package applies the BasicSR compatibility fixes (``compat``), makes BasicSR's train pipeline use the
-resumable sampler (``utils.training_state``) and record its validation inputs (``utils.preemption``), and registers
+resumable sampler (``utils.training_state``) and record its validation inputs (``utils.train_pipeline``), and registers
 every network, model, dataset, loss and metric of the package into BasicSR's registries, as Real-ESRGAN does:
 modules are found by their file name suffix.
 """
@@ -14,12 +14,12 @@ from srddgan_arch.version import __version__  # noqa: F401
 
 compat.apply()
 # after the fixes (they import basicsr); not fixes: exact resume needs BasicSR's train loop to use a resumable sampler,
-# and redoing a validation cut short by a stop signal needs its validation loaders
-from srddgan_arch.utils.preemption import record_validation_inputs  # noqa: E402
+# redoing a validation cut short by a stop signal needs its validation loaders, and a debug name is announced
+from srddgan_arch.utils.train_pipeline import hook_train_pipeline  # noqa: E402
 from srddgan_arch.utils.training_state import use_resumable_sampler  # noqa: E402
 
 use_resumable_sampler()
-record_validation_inputs()
+hook_train_pipeline()
 
 # sub-package -> file name suffix of the modules that register into BasicSR
 PLUGIN_MODULES = {

@@ -88,12 +88,13 @@ def init_dist(launcher, backend=None, port=None, **kwargs):
 
 
 def _read_option_file(argv):
-    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, no aliases
-    expanding without bound: ``option_files.load_yaml``), or {}."""
-    from srddgan_arch.option_files import load_yaml
+    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, duplicate keys
+    or aliases expanding without bound; a mapping: ``option_files.load_option_file``), or None without ``-opt``
+    (BasicSR's argparse says it is required)."""
+    from srddgan_arch.option_files import load_option_file
     if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
-        return {}
-    return load_yaml(argv[argv.index('-opt') + 1]) or {}
+        return None
+    return load_option_file(argv[argv.index('-opt') + 1])
 
 
 def parse_options(root_path, is_train=True):
@@ -108,7 +109,7 @@ def parse_options(root_path, is_train=True):
     - srddgan's option files: the top-level key names are checked before BasicSR parses the file, then srddgan's
       ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and
       every section the run reads is checked, then its data probed (``check_data``), before BasicSR builds the data
-      sets.
+      sets; then the run's folder is locked (``lock_run_folder``) before BasicSR archives or writes it.
 
     Args:
         root_path (str): The experiment root.
@@ -124,14 +125,16 @@ def parse_options(root_path, is_train=True):
     from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
     from srddgan_arch.options.runs import check_force_yml, force_yml_entries
     from srddgan_arch.utils.checkpoint import fetch_option_weights
+    from srddgan_arch.utils.run_lock import lock_run_folder
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
     # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
     resolve_opt_argument(sys.argv)
     raw_opt = _read_option_file(sys.argv[1:])
-    # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
-    check_option_keys(raw_opt)
-    check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt if isinstance(raw_opt, dict) else {})
-    backend = ((raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}).get('backend')
+    if raw_opt is not None:
+        # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
+        check_option_keys(raw_opt)
+        check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt)
+    backend = ((raw_opt or {}).get('dist_params') or {}).get('backend')
     original_init_dist = basicsr_options.init_dist
     basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{'backend': backend, **kwargs})
     try:
@@ -147,6 +150,8 @@ def parse_options(root_path, is_train=True):
     # here, the one moment between parsing and BasicSR building the data sets
     if prepare_run_options(opt):
         check_data(opt)
+    # not a fix: one run per experiment folder, locked before BasicSR archives or writes it (utils/run_lock.py)
+    lock_run_folder(opt)
     return opt, args
 
 

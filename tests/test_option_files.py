@@ -152,3 +152,35 @@ def test_manual_seed_is_checked_before_basicsr_seeds_with_it(tmp_path, monkeypat
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
     with pytest.raises(OptionError, match=r'manual_seed must be an int in \[0, 4294967295\]'):
         compat.parse_options(str(tmp_path))
+
+
+@pytest.mark.parametrize('text, message', [
+    ('name: a\ntrain:\n  lr: 1\n  total_iter: 2\n  lr: 3\n', r'train\.lr is given twice, on lines 3 and 5: keep one'),
+    ('name: a\nmodel_type: X\nname: b\n', r'name is given twice, on lines 1 and 3'),
+    ('datasets:\n  - {a: 1, a: 2}\n', r'datasets\[0\]\.a is given twice, on lines 2 and 2'),
+])
+def test_duplicate_keys_are_refused_naming_file_key_and_lines(tmp_path, text, message):
+    """YAML keeps the last of two equal keys silently (an edit of the first changes nothing): refused, naming the
+    file, the key and both lines; merge keys (<<) still override."""
+    path = tmp_path / 'dup.yml'
+    path.write_text(text)
+    with pytest.raises(yaml.YAMLError, match=rf'{path}: {message}'):
+        option_files.load_yaml(str(path))
+    path.write_text('base: &base {lr: 1, beta: 2}\ntrain:\n  <<: *base\n  lr: 3\n')
+    assert option_files.load_yaml(str(path))['train'] == {'lr': 3, 'beta': 2}
+
+
+@pytest.mark.parametrize('text, what', [('', 'empty'), ('# only a comment\n', 'empty'), ('{}\n', 'empty'),
+                                        ('- name: a\n', 'a list, not a mapping'), ('train.yml\n', 'a str, not a')])
+def test_an_empty_or_non_mapping_option_file_is_one_line_naming_it(tmp_path, monkeypatch, capsys, text, what):
+    """An option file that is empty or not a mapping of options is one line naming the file, exit code 2."""
+    path = tmp_path / 'bad.yml'
+    path.write_text(text)
+    monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(path)])
+    monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
+    monkeypatch.setattr(entry, 'project_root', lambda: str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        entry._run(lambda argv: compat.parse_options(str(tmp_path)), 'srddgan-train')
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count('\n') == 1
+    assert err.startswith(f'srddgan-train: error: {path}: the option file is {what}')

@@ -210,7 +210,7 @@ def test_lmdb_without_meta_info_is_reported(tmp_path):
     ('val.metrics.psnr.crop_bordr', 0, r'val\.metrics\.psnr\.crop_bordr is not an argument of calculate_psnr\. Did '
      r'you mean .crop_border.'),
     ('val.metrics.ssim', {'type': 'calculate_ssim'}, r'val\.metrics\.ssim\.crop_border is missing'),
-    ('val.val_freq', None, r'val\.val_freq must be a number, got null'),
+    ('val.val_freq', None, r'val\.val_freq must be a positive number, got null'),
     ('logger.save_checkpoint_frq', 5, r'Unknown option logger\.save_checkpoint_frq\. Did you mean '
      r'.save_checkpoint_freq.'),
     ('logger.wandb', {'project': 'p'}, r'logger\.wandb\.project needs logger\.use_tb_logger: true'),

@@ -6,7 +6,8 @@ import torch
 from basicsr.utils import get_root_logger
 
 from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
-from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal, validation_inputs
+from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal
+from srddgan_arch.utils.train_pipeline import validation_inputs
 from srddgan_arch.utils.training_state import (
     ResumableSampler,
     ResumePosition,

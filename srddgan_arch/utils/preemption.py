@@ -45,30 +45,6 @@ def received_signal():
     return _received[0] if _received else None
 
 
-# BasicSR's train pipeline keeps its validation loaders and tensorboard logger to itself:
-# record_validation_inputs keeps them here for a resumed model that redoes the validation its pre-empted run cut short
-validation_inputs = {'loaders': [], 'tb_logger': None}
-
-
-def record_validation_inputs():
-    """Make BasicSR's train pipeline record its validation loaders and tensorboard logger in ``validation_inputs``
-    (where they are built; nothing else changes)."""
-    import basicsr.train
-    create_loaders, init_tb_loggers = basicsr.train.create_train_val_dataloader, basicsr.train.init_tb_loggers
-
-    def create_train_val_dataloader(opt, logger):
-        result = create_loaders(opt, logger)
-        validation_inputs['loaders'] = result[2]
-        return result
-
-    def init_loggers(opt):
-        validation_inputs['tb_logger'] = init_tb_loggers(opt)
-        return validation_inputs['tb_logger']
-
-    basicsr.train.create_train_val_dataloader = create_train_val_dataloader
-    basicsr.train.init_tb_loggers = init_loggers
-
-
 class StopAgreement:
     """Whether training should stop now: a stop signal reached this process or, in a distributed run, any rank.
 
