@@ -106,58 +106,28 @@ def init_dist(launcher, backend=None, port=None, timeout=None, **kwargs):
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
-def _read_option_file(argv):
-    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, no aliases
-    expanding without bound: ``option_files.load_yaml``), or {}."""
-    from srddgan_arch.option_files import load_yaml
-    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
-        return {}
-    return load_yaml(argv[argv.index('-opt') + 1]) or {}
+def parse_basicsr_options(root_path, is_train=True, dist_params=None):
+    """BasicSR's ``parse_options`` with the launcher, backend and ``val.suffix`` fixes:
 
-
-def parse_options(root_path, is_train=True):
-    """BasicSR's ``parse_options`` with the launcher, backend and ``val.suffix`` fixes.
-
-    - accepts ``--local-rank=N``;
+    - ``--local-rank=N`` (``torch.distributed.launch``) is accepted;
     - the pytorch launcher honours ``dist_params.backend`` (gloo by default on CPU-only machines) and
-      ``dist_params.timeout``;
+      ``dist_params.timeout`` (BasicSR reads ``dist_params`` for slurm only);
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py), and
-      ``val.save_img`` to false (both pipelines read it unguarded);
-    - not fixes: ``-opt`` may name a packaged option file (``srddgan_arch.option_files``), and
-      ``path.pretrain_network_*`` may be http(s) addresses, downloaded here (``fetch_option_weights``);
-    - not a fix: ``num_gpu`` is checked against the visible CUDA devices, for every model (``options/devices.py``);
-    - srddgan's option files: the top-level key names are checked before BasicSR parses the file, then srddgan's
-      ``prepare_run_options``: ``train.total_batch`` sets ``batch_size_per_gpu`` for the number of processes, and
-      every section the run reads is checked, then its data probed (``check_data``), before BasicSR builds the data
-      sets.
+      ``val.save_img`` to false (both pipelines read it unguarded).
 
     Args:
         root_path (str): The experiment root.
         is_train (bool): Options of a training run. Default: True.
+        dist_params (dict | None): The option file's ``dist_params``. Default: None.
 
     Returns:
         tuple[dict, Namespace]: The options and the command-line arguments.
     """
     from basicsr.utils import options as basicsr_options
 
-    from srddgan_arch.data.preflight import check_data
-    from srddgan_arch.option_files import resolve_opt_argument
-    from srddgan_arch.options import ValOptions, check_option_keys, prepare_run_options
-    from srddgan_arch.options.devices import check_num_gpu
-    from srddgan_arch.options.runs import check_force_yml, force_yml_entries
-    from srddgan_arch.utils.checkpoint import fetch_option_weights
+    from srddgan_arch.options import ValOptions
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
-    # not a fix: -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
-    resolve_opt_argument(sys.argv)
-    raw_opt = _read_option_file(sys.argv[1:])
-    # not a fix: num_gpu against the CUDA devices of this machine, for every model (BasicSR's too), before anything
-    # is built (BasicSR's BaseModel would fail in CUDA)
-    check_num_gpu(raw_opt)
-    # not a fix: BasicSR reads some top-level keys unguarded, so srddgan checks their names before it parses
-    check_option_keys(raw_opt)
-    check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt if isinstance(raw_opt, dict) else {})
-    dist_params = (raw_opt.get('dist_params') if isinstance(raw_opt, dict) else None) or {}
-    known = {key: dist_params.get(key) for key in ('backend', 'timeout')}
+    known = {key: (dist_params or {}).get(key) for key in ('backend', 'timeout')}
     original_init_dist = basicsr_options.init_dist
     basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{**known, **kwargs})
     try:
@@ -167,12 +137,6 @@ def parse_options(root_path, is_train=True):
     if opt.get('val') is not None:
         for key in ('suffix', 'save_img'):
             opt['val'].setdefault(key, getattr(ValOptions, key))
-    # not a fix: weights given by an http(s) address are downloaded before the checks look for the files
-    fetch_option_weights(opt.get('path') or {})
-    # not a fix: srddgan's run options (train.total_batch, every section's checks, the data on disk) must be read
-    # here, the one moment between parsing and BasicSR building the data sets
-    if prepare_run_options(opt):
-        check_data(opt)
     return opt, args
 
 
@@ -277,6 +241,26 @@ def _name_bad_paired_images():
     DATASET_REGISTRY._obj_map['PairedImageDataset'] = SRDDGANPairedDataset
 
 
+def _workers_survive_stop_signals():
+    """Data-loader workers ignore SIGTERM and SIGUSR1 (``preemption.ignore_stop_signals``), then seed as BasicSR does.
+
+    Clusters (SLURM, systemd, Kubernetes) signal the whole process group; PyTorch's workers take SIGTERM's default
+    action, so the run died with "DataLoader worker ... killed by signal: Terminated" before its main process could
+    save. BasicSR's training loader always has its ``worker_init_fn`` (the seed is set by then), the one place to
+    change the workers' handlers after PyTorch installed its own.
+    """
+    import basicsr.data
+
+    from srddgan_arch.utils.preemption import ignore_stop_signals
+    seed_worker = basicsr.data.worker_init_fn
+
+    def worker_init_fn(worker_id, num_workers, rank, seed):
+        ignore_stop_signals()
+        seed_worker(worker_id, num_workers, rank, seed)
+
+    basicsr.data.worker_init_fn = worker_init_fn
+
+
 def apply():
     """Apply every fix once. Safe to call again."""
     global _applied
@@ -291,8 +275,6 @@ def apply():
     if basicsr.__version__ != BASICSR_VERSION:
         warnings.warn(f'srddgan patches BasicSR {BASICSR_VERSION}; found {basicsr.__version__}. Install '
                       f'basicsr=={BASICSR_VERSION} (constraints.txt).', stacklevel=2)
-    basicsr.train.parse_options = parse_options
-    basicsr.test.parse_options = parse_options
     basicsr.train.load_resume_state = load_resume_state
     basicsr.train.create_train_val_dataloader = _train_to_total_iter(basicsr.train.create_train_val_dataloader)
     base_model.BaseModel.model_to_device = model_to_device
@@ -302,4 +284,5 @@ def apply():
         model_class.__init__ = _realesrgan_init
         model_class._dequeue_and_enqueue = _queue_on_device(model_class._dequeue_and_enqueue)
     _name_bad_paired_images()
+    _workers_survive_stop_signals()
     _applied = True

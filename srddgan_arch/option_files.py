@@ -18,12 +18,37 @@ MAX_EXPANDED_VALUES = 100_000
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader, refusing documents whose aliases expand beyond ``MAX_EXPANDED_VALUES``."""
+    """``yaml.safe_load``'s loader, refusing documents whose aliases expand beyond ``MAX_EXPANDED_VALUES`` and
+    mappings that give a key twice (YAML keeps the last silently: an edit of the first would change nothing)."""
 
     def compose_document(self):
         node = super().compose_document()
         _check_expansion(node, self.name, '', {})
+        _check_duplicate_keys(node, self.name, '', set())
         return node
+
+
+def _check_duplicate_keys(node, source, key, seen):
+    """Raise naming the file, the key and both lines when a mapping of ``node`` gives a key twice (merge keys
+    ``<<`` aside: overriding merged keys is what they are for)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    children = node.value if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else []
+    if isinstance(node, yaml.MappingNode):
+        lines = {}
+        for key_node, value in children:
+            if key_node.tag == 'tag:yaml.org,2002:merge' or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            name = f'{key}.{key_node.value}' if key else str(key_node.value)
+            if key_node.value in lines:
+                raise yaml.YAMLError(f'{source}: {name} is given twice, on lines {lines[key_node.value]} and '
+                                     f'{key_node.start_mark.line + 1}: keep one.')
+            lines[key_node.value] = key_node.start_mark.line + 1
+            _check_duplicate_keys(value, source, name, seen)
+    else:
+        for index, child in enumerate(children):
+            _check_duplicate_keys(child, source, f'{key}[{index}]', seen)
 
 
 def _expanded_size(node, sizes):
@@ -62,10 +87,32 @@ def load_yaml(path):
         The document (None for an empty file).
 
     Raises:
-        yaml.YAMLError: Bad YAML, or aliases expanding beyond ``MAX_EXPANDED_VALUES``, naming the file and key.
+        yaml.YAMLError: Bad YAML, a key given twice in a mapping, or aliases expanding beyond
+            ``MAX_EXPANDED_VALUES``, naming the file and key.
     """
     with open(path, encoding='utf-8') as f:
         return yaml.load(f, Loader=_BoundedLoader)
+
+
+def load_option_file(path):
+    """An option file (:func:`load_yaml`) that is a mapping of options.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: The options.
+
+    Raises:
+        yaml.YAMLError: Bad YAML, duplicate keys or aliases expanding without bound, naming the file.
+        OptionError: The file is empty or not a mapping, naming it.
+    """
+    from srddgan_arch.options.schema import OptionError  # the options package imports BasicSR's registries
+    opt = load_yaml(path)
+    if not isinstance(opt, dict) or not opt:
+        what = 'empty' if opt is None or opt == {} else f'a {type(opt).__name__}, not a mapping of options'
+        raise OptionError(f'{path}: the option file is {what} (it starts with name:, model_type:, ...).')
+    return opt
 
 
 def option_files_folder():

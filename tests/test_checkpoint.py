@@ -10,7 +10,7 @@ import yaml
 from basicsr.utils import options as basicsr_options
 from conftest import TINY_RRDB, write_tiny_rrdb
 
-from srddgan_arch import compat
+from srddgan_arch import run_start
 from srddgan_arch.inference.cli import main as infer_main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.utils import download as downloader
@@ -112,7 +112,7 @@ def test_option_file_addresses_are_replaced_by_their_downloads(hub_dir, monkeypa
                 'visualization': 'https://example.org/not-weights'}
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda root_path, is_train: ({'path': path_opt}, None))
     monkeypatch.setattr(sys, 'argv', ['test.py'])
-    assert compat.parse_options('.', is_train=False)[0]['path'] == {
+    assert run_start.parse_options('.', is_train=False)[0]['path'] == {
         'pretrain_network_g': str(hub_dir / 'net-0123abcd.pth'), 'pretrain_network_d': 'd.pth', 'resume_state': None,
         'visualization': 'https://example.org/not-weights'}
 

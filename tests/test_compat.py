@@ -12,7 +12,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 from conftest import write_paired_images
 
 import srddgan_arch
-from srddgan_arch import compat
+from srddgan_arch import compat, run_start
 
 
 @pytest.mark.slow
@@ -54,7 +54,7 @@ def test_parse_options_accepts_local_rank_and_defaults_val_suffix(tmp_path, monk
         'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0, 'datasets': {},
         'path': {}, 'val': {'save_img': True}}))
     monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', str(option_file), '--local-rank=0'])
-    opt, args = compat.parse_options(str(tmp_path), is_train=False)
+    opt, args = run_start.parse_options(str(tmp_path), is_train=False)
     assert args.local_rank == 0
     assert opt['val']['suffix'] is None
 
@@ -73,7 +73,7 @@ def test_pytorch_launcher_backend(tmp_path, monkeypatch, yaml_backend, expected)
     monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: False)
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(option_file), '--launcher', 'pytorch'])
-    compat.parse_options(str(tmp_path), is_train=False)
+    run_start.parse_options(str(tmp_path), is_train=False)
     assert seen['backend'] == expected
 
 
@@ -91,7 +91,7 @@ def test_dist_params_timeout_reaches_init_process_group(tmp_path, monkeypatch, l
     monkeypatch.setattr(compat, '_slurm_environment', lambda port: None)
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(option_file), '--launcher', launcher])
-    compat.parse_options(str(tmp_path), is_train=False)
+    run_start.parse_options(str(tmp_path), is_train=False)
     assert seen['timeout'] == datetime.timedelta(seconds=5400)
 
 
@@ -179,3 +179,22 @@ def test_basicsr_models_keep_their_own_methods():
     for cls, name in ((BaseModel, 'get_optimizer'), (BaseModel, 'save_network'), (BaseModel, 'save_training_state'),
                       (BaseModel, 'resume_training'), (SRModel, 'nondist_validation')):
         assert getattr(cls, name).__module__.startswith('basicsr.'), name
+
+
+def test_loader_workers_ignore_stop_signals():
+    """BasicSR's loader worker_init_fn makes the worker ignore SIGTERM and SIGUSR1 (PyTorch's workers die of a
+    signal sent to the process group), and still seeds numpy as BasicSR does (seed + worker id)."""
+    import signal
+
+    import basicsr.data
+    import numpy as np
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        basicsr.data.worker_init_fn(1, num_workers=2, rank=0, seed=5)
+        assert all(signal.getsignal(signum) == signal.SIG_IGN for signum in previous)
+        drawn = np.random.rand()
+        np.random.seed(6)
+        assert drawn == np.random.rand()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

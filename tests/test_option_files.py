@@ -8,7 +8,7 @@ import pytest
 import yaml
 from basicsr.utils import options as basicsr_options
 
-from srddgan_arch import compat, entry, option_files
+from srddgan_arch import entry, option_files, run_start
 from srddgan_arch.inference import main as infer_main
 from srddgan_arch.option_files import describe_option_files, packaged_option_files, resolve_option_file
 from srddgan_arch.options import OptionError
@@ -79,7 +79,7 @@ def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkey
 
     monkeypatch.setattr(basicsr_options, 'parse_options', basicsr_parse_options)
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', 'test_SRDDGAN_DIV2K_x4'])
-    compat.parse_options(str(tmp_path), is_train=False)
+    run_start.parse_options(str(tmp_path), is_train=False)
     assert seen == [['train.py', '-opt', osp.join(OPTIONS, 'test_SRDDGAN_DIV2K_x4.yml')]]
 
 
@@ -139,7 +139,7 @@ def test_force_yml_mistakes_are_named_before_basicsr_runs_them(tmp_path, monkeyp
                                       force_yml, '--auto_resume'])
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
     with pytest.raises(OptionError, match=message):
-        compat.parse_options(str(tmp_path))
+        run_start.parse_options(str(tmp_path))
 
 
 @pytest.mark.parametrize('seed', [[1], -3, 1.5, 2**32])
@@ -151,4 +151,36 @@ def test_manual_seed_is_checked_before_basicsr_seeds_with_it(tmp_path, monkeypat
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(tmp_path / 'seed.yml')])
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
     with pytest.raises(OptionError, match=r'manual_seed must be an int in \[0, 4294967295\]'):
-        compat.parse_options(str(tmp_path))
+        run_start.parse_options(str(tmp_path))
+
+
+@pytest.mark.parametrize('text, message', [
+    ('name: a\ntrain:\n  lr: 1\n  total_iter: 2\n  lr: 3\n', r'train\.lr is given twice, on lines 3 and 5: keep one'),
+    ('name: a\nmodel_type: X\nname: b\n', r'name is given twice, on lines 1 and 3'),
+    ('datasets:\n  - {a: 1, a: 2}\n', r'datasets\[0\]\.a is given twice, on lines 2 and 2'),
+])
+def test_duplicate_keys_are_refused_naming_file_key_and_lines(tmp_path, text, message):
+    """YAML keeps the last of two equal keys silently (an edit of the first changes nothing): refused, naming the
+    file, the key and both lines; merge keys (<<) still override."""
+    path = tmp_path / 'dup.yml'
+    path.write_text(text)
+    with pytest.raises(yaml.YAMLError, match=rf'{path}: {message}'):
+        option_files.load_yaml(str(path))
+    path.write_text('base: &base {lr: 1, beta: 2}\ntrain:\n  <<: *base\n  lr: 3\n')
+    assert option_files.load_yaml(str(path))['train'] == {'lr': 3, 'beta': 2}
+
+
+@pytest.mark.parametrize('text, what', [('', 'empty'), ('# only a comment\n', 'empty'), ('{}\n', 'empty'),
+                                        ('- name: a\n', 'a list, not a mapping'), ('train.yml\n', 'a str, not a')])
+def test_an_empty_or_non_mapping_option_file_is_one_line_naming_it(tmp_path, monkeypatch, capsys, text, what):
+    """An option file that is empty or not a mapping of options is one line naming the file, exit code 2."""
+    path = tmp_path / 'bad.yml'
+    path.write_text(text)
+    monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(path)])
+    monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
+    monkeypatch.setattr(entry, 'project_root', lambda: str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        entry._run(lambda argv: run_start.parse_options(str(tmp_path)), 'srddgan-train')
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count('\n') == 1
+    assert err.startswith(f'srddgan-train: error: {path}: the option file is {what}')

@@ -180,14 +180,16 @@ def test_total_batch_contradictions_are_errors(world_size, per_gpu, message):
 def test_lmdb_without_meta_info_is_reported(tmp_path):
     """An LMDB data root without meta_info.txt names the key and the missing file; one with it is read for the sizes
     of one pair."""
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
     opt = run_options(tmp_path)
     hr_lmdb, lr_lmdb = tmp_path / 'HR.lmdb', tmp_path / 'LR.lmdb'
     hr_lmdb.mkdir()
     opt['datasets']['train'].update(io_backend={'type': 'lmdb'}, dataroot_gt=str(hr_lmdb))
     with pytest.raises(OptionError, match=r'datasets\.train\.dataroot_gt: LMDB .*meta_info\.txt'):
         check(opt)
-    (hr_lmdb / 'meta_info.txt').write_text('000.png (32,32,3) 1\n')
-    lr_lmdb.mkdir()
+    hr_lmdb.rmdir()  # BasicSR's writer makes the folder
+    for folder, lmdb_path in ((tmp_path / 'data' / 'HR', hr_lmdb), (tmp_path / 'data' / 'LR', lr_lmdb)):
+        make_lmdb_from_imgs(str(folder), str(lmdb_path), ['000.png'], ['000'], map_size=1 << 20)
     (lr_lmdb / 'meta_info.txt').write_text('000.png (16,16,3) 1\n')
     opt['datasets']['train']['dataroot_lq'] = str(lr_lmdb)
     with pytest.raises(OptionError, match=r'HR .*HR\.lmdb:000 is 32x32 and LR .*LR\.lmdb:000 16x16, a scale of 2, '
@@ -211,7 +213,7 @@ def test_lmdb_without_meta_info_is_reported(tmp_path):
     ('val.metrics.psnr.crop_bordr', 0, r'val\.metrics\.psnr\.crop_bordr is not an argument of calculate_psnr\. Did '
      r'you mean .crop_border.'),
     ('val.metrics.ssim', {'type': 'calculate_ssim'}, r'val\.metrics\.ssim\.crop_border is missing'),
-    ('val.val_freq', None, r'val\.val_freq must be a number, got null'),
+    ('val.val_freq', None, r'val\.val_freq must be a positive number, got null'),
     ('logger.save_checkpoint_frq', 5, r'Unknown option logger\.save_checkpoint_frq\. Did you mean '
      r'.save_checkpoint_freq.'),
     ('logger.wandb', {'project': 'p'}, r'logger\.wandb\.project needs logger\.use_tb_logger: true'),
@@ -254,8 +256,8 @@ def test_raw_top_level_keys_are_checked_before_basicsr_parses():
 
 @pytest.mark.parametrize('change, message', [
     ({'scale': 2, 'network_g.scale': 2}, r'HR .*000\.png is 32x32 and LR .*000\.png 8x8, a scale of 4, but scale is 2'),
-    ({'datasets.train.gt_size': 64}, r'datasets\.train\.gt_size = 64 is larger than the HR images \(.*000\.png is '
-     r'32x32\)'),
+    ({'datasets.train.gt_size': 64}, r'datasets\.train\.gt_size = 64 is larger than 1 of the 1 HR images: '
+     r'.*000\.png \(32x32\)'),
 ])
 def test_data_that_contradicts_the_options_is_found_at_start_up(tmp_path, change, message):
     """One HR/LR pair per data set is read at start-up: LR data of another scale, and gt_size larger than the HR

@@ -126,7 +126,7 @@ def test_trains_validates_saves_and_resumes(tiny_root, alexnet_file, monkeypatch
     ('network_g', 'num_feats', 8, r'network_g\.num_feats is not an argument'),
     ('val.metrics.psnr', 'crop_bordr', 0, r'val\.metrics\.psnr\.crop_bordr is not an argument of calculate_psnr'),
     ('logger', 'save_checkpoint_frq', 2, r'Unknown option logger\.save_checkpoint_frq'),
-    ('datasets.train', 'gt_size', 64, r'datasets\.train\.gt_size = 64 is larger than the HR images'),
+    ('datasets.train', 'gt_size', 64, r'datasets\.train\.gt_size = 64 is larger than 4 of the 4 HR images'),
 ])
 def test_option_mistakes_stop_the_pipeline_before_data_is_built(tiny_root, alexnet_file, monkeypatch, section, key,
                                                                 value, message):

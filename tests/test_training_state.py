@@ -193,3 +193,18 @@ def test_training_start_removes_stale_temporaries(tmp_path):
     build_model(opt)
     assert sorted(os.listdir(models)) == ['net_g_3.pth', f'net_g_5.pth.tmp{os.getpid()}']
     assert os.listdir(states) == ['3.state']
+
+
+def test_a_save_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    """torch.save on a full disk ended in "unexpected pos" naming no file: the error is the disk's (ENOSPC) with the
+    file being written, and the previous file is unchanged (written to /dev/full, which answers ENOSPC)."""
+    import builtins
+    import errno
+    path = tmp_path / 'net_g_5.pth'
+    training_state.atomic_torch_save({'old': torch.ones(1)}, path)
+    monkeypatch.setattr(training_state, 'open', lambda name, mode: builtins.open('/dev/full', mode), raising=False)
+    with pytest.raises(OSError) as error:
+        training_state.atomic_torch_save({'params': torch.zeros(100_000)}, path)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)
+    assert str(error.value) == f"[Errno 28] No space left on device: '{path}'"
+    assert torch.load(path, weights_only=True)['old'].item() == 1 and os.listdir(tmp_path) == ['net_g_5.pth']

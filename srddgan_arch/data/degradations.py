@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from srddgan_arch.data.camera_noise import add_camera_noise_pt
 from srddgan_arch.data.image_io import to_uint8
+from srddgan_arch.options.ranges import PROBABILITY, check_choices, check_ranges
 from srddgan_arch.options.schema import OptionError, Section, option, section
 from srddgan_arch.utils.img_process_util import filter2D
 
@@ -38,7 +39,6 @@ STAGES = ('blur', 'resize', 'noise', 'jpeg')
 # BasicSR's random_mixed_kernels: Gaussian, generalized Gaussian (shape betag) and plateau (shape betap) kernels
 KERNEL_TYPES = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
 CV2_INTERPOLATION = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
-PROBABILITY = dict(ge=0, le=1)
 
 
 @section('degradation')
@@ -78,18 +78,13 @@ class DegradationOptions(Section):
 
     def validate(self, key):
         """Choices with one probability each, ranges [low, high], an odd kernel side, the camera model's ranges."""
-        _check_choices(key, 'kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
-        _check_choices(key, 'resize_modes', self.resize_modes, 'resize_prob', self.resize_prob,
+        check_choices(key, 'kernel_list', self.kernel_list, 'kernel_prob', self.kernel_prob, KERNEL_TYPES)
+        check_choices(key, 'resize_modes', self.resize_modes, 'resize_prob', self.resize_prob,
                        tuple(CV2_INTERPOLATION))
-        for name in ('blur_sigma', 'betag_range', 'betap_range', 'noise_range', 'poisson_scale_range', 'jpeg_range',
-                     'camera_red_gain', 'camera_blue_gain'):
-            low_high = getattr(self, name)
-            if len(low_high) != 2 or not 0 <= low_high[0] <= low_high[1]:
-                raise OptionError(f'{key(name)} must be [low, high] with 0 <= low <= high, got {list(low_high)}.')
+        check_ranges(key, self, ('blur_sigma', 'betag_range', 'betap_range', 'noise_range', 'poisson_scale_range',
+                                 'jpeg_range', 'camera_red_gain', 'camera_blue_gain'))
         if self.blur_sigma[0] <= 0 or self.blur_sigma[0] == self.blur_sigma[1]:
             raise OptionError(f'{key("blur_sigma")} needs 0 < low < high, got {list(self.blur_sigma)}.')
-        if self.jpeg_range[1] > 100:
-            raise OptionError(f'{key("jpeg_range")} is a JPEG quality within [0, 100], got {list(self.jpeg_range)}.')
         if self.blur_kernel_size % 2 == 0:
             raise OptionError(f'{key("blur_kernel_size")} must be odd and >= 3, got {self.blur_kernel_size}.')
         if len(self.camera_shot_range) != 2 or not 0 < self.camera_shot_range[0] <= self.camera_shot_range[1] < 1:
@@ -98,15 +93,6 @@ class DegradationOptions(Section):
         if len(self.camera_read_fit) != 3 or self.camera_read_fit[2] < 0:
             raise OptionError(f'{key("camera_read_fit")} must be [slope, intercept, std >= 0], got '
                               f'{list(self.camera_read_fit)}.')
-
-
-def _check_choices(key, name, choices, prob_name, probs, allowed):
-    """Choices must be known, non-empty and have one non-negative probability each."""
-    if not choices or any(c not in allowed for c in choices):
-        raise OptionError(f'{key(name)} must be a non-empty list from {list(allowed)}, got {list(choices)}.')
-    if len(probs) != len(choices) or any(p < 0 for p in probs) or sum(probs) <= 0:
-        raise OptionError(f'{key(prob_name)} needs one non-negative probability per {name} entry '
-                          f'({len(choices)}), got {list(probs)}.')
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ class DegradedDatasetOptions(ImageDatasetOptions):
     use_hflip: bool = option(True, 'Random horizontal flips (training).')
     use_rot: bool = option(True, 'Random rotations (training).')
     degradation: DegradationOptions = option(DegradationOptions(), 'Probabilities and ranges of the degradation.')
-    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.')
+    seed: int | None = option(None, 'Sample i made with seed + i (a fixed validation set); null: BasicSR seeds.',
+                               ge=0)
     degrade_in_dataset: bool = option(True, 'false: the model degrades whole batches on its device.')
 
 

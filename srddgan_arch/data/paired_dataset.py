@@ -1,5 +1,6 @@
 """BasicSR's ``PairedImageDataset`` with inputs as they come and bad training images reported (or skipped) by path."""
 import copy
+from numbers import Real
 from os import path as osp
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
@@ -10,7 +11,7 @@ from torchvision.transforms.functional import normalize
 
 from srddgan_arch.data.image_files import BadImageError, read_bytes
 from srddgan_arch.data.image_io import decode_image, note_conversion
-from srddgan_arch.options.schema import REQUIRED, option, section
+from srddgan_arch.options.schema import REQUIRED, OptionError, option, section, shown
 from srddgan_arch.options.sections import DatasetOptions
 
 
@@ -47,6 +48,13 @@ class PairedDatasetOptions(ImageDatasetOptions):
     def validate(self, key):
         super().validate(key)
         self.require_for_training(key, 'use_hflip', 'use_rot')
+        for name in ('mean', 'std'):
+            values = getattr(self, name)
+            if values is not None and not all(isinstance(v, Real) and not isinstance(v, bool) for v in values):
+                raise OptionError(f'{key(name)} must be a list of numbers, one per channel, got {shown(values)}.')
+        if self.std is not None and not all(v > 0 for v in self.std):
+            raise OptionError(f'{key("std")}: images are divided by it, so every value must be positive, got '
+                              f'{shown(self.std)}.')
 
     def image_folders(self):
         return {**super().image_folders(), 'dataroot_lq': self.dataroot_lq}

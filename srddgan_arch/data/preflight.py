@@ -1,16 +1,19 @@
 """The data of a run against its options, probed on disk before BasicSR builds the data sets: the folders, LMDB
-``meta_info.txt``, and one HR/LR pair of each data set (sizes from the file headers or ``meta_info.txt``).
+environments (``lmdb_probe.py``), one HR/LR pair of each data set (sizes from the file headers or ``meta_info.txt``)
+and, in training, the size of every HR image against ``gt_size``.
 
-LR data of another scale (x2 LR with ``scale: 4``) or a ``gt_size`` larger than the HR images would otherwise fail at
-the first batch, or with BasicSR's advice to delete a file.
+LR data of another scale (x2 LR with ``scale: 4``) or an HR image smaller than ``gt_size`` would otherwise fail at the
+first batch, or mid-epoch with BasicSR's advice to delete a file.
 """
 import os
 import re
 from os import path as osp
 
-from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, BadImageError
+from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, BadImageError, list_images
 from srddgan_arch.data.image_io import read_header, read_image
+from srddgan_arch.data.lmdb_probe import check_lmdb
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
+from srddgan_arch.data.realesrgan_options import hr_sizes
 from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.options.runs import check_datasets, dataset_settings
 from srddgan_arch.options.schema import OptionError
@@ -32,6 +35,8 @@ def _check_folder(key, folder, io_backend):
                               'was interrupted; remove the folder and prepare it again.')
     if io_backend == 'lmdb' and not osp.isfile(osp.join(folder, 'meta_info.txt')):
         raise OptionError(f'{key}: LMDB {folder} has no meta_info.txt; create it with the data preparation script.')
+    if io_backend == 'lmdb':
+        check_lmdb(key, folder)
 
 
 def _lmdb_size(folder, key=None):
@@ -95,7 +100,7 @@ def _first_pair(settings):
 
 
 def _check_first_pair(phase, settings, scale):
-    """One HR/LR pair of a data set against the scale (LR data of another scale) and gt_size (crops too small)."""
+    """One HR/LR pair of a data set against the scale (LR data of another scale)."""
     pair = _first_pair(settings)
     if pair is None:
         return
@@ -109,9 +114,30 @@ def _check_first_pair(phase, settings, scale):
             raise OptionError(f'datasets.{phase}: HR {gt_path} is {gt_w}x{gt_h} and LR {lq_path} {lq_w}x{lq_h}, a '
                               f'scale of {gt_h / lq_h:g}, but scale is {scale}{source}: give LR data made for '
                               f'x{scale} (dataroot_lq) or set scale.')
-    if phase == 'train' and settings.gt_size is not None and settings.gt_size > min(gt_h, gt_w):
-        raise OptionError(f'datasets.{phase}.gt_size = {settings.gt_size} is larger than the HR images ({gt_path} is '
-                          f'{gt_w}x{gt_h}): lower gt_size or prepare larger HR images.')
+
+
+def _hr_sizes(phase, settings):
+    """HR image -> (h, w) of every image of a data set: the sizes ``meta_info.txt`` lists (LMDB), else the headers of
+    the files ``meta_info_file`` lists or the folder holds (None where a header cannot be read: named when read)."""
+    backend = settings.io_backend['type']
+    if backend == 'lmdb' or settings.meta_info_file:
+        sizes = hr_sizes(settings.dataroot_gt, backend, settings.meta_info_file, f'datasets.{phase}')
+        return {osp.join(settings.dataroot_gt, name): size for name, size in sizes.items()}
+    headers = {path: read_header(path) for path in list_images(settings.dataroot_gt)}
+    return {path: None if header is None else (header.height, header.width) for path, header in headers.items()}
+
+
+def _check_crop_size(phase, settings):
+    """Every HR image of a training set is at least ``gt_size`` on each side (BasicSR's random crop fails mid-epoch
+    on the first smaller one, advising to delete it)."""
+    if not phase.startswith('train') or settings.gt_size is None:
+        return
+    sizes = _hr_sizes(phase, settings)
+    small = [(name, size) for name, size in sizes.items() if size is not None and min(size) < settings.gt_size]
+    if small:
+        listed = ', '.join(f'{name} ({w}x{h})' for name, (h, w) in small[:3]) + (', ...' if len(small) > 3 else '')
+        raise OptionError(f'datasets.{phase}.gt_size = {settings.gt_size} is larger than {len(small)} of the '
+                          f'{len(sizes)} HR images: {listed}. Lower gt_size or leave them out of the data set.')
 
 
 def _check_metric_sizes(opt):
@@ -129,9 +155,10 @@ def _check_metric_sizes(opt):
 
 
 def check_data(opt):
-    """The data folders (and LMDB meta_info.txt, meta_info_file) exist; one pair of each of srddgan's data sets fits
-    the options. Data sets of other types get the folders of their ``dataroot_gt`` / ``dataroot_lq`` keys checked.
-    The validation metrics fit the images (NIQE's minimum size).
+    """The data folders (and LMDB meta_info.txt, meta_info_file) exist, LMDB environments are whole; one pair of each
+    of srddgan's data sets fits the scale, and every HR image of a training set the crop size. Data sets of other
+    types get the folders of their ``dataroot_gt`` / ``dataroot_lq`` keys checked. The validation metrics fit the
+    images (NIQE's minimum size).
 
     Args:
         opt (dict): Options with ``datasets`` and ``scale``, their sections checked (``check_run_options``).
@@ -149,13 +176,15 @@ def check_data(opt):
             raise OptionError(f'datasets.{phase}.meta_info_file: {meta_info} does not exist.')
         if isinstance(settings, ImageDatasetOptions):
             _check_first_pair(phase, settings, opt['scale'])
+            _check_crop_size(phase, settings)
         if hasattr(settings, 'check_images'):  # a data set with its own image checks (Real-ESRGAN's crop size)
             settings.check_images(f'datasets.{phase}')
     _check_metric_sizes(opt)
 
 
 def check_data_sets(opt):
-    """The ``datasets`` section alone: types and keys, folders, one HR/LR pair against ``scale`` and gt_size.
+    """The ``datasets`` section alone: types and keys, folders, one HR/LR pair against ``scale``, HR sizes against
+    gt_size.
 
     Args:
         opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.

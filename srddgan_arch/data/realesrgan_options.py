@@ -6,7 +6,9 @@ against the rest of the run (``check_with_run``, with the run checks) and the HR
 import re
 from os import path as osp
 
+from srddgan_arch.data.degradations import KERNEL_TYPES
 from srddgan_arch.data.image_io import read_header
+from srddgan_arch.options.ranges import PROBABILITY, check_choices, check_probabilities, check_ranges
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 from srddgan_arch.options.sections import DatasetOptions
 
@@ -35,19 +37,28 @@ class RealESRGANOptions(Section):
     queue_size: int = option(180, 'Training-pair pool size; a multiple of the batch per process.', gt=0)
     resize_prob: list = option((0.2, 0.7, 0.1), 'First resize: probabilities of up, down, keep.')
     resize_range: list = option((0.15, 1.5), 'First resize: scale range (down below 1, up above).')
-    gaussian_noise_prob: float = option(0.5, 'First noise: Gaussian with this probability, else Poisson.', ge=0)
+    gaussian_noise_prob: float = option(0.5, 'First noise: Gaussian with this probability, else Poisson.',
+                                        **PROBABILITY)
     noise_range: list = option((1, 30), 'First noise: Gaussian sigma range (0-255).')
     poisson_scale_range: list = option((0.05, 3), 'First noise: Poisson scale range.')
-    gray_noise_prob: float = option(0.4, 'First noise: probability of grey noise.', ge=0)
+    gray_noise_prob: float = option(0.4, 'First noise: probability of grey noise.', **PROBABILITY)
     jpeg_range: list = option((30, 95), 'First JPEG: quality range.')
-    second_blur_prob: float = option(0.8, 'Probability of the second blur.', ge=0)
+    second_blur_prob: float = option(0.8, 'Probability of the second blur.', **PROBABILITY)
     resize_prob2: list = option((0.3, 0.4, 0.3), 'Second resize: probabilities of up, down, keep.')
     resize_range2: list = option((0.3, 1.2), 'Second resize: scale range.')
-    gaussian_noise_prob2: float = option(0.5, 'Second noise: Gaussian with this probability, else Poisson.', ge=0)
+    gaussian_noise_prob2: float = option(0.5, 'Second noise: Gaussian with this probability, else Poisson.',
+                                         **PROBABILITY)
     noise_range2: list = option((1, 25), 'Second noise: Gaussian sigma range (0-255).')
     poisson_scale_range2: list = option((0.05, 2.5), 'Second noise: Poisson scale range.')
-    gray_noise_prob2: float = option(0.4, 'Second noise: probability of grey noise.', ge=0)
+    gray_noise_prob2: float = option(0.4, 'Second noise: probability of grey noise.', **PROBABILITY)
     jpeg_range2: list = option((30, 95), 'Second JPEG: quality range.')
+
+    def validate(self, key):
+        """Ranges [low, high] (JPEG qualities within [0, 100]), three resize probabilities each."""
+        check_ranges(key, self, ('resize_range', 'noise_range', 'poisson_scale_range', 'jpeg_range', 'resize_range2',
+                                 'noise_range2', 'poisson_scale_range2', 'jpeg_range2'))
+        for name in ('resize_prob', 'resize_prob2'):
+            check_probabilities(key, name, getattr(self, name), 3, 'for up, down and keep')
 
     def targets(self):
         """Whether each target is the sharpened HR: {'gt': D's and the chain's, 'gt_pixel', 'gt_content_style'}, or
@@ -74,23 +85,33 @@ class RealESRGANDatasetOptions(DatasetOptions):
     use_hflip: bool = option(True, 'Random horizontal flips.')
     use_rot: bool = option(True, 'Random rotations.')
     skip_bad_images: bool = option(False, 'Log and skip corrupt or too small images (SRDDGANRealESRGANDataset).')
-    blur_kernel_size: int = option(21, 'Kernel size of the first blur (BasicSR draws 7 to 21 regardless).')
+    blur_kernel_size: int = option(21, 'Kernel size of the first blur (BasicSR draws 7 to 21 regardless).', ge=7,
+                                   le=21)
     kernel_list: list = option(('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso',
                                 'plateau_aniso'), 'Kernel types of the first blur.')
     kernel_prob: list = option((0.45, 0.25, 0.12, 0.03, 0.12, 0.03), 'Probability of each kernel type.')
-    sinc_prob: float = option(0.1, 'Probability of a sinc filter as the first blur.', ge=0)
+    sinc_prob: float = option(0.1, 'Probability of a sinc filter as the first blur.', **PROBABILITY)
     blur_sigma: list = option((0.2, 3), 'Gaussian sigma range of the first blur.')
     betag_range: list = option((0.5, 4), 'Generalized Gaussian shape range.')
     betap_range: list = option((1, 2), 'Plateau shape range.')
-    blur_kernel_size2: int = option(21, 'Kernel size of the second blur.')
+    blur_kernel_size2: int = option(21, 'Kernel size of the second blur (BasicSR draws 7 to 21 regardless).', ge=7,
+                                    le=21)
     kernel_list2: list = option(('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso',
                                  'plateau_aniso'), 'Kernel types of the second blur.')
     kernel_prob2: list = option((0.45, 0.25, 0.12, 0.03, 0.12, 0.03), 'Probability of each kernel type.')
-    sinc_prob2: float = option(0.1, 'Probability of a sinc filter as the second blur.', ge=0)
+    sinc_prob2: float = option(0.1, 'Probability of a sinc filter as the second blur.', **PROBABILITY)
     blur_sigma2: list = option((0.2, 1.5), 'Gaussian sigma range of the second blur.')
     betag_range2: list = option((0.5, 4), 'Generalized Gaussian shape range (second blur).')
     betap_range2: list = option((1, 2), 'Plateau shape range (second blur).')
-    final_sinc_prob: float = option(0.8, 'Probability of the final sinc filter.', ge=0)
+    final_sinc_prob: float = option(0.8, 'Probability of the final sinc filter.', **PROBABILITY)
+
+    def validate(self, key):
+        """Both blurs: known kernel types with a probability each, ranges [low, high]."""
+        super().validate(key)
+        for suffix in ('', '2'):
+            check_choices(key, f'kernel_list{suffix}', getattr(self, f'kernel_list{suffix}'), f'kernel_prob{suffix}',
+                          getattr(self, f'kernel_prob{suffix}'), KERNEL_TYPES)
+            check_ranges(key, self, tuple(f'{name}{suffix}' for name in ('blur_sigma', 'betag_range', 'betap_range')))
 
     def check_with_run(self, opt, key):
         """What this data set needs from the rest of a run, before training: a training set, the ``realesrgan``

@@ -43,6 +43,8 @@ class SampleValidationMixin:
     first validation of each data set also scores two references on the same images with the same per-sample
     metrics, logged after the model's values and kept in ``reference_results``: bicubic (BasicSR's MATLAB
     ``imresize``) and IBP (bicubic + the LR-consistency projection, with ``lr_consistency.iterations``).
+
+    In training, a stop signal ends the validation before the next image (``TrainingMixin.stop_if_preempted``).
     """
 
     lr_consistency = LRConsistencyOptions()
@@ -66,6 +68,8 @@ class SampleValidationMixin:
         references = None if dataset_name in self.reference_results else {}
         num_images = 0
         for val_data in tqdm(dataloader, unit='image', disable=not self.val_settings.pbar):
+            if self.opt['is_train']:  # a stop signal cuts the validation short (TrainingMixin)
+                self.stop_if_preempted(current_iter, validating=True)
             num_images += 1
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             self.feed_data(val_data)

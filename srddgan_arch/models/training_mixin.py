@@ -10,6 +10,7 @@ from basicsr.utils.dist_util import master_only
 from srddgan_arch.compat import process_group_timeout
 from srddgan_arch.utils.checkpoint import load_checkpoint, load_fitting_weights, state_dict_of
 from srddgan_arch.utils.preemption import PREEMPTED_EXIT_CODE, StopAgreement, received_signal
+from srddgan_arch.utils.train_pipeline import validation_inputs
 from srddgan_arch.utils.training_state import (
     ResumableSampler,
     ResumePosition,
@@ -32,8 +33,9 @@ class TrainingMixin:
     - ``resume_training``: the resumed epoch skips the batches the saved run had consumed and each rank continues
       with its own random states, so the iterations after a resume equal those of an uninterrupted run;
     - at the start of a training run, the temporary files of a run killed while saving are deleted;
-    - ``stop_if_preempted``, called by the model after each optimisation step: after SIGTERM or SIGUSR1, save this
-      iteration's checkpoint and exit with ``PREEMPTED_EXIT_CODE`` (``utils/preemption.py``).
+    - ``stop_if_preempted``, called by the model after each optimisation step and before each validation image: after
+      SIGTERM or SIGUSR1, save this iteration's checkpoint and exit with ``PREEMPTED_EXIT_CODE``
+      (``utils/preemption.py``); a run resumed from a validation cut short redoes it before its first iteration.
 
     Args:
         opt (dict): The parsed BasicSR options.
@@ -50,23 +52,46 @@ class TrainingMixin:
         self._stop_agreement = StopAgreement(timeout) if opt['is_train'] else None
         # the ranks gather their random states and wait for rank 0's files over a CPU group: no device work
         self._cpu_group = dist.new_group(backend='gloo', timeout=timeout) if opt['is_train'] and opt['dist'] else None
+        self.validation_interrupted = False  # saved in the training state: the resumed run redoes that validation
+        self._validation_to_redo = None
 
-    def stop_if_preempted(self, current_iter):
-        """At the end of an iteration, after SIGTERM or SIGUSR1 reached this process (or any rank; under torchrun
-        the ranks agree at the end of the next iteration, ``StopAgreement``): save this iteration's networks and
-        training state, as BasicSR's periodic save would, and exit with ``PREEMPTED_EXIT_CODE`` once rank 0's files
-        are complete; ``--auto_resume`` continues from this iteration.
+    def stop_if_preempted(self, current_iter, validating=False):
+        """At the end of an iteration or before a validation image, after SIGTERM or SIGUSR1 reached this process (or,
+        between iterations, any rank; under torchrun the ranks agree at the end of the next iteration,
+        ``StopAgreement``): save this iteration's networks and training state, as BasicSR's periodic save would, and
+        exit with ``PREEMPTED_EXIT_CODE`` once rank 0's files are complete; ``--auto_resume`` continues from this
+        iteration.
 
         Args:
             current_iter (int): The iteration just finished.
+            validating (bool): Called during validation of a single-process run; the training state records that this
+                iteration's validation is to be redone. Default: False.
         """
-        if self._stop_agreement is None or not self._stop_agreement.stop_now():
+        # under torchrun only rank 0 validates while the others wait in a collective: a save now would wait for them
+        # (the random states are gathered), so there the validation ends and the ranks stop at the next iteration
+        if self._stop_agreement is None or (validating and self.opt['dist']):
             return
+        if not (received_signal() is not None if validating else self._stop_agreement.stop_now()):
+            return
+        self.validation_interrupted = validating
         self.save(ResumableSampler.epoch_in_progress, current_iter)
         signal_name = received_signal() or 'A stop signal (on another rank)'
+        cut_short = ' (its validation was cut short: the resumed run redoes it)' if validating else ''
         get_root_logger().warning(f'{signal_name} received: saved the networks and training state of iteration '
-                                  f'{current_iter}; exit code {PREEMPTED_EXIT_CODE}. Continue with --auto_resume.')
+                                  f'{current_iter}{cut_short}; exit code {PREEMPTED_EXIT_CODE}. Continue with '
+                                  '--auto_resume.')
         raise SystemExit(PREEMPTED_EXIT_CODE)
+
+    def update_learning_rate(self, current_iter, warmup_iter=-1):
+        """BasicSR's ``update_learning_rate``; at the first iteration after a resume from a state saved during
+        validation, that validation is redone first (with the resumed networks and random states, as the
+        uninterrupted run validated before this iteration)."""
+        if self._validation_to_redo is not None:
+            redo_iter, self._validation_to_redo = self._validation_to_redo, None
+            get_root_logger().info(f'Redoing the validation of iteration {redo_iter}, cut short by a stop signal.')
+            for loader in validation_inputs['loaders']:
+                self.validation(loader, redo_iter, validation_inputs['tb_logger'], self.opt['val']['save_img'])
+        super().update_learning_rate(current_iter, warmup_iter)
 
     def get_optimizer(self, optim_type, params, lr, **kwargs):
         """A ``torch.optim`` optimiser by class name; fused (``fused=True``: one kernel per step on the CPU and the
@@ -153,6 +178,7 @@ class TrainingMixin:
                     'optimizers': [o.state_dict() for o in self.optimizers],
                     'schedulers': [s.state_dict() for s in self.schedulers],
                     'rng': rng,
+                    'validation_interrupted': self.validation_interrupted,
                 }
                 atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
         elif self._stop_agreement is not None:
@@ -177,6 +203,8 @@ class TrainingMixin:
         super().resume_training(resume_state)
         if hasattr(self, 'last_good_checkpoint'):  # the state resumed from is one
             self.last_good_checkpoint = resume_state['iter']
+        if resume_state.get('validation_interrupted') and self.opt.get('val') is not None:
+            self._validation_to_redo = resume_state['iter']
         batch_size = self.opt['datasets']['train']['batch_size_per_gpu']
         ResumableSampler.resume_from(ResumePosition(resume_state['epoch'], resume_state['iter'], batch_size,
                                                     self._resumed_rng_states(resume_state)))

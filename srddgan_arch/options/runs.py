@@ -14,13 +14,15 @@ from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from srddgan_arch.options.model import POSITIVE_INT
 from srddgan_arch.options.realesrgan_keys import adopt_realesrgan_keys
-from srddgan_arch.options.schema import OptionError, key_name, suggest
+from srddgan_arch.options.schema import OptionError, key_name, shown, suggest
 from srddgan_arch.options.sections import (
     DatasetOptions,
     DistOptions,
     LoggerOptions,
     PathOptions,
     RunOptions,
+    TrainOptions,
+    ValOptions,
     WandbOptions,
 )
 from srddgan_arch.options.signatures import registered
@@ -45,20 +47,38 @@ def settings_parser(opt):
     return getattr(MODEL_REGISTRY.get(model_type), 'parse_settings', None)
 
 
-def check_option_keys(opt):
-    """The top-level key names of a raw option file of srddgan's models, before BasicSR parses it (BasicSR reads
-    some of them unguarded: a misspelt ``path`` would be a bare KeyError), and the values it uses while parsing
-    (``manual_seed`` seeds the generators there: ``[1]`` or ``-3`` failed inside BasicSR).
+def check_model_type(opt):
+    """``model_type`` names a registered model (else BasicSR's KeyError after the data sets were built, and no
+    check would know the file's sections).
 
     Args:
         opt (dict): The option file as YAML loads it.
     """
+    if 'model_type' not in opt:
+        raise OptionError('model_type is missing: it names the model to train or test, e.g. SRDDGANModel.')
+    RunOptions.rules['model_type'].check('model_type', opt['model_type'])
+    if opt['model_type'] not in MODEL_REGISTRY:
+        raise OptionError(f'model_type {opt["model_type"]!r} is not a registered model.'
+                          f'{suggest(opt["model_type"], MODEL_REGISTRY.keys())} srddgan\'s: SRDDGANModel, '
+                          'SRBaselineModel; BasicSR\'s: SRModel, ESRGANModel, RealESRGANModel, ...')
+
+
+def check_option_keys(opt):
+    """The model type of a raw option file and, for srddgan's models, its top-level key names, before BasicSR parses
+    it (BasicSR reads some of them unguarded: a misspelt ``path`` would be a bare KeyError), and the values it uses
+    while parsing (``manual_seed`` seeds the generators there: ``[1]`` or ``-3`` failed inside BasicSR).
+
+    Args:
+        opt (dict): The option file as YAML loads it.
+    """
+    check_model_type(opt)
+    if 'name' in opt:
+        check_experiment_name(opt['name'])
     if settings_parser(opt) is not None:
         opt = adopt_realesrgan_keys(copy.deepcopy(opt))  # Real-ESRGAN's keys, where its files write them
         RunOptions.check_keys(opt)
-        for key in ('name', 'manual_seed'):
-            if key in opt:
-                RunOptions.rules[key].check(key, opt[key])
+    if 'manual_seed' in opt:
+        RunOptions.rules['manual_seed'].check('manual_seed', opt['manual_seed'])
 
 
 def force_yml_entries(argv):
@@ -112,9 +132,7 @@ def dataset_settings(phase, dataset_opt, opt):
     key = f'datasets.{phase}'
     section = getattr(registered(key, dataset_opt, DATASET_REGISTRY), 'options_section', None)
     if section is None:
-        for name, rule in DatasetOptions.rules.items():
-            if name in dataset_opt:
-                rule.check(f'{key}.{name}', dataset_opt[name])
+        DatasetOptions.check_known(dataset_opt, key)
         return None
     return section.from_dict(dataset_opt, key, inherited={**opt, 'phase': phase.split('_')[0]})
 
@@ -126,11 +144,13 @@ def _check_logger(logger_opt):
         raise OptionError('logger.wandb.project needs logger.use_tb_logger: true (wandb syncs the tensorboard log).')
 
 
-def check_datasets(opt):
+def check_datasets(opt, sections=True):
     """Phases, types and keys of every data set (the keys BasicSR reads unguarded in training are required).
 
     Args:
         opt (dict): Options with ``datasets``, ``scale`` and ``is_train``.
+        sections (bool): Read each data set through its class's section; False: the data loader's keys alone (a
+            run of BasicSR's own models, whose data sets take BasicSR's keys). Default: True.
     """
     is_train = bool(opt.get('is_train'))
     if is_train and 'train' not in opt['datasets']:
@@ -140,6 +160,9 @@ def check_datasets(opt):
         if phase.split('_')[0] not in PHASES[is_train]:
             raise OptionError(f'{key}: a {"training" if is_train else "test"} run builds the phases '
                               f'{" and ".join(f"{p}, {p}_*" for p in PHASES[is_train])}.')
+        if not sections:
+            DatasetOptions.check_known(dataset_opt, key)
+            continue
         settings = dataset_settings(phase, dataset_opt, opt)
         if settings is None:
             continue
@@ -163,15 +186,50 @@ def _check_weights(opt, path):
             raise OptionError(f'path.{key}: {getattr(path, key)} does not exist.')
 
 
-def check_run_options(opt):
-    """Every section a train.py / test.py run of srddgan's models reads, before BasicSR builds anything: the top
-    level, the data sets (phases, types, keys), path (the weights to load exist; a test run names the trained
-    generator), logger (training), dist_params, and the model's sections (the model class's ``parse_settings``).
+def check_experiment_name(name):
+    """``name`` is one folder name: BasicSR joins it to experiments/ and results/ and archives what is there.
+
+    Args:
+        name (str): The run's name.
+    """
+    RunOptions.rules['name'].check('name', name)
+    if name.strip() in ('', '.', '..') or any(char in name for char in '/\\\0'):
+        raise OptionError(f'name must be a folder name (not empty, not . or .., no / or \\): it names '
+                          f'experiments/<name> and results/<name>, got {shown(name)}.')
+
+
+def check_basicsr_model_options(opt):
+    """A run of one of BasicSR's own models, whose model sections and some top-level keys are BasicSR's: the values of
+    the keys srddgan declares (top level, path, logger, dist_params, train, val, each data set's loader keys) and
+    the name; BasicSR reads the others.
 
     Args:
         opt (dict): The options as BasicSR's ``parse_options`` returns them.
     """
+    RunOptions.check_known(opt)
+    if 'name' in opt:
+        check_experiment_name(opt['name'])
+    for section in (PathOptions, LoggerOptions, DistOptions, TrainOptions, ValOptions):
+        section.check_known(opt.get(section.section_name))
+    if opt.get('datasets') is not None:
+        check_datasets(opt, sections=False)
+
+
+def check_run_options(opt):
+    """Every section a train.py / test.py run of srddgan's models reads, before BasicSR builds anything: the top
+    level, the data sets (phases, types, keys), path (the weights to load exist; a test run names the trained
+    generator), logger (training), dist_params, and the model's sections (the model class's ``parse_settings``).
+    BasicSR's own models get the keys srddgan declares checked (:func:`check_basicsr_model_options`).
+
+    Args:
+        opt (dict): The options as BasicSR's ``parse_options`` returns them.
+    """
+    parse_settings = settings_parser(opt)
+    if parse_settings is None:
+        check_basicsr_model_options(opt)
+        return
     RunOptions.from_dict(opt)
+    check_experiment_name(opt['name'])
     path = PathOptions.from_dict(opt['path'])
     if opt.get('is_train'):
         _check_logger(opt.get('logger'))
@@ -179,10 +237,6 @@ def check_run_options(opt):
             raise OptionError('val.val_freq is missing: a training run validates every val_freq iterations.')
     DistOptions.from_dict(opt.get('dist_params'))
     check_datasets(opt)
-    parse_settings = settings_parser(opt)
-    if parse_settings is None:
-        raise OptionError(f'model_type {opt["model_type"]!r} is not one of srddgan\'s models (registered with a '
-                          'parse_settings): BasicSR checks the options of its own.')
     parse_settings(opt)
     _check_weights(opt, path)
 
@@ -219,13 +273,12 @@ def prepare_run_options(opt):
         opt (dict): The options as BasicSR's ``parse_options`` returns them (changed in place).
 
     Returns:
-        bool: The options are those of one of srddgan's models, so they were checked (and their data is to be
-        probed: ``data/preflight.py``).
+        bool: The options are those of one of srddgan's models, so their data is to be probed
+        (``data/preflight.py``).
     """
     checked = settings_parser(opt) is not None
     if checked:
         adopt_realesrgan_keys(opt)  # Real-ESRGAN's keys, where its files write them, into srddgan's sections
     resolve_total_batch(opt)
-    if checked:
-        check_run_options(opt)
+    check_run_options(opt)
     return checked

@@ -221,6 +221,22 @@ class Section:
         return options
 
     @classmethod
+    def check_known(cls, options, section_name=None):
+        """Check the values of the keys this section declares where a YAML section has them, and leave its other keys
+        alone: a section of one of BasicSR's own models, which also reads keys srddgan does not declare.
+
+        Args:
+            options (dict | None): The section; None is an empty one.
+            section_name (str | None): Its name in messages. Default: None (``section_name``).
+        """
+        name = cls.section_name if section_name is None else section_name
+        if not isinstance(options, (dict, type(None))):
+            raise OptionError(f'{name or "The option file"} must be a mapping, got {type(options).__name__}.')
+        for key, value in (options or {}).items():
+            if key in cls.rules:
+                cls.rules[key].check(key_name(name, key), value)
+
+    @classmethod
     def from_dict(cls, options, section_name=None, inherited=None):
         """Check a YAML section and return its settings, defaults filled in; one :class:`OptionError` per mistake.
 

@@ -39,7 +39,7 @@ class TrainOptions(Section):
     """Training settings read by SRDDGANModel and BasicSR's train pipeline."""
 
     total_iter: int = option(REQUIRED, 'Training iterations.', gt=0)
-    warmup_iter: int = option(-1, 'Iterations of linear learning-rate warm-up (-1: none).')
+    warmup_iter: int = option(-1, 'Iterations of linear learning-rate warm-up (-1: none).', ge=-1)
     total_batch: int | None = option(None, 'Batch over all processes; sets datasets.train.batch_size_per_gpu to '
                                      'total_batch / number of processes.', gt=0)
     optim_g: dict = option(REQUIRED, "G's optimiser: type (a torch.optim class, e.g. AdamW), lr and its arguments.")
@@ -47,12 +47,12 @@ class TrainOptions(Section):
     scheduler: dict | None = option(None, f'Learning-rate scheduler: type (one of {", ".join(SCHEDULERS)}) and its '
                                     'arguments; null: constant rates.')
     ema_decay: float = option(0.0, 'Decay of the EMA copy of G (net_g_ema); 0: no EMA.', ge=0, lt=1)
-    gan_weight: float = option(1.0, "alpha: weight of G's adversarial loss (Table 1).")
+    gan_weight: float = option(1.0, "alpha: weight of G's adversarial loss (Table 1).", ge=0)
     content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).',
                                             builds=LOSS_REGISTRY)
     pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.',
                                     builds=LOSS_REGISTRY)
-    r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.')
+    r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.', ge=0)
     lazy_reg: int = option(1, 'R1 every lazy_reg D steps.', gt=0)
     d_steps_per_g_step: int = option(1, 'D steps per G step.', gt=0)
     share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
@@ -66,19 +66,19 @@ class TrainOptions(Section):
     compile: bool = option(False, "torch.compile G for training (D stays eager: compiled graphs have no double "
                            "backward, which R1 needs; the EMA copy that samples stays eager).")
     max_nonfinite_steps: int = option(10, 'Stop after this many iterations in a row with a non-finite loss or '
-                                      'gradient (0: never stop).')
+                                      'gradient (0: never stop).', ge=0)
 
 
 @section('val')
 class ValOptions(Section):
     """Validation and test settings read by SRDDGANModel and BasicSR's pipelines."""
 
-    val_freq: float = option(None, 'Validate every val_freq training iterations (BasicSR).')
+    val_freq: float = option(None, 'Validate every val_freq training iterations (BasicSR).', gt=0)
     save_img: bool = option(False, 'Save the SR images.')
     suffix: str | None = option(None, 'Suffix of saved test images; null: the experiment name.')
     pbar: bool = option(False, 'Show a progress bar.')
     num_samples: int = option(1, 'SR samples per LR image (one z each), drawn in one batch.', gt=0)
-    seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.')
+    seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.', ge=0)
     reduce: str = option('none', "'mean': the metrics score one image per LR image, the mean of its num_samples "
                          "samples (closer to the posterior mean: higher PSNR, smoother); 'none': every sample.",
                          choices=('none', 'mean'))
@@ -209,7 +209,7 @@ class DistOptions(Section):
 
     backend: str | None = option(None, 'nccl, gloo, mpi or ucc; null: nccl with CUDA, else gloo.',
                                  choices=('nccl', 'gloo', 'mpi', 'ucc'))
-    port: int | None = option(None, 'Master port for the slurm launcher.', gt=0)
+    port: int | None = option(None, 'Master port for the slurm launcher.', gt=0, le=65535)
     timeout: float | None = option(None, 'Seconds a rank waits in a collective for the others before the run fails '
                                    '(init_process_group); longer than rank 0 validates while the others wait. null: '
                                    "torch's 10 minutes for nccl, 30 for gloo.", gt=0, le=7 * 24 * 3600)

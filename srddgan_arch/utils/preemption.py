@@ -4,9 +4,12 @@ time limit) make training save a complete checkpoint at the end of the iteration
 
 The signal handler only records the signal: the model checks it after each optimisation step
 (``TrainingMixin.stop_if_preempted``), where BasicSR's loop saves its own checkpoints, so the saved state is the one
-a periodic save at that iteration would have written. Under ``torchrun`` every rank stops at the same iteration: the
-ranks agree on the flag over a small CPU (gloo) process group, asynchronously (no rank waits for the others in an
-iteration, and no device synchronisation).
+a periodic save at that iteration would have written. A signal that arrives during validation cuts it short at the next
+image: the iteration's checkpoint is saved (marked ``validation_interrupted``) and the resumed run redoes that
+validation before its first iteration. Clusters signal the whole process group: the data-loader workers ignore both
+signals (:func:`ignore_stop_signals`, installed by ``compat.py``) and the main process stops them itself once it has
+saved. Under ``torchrun`` every rank stops at the same iteration: the ranks agree on the flag over a small CPU (gloo)
+process group, asynchronously (no rank waits for the others in an iteration, and no device synchronisation).
 """
 import signal
 
@@ -28,6 +31,13 @@ def install_handlers():
     """Record SIGTERM and SIGUSR1 instead of dying at once (the train entry points call this before training)."""
     for signum in SIGNALS:
         signal.signal(signum, _record)
+
+
+def ignore_stop_signals():
+    """Ignore SIGTERM and SIGUSR1 in this process: a data-loader worker, which would die of a signal sent to the
+    whole process group (PyTorch's workers take SIGTERM's default action) before the main process saved."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def received_signal():

@@ -4,10 +4,12 @@ BasicSR writes checkpoints in place, and a resumed run restarts its epoch from t
 streams. srddgan's models (``models/training_mixin.py``) write through :func:`atomic_torch_save`, store
 :func:`get_rng_states` in the training state and, when resumed, hand their position to :class:`ResumableSampler`.
 """
+import errno
 import logging
 import os
 import random
 import re
+import shutil
 from os import path as osp
 from typing import NamedTuple
 
@@ -45,6 +47,8 @@ def atomic_write(path, write, overwrite=True):
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is false.
+        OSError: Writing failed (a full disk, an I/O error): its errno and words, and ``path`` as its filename (one
+            line: "[Errno 28] No space left on device: 'path'"); ``path`` is unchanged.
     """
     tmp_path = f'{path}.tmp{os.getpid()}'
     try:
@@ -56,9 +60,26 @@ def atomic_write(path, write, overwrite=True):
             os.replace(tmp_path, path)
         else:
             os.link(tmp_path, path)
+    except FileExistsError:
+        raise
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError "unexpected pos"
+        raise OSError(*_write_failure(error, osp.dirname(osp.abspath(path))), os.fspath(path)) from error
     finally:
         if osp.lexists(tmp_path):
             os.remove(tmp_path)
+
+
+def _write_failure(error, folder):
+    """(errno, words) of a failed write: the OSError behind it (raised, or the context of torch's RuntimeError),
+    else a full disk found by asking the file system, else EIO with the error's own message."""
+    cause = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__context__ or cause.__cause__
+    if cause is not None and cause.errno is not None:
+        return cause.errno, os.strerror(cause.errno)
+    if shutil.disk_usage(folder).free == 0:
+        return errno.ENOSPC, os.strerror(errno.ENOSPC)
+    return errno.EIO, ' '.join(str(error).split())
 
 
 def _process_alive(pid):

@@ -1,0 +1,71 @@
+"""The start of a ``train.py`` / ``test.py`` run, between BasicSR reading its option file and building anything: the
+options srddgan adds to BasicSR's parse (not fixes: those are ``compat.parse_basicsr_options``).
+
+Before BasicSR parses the file: ``-opt`` may name a packaged option file, the file is read as ``yaml.safe_load`` reads
+it (no python tags, duplicate keys or unbounded aliases; a mapping), ``num_gpu`` is checked against this machine's
+CUDA devices (for every model, BasicSR's too), the top-level key names (BasicSR reads some unguarded) and the
+``--force_yml`` entries are checked. After it: ``path.pretrain_network_*`` addresses are downloaded, srddgan's
+``prepare_run_options`` rewrites Real-ESRGAN's keys and ``train.total_batch`` and checks every section the run reads,
+the data on disk is probed (``check_data``), and the run's folder is locked before BasicSR archives or writes it.
+``srddgan_arch`` installs :func:`parse_options` as BasicSR's train and test pipelines' ``parse_options``.
+"""
+import sys
+
+from srddgan_arch.compat import parse_basicsr_options
+from srddgan_arch.data.preflight import check_data
+from srddgan_arch.option_files import load_option_file, resolve_opt_argument
+from srddgan_arch.options import check_option_keys, prepare_run_options
+from srddgan_arch.options.devices import check_num_gpu
+from srddgan_arch.options.runs import check_force_yml, force_yml_entries
+from srddgan_arch.utils.checkpoint import fetch_option_weights
+from srddgan_arch.utils.run_lock import lock_run_folder
+
+
+def read_option_file(argv):
+    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, duplicate keys
+    or aliases expanding without bound; a mapping: ``option_files.load_option_file``), or None without ``-opt``
+    (BasicSR's argparse says it is required).
+
+    Args:
+        argv (list[str]): The command line without the program name.
+
+    Returns:
+        dict | None: The options.
+    """
+    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
+        return None
+    return load_option_file(argv[argv.index('-opt') + 1])
+
+
+def parse_options(root_path, is_train=True):
+    """BasicSR's ``parse_options`` (with compat's fixes) and srddgan's checks around it (see the module docstring).
+
+    Args:
+        root_path (str): The experiment root.
+        is_train (bool): Options of a training run. Default: True.
+
+    Returns:
+        tuple[dict, Namespace]: The options and the command-line arguments.
+    """
+    # -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
+    resolve_opt_argument(sys.argv)
+    raw_opt = read_option_file(sys.argv[1:])
+    if raw_opt is not None:
+        check_num_gpu(raw_opt)  # BasicSR's BaseModel would fail in CUDA
+        check_option_keys(raw_opt)
+        check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt)
+    opt, args = parse_basicsr_options(root_path, is_train, (raw_opt or {}).get('dist_params'))
+    fetch_option_weights(opt.get('path') or {})  # before the checks look for the files
+    # the one moment between parsing and BasicSR building the data sets
+    if prepare_run_options(opt):
+        check_data(opt)
+    lock_run_folder(opt)
+    return opt, args
+
+
+def use_run_start():
+    """Make BasicSR's train and test pipelines parse their options with :func:`parse_options`."""
+    import basicsr.test
+    import basicsr.train
+    basicsr.train.parse_options = parse_options
+    basicsr.test.parse_options = parse_options
