@@ -195,10 +195,13 @@ class SRDDGANer:
         if self.diffusion:
             z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
         out = tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
-                            progress=progress).cpu()
+                            progress=progress)
         if self.project is not None:
-            out = self.project(out, lq.float().cpu(), value_range=(0, 1)).clamp(0, 1)
-        return out
+            # where the output is: on the model's device when it was made in one piece (after the network freed its
+            # activations; the projection needs about 40 bytes per output pixel), on the CPU when tiles were blended
+            # there (the whole output need not fit on the device)
+            out = self.project(out, lq.float().to(out.device), value_range=(0, 1)).clamp(0, 1)
+        return out.cpu()
 
     def enhance(self, img, seed=None, progress=False):
         """Super-resolve a float BGR image (H, W, 3) in [0, 1]; returns the BGR SR image in [0, 1], float32.
