@@ -239,3 +239,26 @@ def test_upsampled_conv_threshold_is_set_per_device_type(monkeypatch, threshold,
     monkeypatch.setitem(layers.UPSAMPLED_CONV_MIN_POSITIONS, 'cpu', threshold)
     upsampled_conv3x3(torch.randn(1, 4, 4, 4), torch.randn(3, 4, 3, 3))
     assert bool(calls) == transposed
+
+
+@pytest.mark.slow
+def test_compiled_generator_samples_with_one_graph():
+    """torch.compile of G: the T steps of a sample and the next samples run one compiled graph (the z styles are all
+    computed before the first step, so no step changes the ZEmbedding the others get), with the eager values."""
+    from torch._dynamo.utils import counters
+
+    from srddgan_arch.diffusion import DiffusionSchedule, sample
+
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    net_g = tiny_unet().eval()
+    compiled = torch.compile(net_g)
+    for attribute in ('encode_lr', 'embed_z', 'z_dim', 'scale', 'out_channels'):
+        setattr(compiled, attribute, getattr(net_g, attribute))
+    lq = torch.rand(1, 3, 16, 16) * 2 - 1
+    for seed in range(2):
+        out = sample(compiled, lq, DiffusionSchedule(4), noise_generator=torch.Generator().manual_seed(seed))
+        expected = sample(net_g, lq, DiffusionSchedule(4), noise_generator=torch.Generator().manual_seed(seed))
+        assert torch.allclose(out, expected, atol=1e-4)
+    assert counters['stats']['unique_graphs'] == 1
