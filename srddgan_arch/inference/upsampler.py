@@ -196,10 +196,7 @@ class SRDDGANer:
             z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
         out = tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
                             progress=progress)
-        if self.project is not None:
-            # where the output is: on the model's device when it was made in one piece (after the network freed its
-            # activations; the projection needs about 40 bytes per output pixel), on the CPU when tiles were blended
-            # there (the whole output need not fit on the device)
+        if self.project is not None:  # where the output is: the model's device when made whole, the CPU when tiled
             out = self.project(out, lq.float().to(out.device), value_range=(0, 1)).clamp(0, 1)
         return out.cpu()
 
