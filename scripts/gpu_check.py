@@ -29,7 +29,8 @@ what the figures decide, each from the keys given here:
 - ``decisions.upconv_min_positions``: per mode, the smallest ``parts.upconv.entries[].positions`` from which
   ``faster`` is ``transposed`` at every larger size (None: plain everywhere): ``UPSAMPLED_CONV_MIN_POSITIONS['cuda']``
   in ``srddgan_arch/archs/layers.py``.
-- ``decisions.fp16_trains``: ``parts.train_fp16.status`` ok (skips within ``FP16_ALLOWED_SKIPS``);
+- ``decisions.fp16_trains``: ``parts.train_fp16.status`` ok with ``gradscaler_skips`` within ``FP16_ALLOWED_SKIPS``
+  (None: fp16 autocast did not run);
   ``decisions.fastest_training``: the precision of the highest ``parts.train_*.it_per_s``;
   ``decisions.loader_share``: ``loader_wait_ms + h2d_copy_ms`` over the iteration's time, per training part (near 0:
   the GPU, not the data, sets the speed).
@@ -186,6 +187,14 @@ def choose(found, above, below):
     return None if not values else 'undecided (within 5 % or mixed)'
 
 
+def fp16_trains(part):
+    """True when the fp16 part trained (GradScaler on, few skips), False when it failed, None when it did not run
+    fp16 (not run, or autocast off on this device)."""
+    if part is None or part['status'] == 'skipped':
+        return None
+    return None if part['status'] == 'ok' and part.get('gradscaler_skips') is None else part['status'] == 'ok'
+
+
 def decisions(parts):
     """What the figures decide, each with the figures it comes from (the module docstring names the keys)."""
     layout, precision = ratios(parts, 'bf16_channels_last', 'bf16_nchw'), ratios(parts, 'bf16_nchw', 'fp32_nchw')
@@ -196,7 +205,7 @@ def decisions(parts):
         sample_precision=dict(ratio=precision, choice=choose(precision, 'bf16', 'fp32')),
         upconv_min_positions={mode: gpu_parts.transposed_from(upconv['entries'], mode) for mode in
                               ('inference_bf16', 'training_fp32')} if upconv.get('status') == 'ok' else None,
-        fp16_trains=parts['train_fp16']['status'] == 'ok' if 'train_fp16' in parts else None,
+        fp16_trains=fp16_trains(parts.get('train_fp16')),
         fastest_training=max(trained, key=lambda name: trained[name]['it_per_s'], default=None),
         loader_share={name: (part['loader_wait_ms'] + part['h2d_copy_ms']) * part['it_per_s'] / 1000
                       for name, part in trained.items()})

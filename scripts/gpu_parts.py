@@ -85,11 +85,13 @@ def train_options(tiny, device, workdir, precision, world_size, rank):
     return opt, dataset
 
 
-def data_loader(dataset_opt, folder, batch, device, world_size, rank, hr_size):
-    """A shuffling loader of the PairedImageDataset on ``hr_size`` px PNGs written to ``folder`` (4 batches), with
-    the config's workers, pinned memory on CUDA, one shard per rank."""
+def data_loader(dataset_opt, folder, batch, device, world_size, rank):
+    """A shuffling loader of the PairedImageDataset on PNGs written to ``folder`` (4 batches) at the crop size, the
+    size of ``prepare_div2k.py``'s sub-images (its ``--crop-size`` default), with the config's workers, pinned memory
+    on CUDA, one shard per rank."""
     from basicsr.data import build_dataset
 
+    hr_size = dataset_opt['gt_size']
     dataset_opt['dataroot_gt'], dataset_opt['dataroot_lq'] = write_pngs(folder, 4 * batch * world_size, hr_size,
                                                                          dataset_opt['scale'])
     dataset = build_dataset(dataset_opt)
@@ -127,9 +129,8 @@ def run_train(tiny, device, precision, iters):
     with tempfile.TemporaryDirectory() as workdir:
         opt, dataset_opt = train_options(tiny, device, workdir, precision, world_size, rank)
         model = build_model(opt)
-        # HR images of 480 px, the size of BasicSR's DF2K sub-images (prepare_div2k.py), from which the crops are cut
         loader = batches(data_loader(dataset_opt, osp.join(workdir, 'data'), opt['train']['total_batch'] // world_size,
-                                     device, world_size, rank, hr_size=40 if tiny else 480))
+                                     device, world_size, rank))
         waits, copies = [], []
         for current_iter in range(1, 4 + iters):
             if current_iter == 4:
