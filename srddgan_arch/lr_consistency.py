@@ -13,6 +13,7 @@ Pure tensor code, no network. D is applied as a dense matrix product along axes 
 D^T (D D^T)^{-1}, the inverse Gram matrices of the LR axes built in float64 once per (size, scale, device), cached,
 and applied as dense LR-sized matrices (short axes) or as their band (long ones, exact to float32 precision).
 """
+import contextlib
 import functools
 
 import torch
@@ -24,6 +25,24 @@ DOWNSAMPLERS = ('none', 'bicubic')
 # HR axes up to this length are downscaled by a dense matrix product, faster than the taps' gathers there (one
 # projection on 2 cores: 2.0 -> 0.1 ms at 128x128 px, 65 -> 30 ms at 1024x1024); longer axes tap by tap
 DENSE_DOWNSCALE_MAX_LENGTH = 1024
+
+
+@contextlib.contextmanager
+def highest_matmul_precision():
+    """fp32 matrix products in full fp32 (IEEE) inside, whatever the caller set (TF32 on CUDA, bf16 in oneDNN on the
+    CPU, through ``torch.set_float32_matmul_precision`` or the ``fp32_precision`` settings): with TF32 the projection
+    would miss the LR image by ~1e-3. The caller's settings are restored on exit. The kernels read the per-backend
+    ``fp32_precision`` settings set here (``torch.get_float32_matmul_precision()`` may refuse to answer inside, when
+    the caller used the legacy API)."""
+    backends = (torch.backends.cuda.matmul, torch.backends.mkldnn.matmul)
+    previous = [backend.fp32_precision for backend in backends]
+    try:
+        for backend in backends:
+            backend.fp32_precision = 'ieee'
+        yield
+    finally:
+        for backend, precision in zip(backends, previous, strict=True):
+            backend.fp32_precision = precision
 
 
 def matlab_bicubic_matrix(in_length, scale, antialiasing=True):
@@ -134,7 +153,8 @@ def bicubic_downscale(img, scale):
     Returns:
         Tensor: (..., H / scale, W / scale), in img's dtype.
     """
-    return _downscale(img.float(), scale).to(img.dtype)
+    with highest_matmul_precision():
+        return _downscale(img.float(), scale).to(img.dtype)
 
 
 def _downscale(img, scale):
@@ -230,7 +250,8 @@ def project_to_lr(img, lq, scale, iterations=1, value_range=(-1., 1.)):
     down_h, gram_inv_h = _downscale_axis(img.shape[-2], scale, img.device)
     down_w, gram_inv_w = _downscale_axis(img.shape[-1], scale, img.device)
     y, target = img.float(), lq.float()
-    with torch.autocast(img.device.type, enabled=False):  # float32 also inside a bf16/fp16 sampler
+    # float32 also inside a bf16/fp16 sampler, and at full precision under a caller's TF32 setting
+    with torch.autocast(img.device.type, enabled=False), highest_matmul_precision():
         for index in range(iterations):
             if index and value_range is not None:
                 y = y.clamp(*value_range)

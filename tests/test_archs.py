@@ -6,7 +6,7 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
 from conftest import TINY_ENCODER, inputs, tiny_unet
 
-from srddgan_arch.archs.layers import AttentionBlock
+from srddgan_arch.archs.attention import AttentionBlock
 from srddgan_arch.archs.rrdb_encoder_arch import RRDBEncoder
 from srddgan_arch.archs.srddgan_discriminator_arch import SRDDGANDiscriminator
 from srddgan_arch.archs.srddgan_unet_arch import SRDDGANUNet

@@ -233,3 +233,17 @@ def test_content_fusion_script_writes_images(tmp_path):
     with pytest.raises(SystemExit):  # a rerun replaces nothing unless told
         module.main(argv)
     module.main([*argv, '--overwrite'])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='the model on a CUDA device')
+@pytest.mark.parametrize('tile, projected_on', [(0, 'cuda'), (10, 'cpu')])
+def test_final_projection_runs_where_the_output_is(monkeypatch, tile, projected_on):
+    """An output made in one piece is projected on the model's device (no copy to the CPU first); tiles blended on
+    the CPU are projected there. The result is on the CPU either way."""
+    upsampler = SRDDGANer(BicubicNet(2), tile=tile, tile_pad=4, device='cuda',
+                          lr_consistency=LRConsistencyOptions(downsampler='bicubic'))
+    devices, project = [], upsampler.project
+    upsampler.project = lambda img, lq, **kwargs: devices.append((img.device.type, lq.device.type)) or project(
+        img, lq, **kwargs)
+    out = upsampler.upsample_tensor(photo_like_lq())
+    assert devices == [(projected_on, projected_on)] and out.device.type == 'cpu'

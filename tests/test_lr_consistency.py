@@ -4,6 +4,7 @@ import pytest
 import torch
 from basicsr.utils.matlab_functions import imresize
 
+from srddgan_arch import lr_consistency
 from srddgan_arch.lr_consistency import (
     back_projection,
     bicubic_downscale,
@@ -145,3 +146,36 @@ def test_reference_upscale_names_the_two_references():
     assert torch.equal(reference_upscale(lq, 4, 'ibp', 2), back_projection(lq, 4, 2))
     with pytest.raises(ValueError, match='bicubic, ibp'):
         reference_upscale(lq, 4, 'lanczos')
+
+
+@pytest.mark.parametrize('set_by', ['legacy', 'backend'])
+def test_projection_runs_at_full_fp32_precision_whatever_the_caller_set(monkeypatch, set_by):
+    """With reduced-precision fp32 matmuls set by the caller (TF32 / bf16: ``set_float32_matmul_precision('medium')``
+    or the per-backend ``fp32_precision``), the projection's products run at full precision (IEEE) and stay exact; the
+    caller's settings are back afterwards."""
+    backends = (torch.backends.cuda.matmul, torch.backends.mkldnn.matmul)
+    seen, dense_apply = [], lr_consistency._DenseAxis.apply
+
+    def recording_apply(self, x, dim):
+        seen.append(tuple(backend.fp32_precision for backend in backends))
+        return dense_apply(self, x, dim)
+
+    monkeypatch.setattr(lr_consistency._DenseAxis, 'apply', recording_apply)
+    original = [backend.fp32_precision for backend in backends]
+    try:
+        if set_by == 'legacy':
+            torch.set_float32_matmul_precision('medium')
+        else:
+            torch.backends.cuda.matmul.fp32_precision = 'tf32'
+        callers = [backend.fp32_precision for backend in backends]
+        y, x = _images()
+        projected = project_to_lr(y, x, 4)
+        assert seen and set(seen) == {('ieee', 'ieee')}
+        assert (bicubic_downscale(projected, 4) - x).abs().max() < 1e-5
+        assert [backend.fp32_precision for backend in backends] == callers
+        if set_by == 'legacy':
+            assert torch.get_float32_matmul_precision() == 'medium'
+    finally:
+        torch.set_float32_matmul_precision('highest')
+        for backend, precision in zip(backends, original, strict=True):
+            backend.fp32_precision = precision

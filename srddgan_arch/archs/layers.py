@@ -4,6 +4,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.weak import WeakIdKeyDictionary
 
 # residual and skip branches are summed and scaled by 1/sqrt(2) (NCSN++'s skip_rescale)
 SKIP_SCALE = 1 / math.sqrt(2)
@@ -42,10 +43,36 @@ def avg_pool_2x(x):
     return F.conv2d(x, x.new_full((channels, 1, 2, 2), 0.25), stride=2, groups=channels)
 
 
-# batches with at least this many input positions (batch x height x width) take upsampled_conv3x3's transposed form
-# (measured on 2 CPU cores, 16-256 channels: 1.2-3x faster from 1 x 32 x 32 or 8 x 16 x 16, inference and training;
-# a tie at 1 x 16 x 16; slower below)
-UPSAMPLED_CONV_MIN_POSITIONS = 32 * 32
+# batches with at least this many input positions (batch x height x width) take upsampled_conv3x3's transposed form,
+# per device type. CPU: measured on 2 cores, 16-256 channels: 1.2-3x faster from 1 x 32 x 32 or 8 x 16 x 16,
+# inference and training; a tie at 1 x 16 x 16; slower below. Other devices take the CPU's figure until measured:
+# scripts/gpu_check.py's upconv part times both forms on CUDA (set an entry here to 0 or math.inf to force one)
+UPSAMPLED_CONV_MIN_POSITIONS = {'cpu': 32 * 32}
+
+# the folded kernel of each weight under no_grad, with the weight's version counter when folded: inference re-folds
+# only when the weight changed (training folds on every call: the fold is part of the autograd graph)
+_folded_kernels = WeakIdKeyDictionary()
+
+
+def _fold_kernel(weight):
+    """The 4x4 transposed-convolution kernel (C_in, C_out, 4, 4) of a 3x3 ``weight`` applied after 2x nearest
+    upsampling: rows and columns (w2, w1 + w2, w0 + w1, w0)."""
+
+    def fold(w, dim):
+        w0, w1, w2 = w.unbind(dim)
+        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+    return fold(fold(weight, 2), 3).transpose(0, 1)
+
+
+def _folded_kernel(weight):
+    """``_fold_kernel(weight)``, cached under no_grad while the weight is unchanged (its ``_version``)."""
+    if torch.is_grad_enabled() or weight.is_inference() or torch.compiler.is_compiling():
+        return _fold_kernel(weight)
+    cached = _folded_kernels.get(weight)
+    if cached is None or cached[0] != weight._version:
+        cached = _folded_kernels[weight] = (weight._version, _fold_kernel(weight))
+    return cached[1]
 
 
 def upsampled_conv3x3(x, weight, bias=None):
@@ -54,8 +81,8 @@ def upsampled_conv3x3(x, weight, bias=None):
 
     On the 2x nearest-upsampled map every output pixel sees 2x2 input pixels, whose 3x3 taps sum by output phase: a
     transposed convolution (stride 2) with the 4x4 kernel whose rows and columns are (w2, w1 + w2, w0 + w1, w0) of the
-    3x3 taps. Same values (to float rounding), same gradients; batches under ``UPSAMPLED_CONV_MIN_POSITIONS`` input
-    positions and graph export keep the plain form, faster there.
+    3x3 taps (folded once per weight under no_grad). Same values (to float rounding), same gradients; batches under
+    ``UPSAMPLED_CONV_MIN_POSITIONS`` input positions (for x's device type) and graph export keep the plain form.
 
     Args:
         x (Tensor): Input (B, C_in, H, W).
@@ -65,14 +92,10 @@ def upsampled_conv3x3(x, weight, bias=None):
     Returns:
         Tensor: (B, C_out, 2H, 2W).
     """
-    if x.shape[0] * x.shape[-2] * x.shape[-1] < UPSAMPLED_CONV_MIN_POSITIONS or torch.compiler.is_exporting():
+    threshold = UPSAMPLED_CONV_MIN_POSITIONS.get(x.device.type, UPSAMPLED_CONV_MIN_POSITIONS['cpu'])
+    if x.shape[0] * x.shape[-2] * x.shape[-1] < threshold or torch.compiler.is_exporting():
         return F.conv2d(F.interpolate(x, scale_factor=2, mode='nearest'), weight, bias, padding=1)
-
-    def fold(w, dim):
-        w0, w1, w2 = w.unbind(dim)
-        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
-
-    return F.conv_transpose2d(x, fold(fold(weight, 2), 3).transpose(0, 1), bias, stride=2, padding=1)
+    return F.conv_transpose2d(x, _folded_kernel(weight), bias, stride=2, padding=1)
 
 
 def num_groups(channels):
@@ -109,24 +132,24 @@ class PixelNorm(nn.Module):
 
 
 class ZEmbedding:
-    """A batch's z embedding and the scale and shift each ``AdaptiveGroupNorm`` derives from it, each computed once.
+    """A batch's z embedding and the scale and shift of every ``AdaptiveGroupNorm`` of a network, computed once.
 
     z is fixed for the T steps of a sample: the sampler embeds it once (``SRDDGANUNet.embed_z``) and every step
     reuses the styles, whose layers hold a fifth of the paper generator's weights (8M parameters, 7 ms of reads per
-    step on 2 CPU cores).
+    step on 2 CPU cores). All styles are computed here, before the first step, so that the steps never change the
+    object they get (a compiled generator would otherwise see two kinds of step and compile twice).
 
     Args:
         z_emb (Tensor): z embeddings (B, z_emb_dim), the mapping network's output.
+        norms (Iterable[AdaptiveGroupNorm]): The layers whose styles are computed.
     """
 
-    def __init__(self, z_emb):
+    def __init__(self, z_emb, norms):
         self.tensor = z_emb
-        self._styles = {}
+        self._styles = {norm: norm.style(z_emb).chunk(2, dim=1) for norm in norms}
 
     def styles(self, norm):
         """(gamma, beta), each (B, channels), of the AdaptiveGroupNorm ``norm`` for this embedding."""
-        if norm not in self._styles:
-            self._styles[norm] = norm.style(self.tensor).chunk(2, dim=1)
         return self._styles[norm]
 
 
@@ -161,132 +184,18 @@ class AdaptiveGroupNorm(nn.Module):
             Tensor: The modulated features, shaped like x.
         """
         gamma, beta = z_emb.styles(self) if isinstance(z_emb, ZEmbedding) else self.style(z_emb).chunk(2, dim=1)
-        if x.shape[0] == 1:
-            # one sample: its scale and shift are GroupNorm's affine weights, applied in the normalising pass
-            out = F.group_norm(x, self.norm.num_groups, gamma[0], beta[0], self.norm.eps)
+        if torch.is_autocast_enabled(x.device.type):
+            # the normalisation runs on the autocast dtype (the kernels keep their statistics in fp32) and the output
+            # keeps it: autocast's group_norm would return fp32, which the next convolution casts back
+            dtype = torch.get_autocast_dtype(x.device.type)
+            with torch.autocast(x.device.type, enabled=False):
+                out = self._modulate(x.to(dtype), gamma.to(dtype), beta.to(dtype))
         else:
-            out = torch.addcmul(beta[:, :, None, None], self.norm(x), gamma[:, :, None, None])
+            out = self._modulate(x, gamma, beta)
         return F.silu(out, inplace=True) if silu else out
 
-
-def window_indices(size, window):
-    """Attention windows along one axis: where they read their positions and where each position reads its output.
-
-    Windows are ``window`` long (the whole axis when it is shorter) and side by side; when they do not fill the axis
-    exactly, the last one is moved back to end at the border, overlapping its neighbour, so every window keeps the
-    trained length. Positions covered twice take the output of the window before the last.
-
-    Args:
-        size (int): Length of the axis.
-        window (int): Window length.
-
-    Returns:
-        tuple[Tensor, Tensor, int]: ``gather`` (number of windows * length,): the axis positions of the windows, one
-        window after the other; ``scatter`` (size,): each position's index in ``gather``; the window length.
-    """
-    length = min(window, size)
-    return *padded_window_indices(size, length), length
-
-
-def padded_window_indices(size, window):
-    """:func:`window_indices` with windows of exactly ``window`` positions, also for a shorter axis (its last position
-    repeated to fill the window), written so that a symbolic ``size`` (a traced graph) stays symbolic.
-
-    Args:
-        size (int): Length of the axis.
-        window (int): Window length.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``gather`` (number of windows * window,) and ``scatter`` (size,), as in
-        :func:`window_indices`.
-    """
-    count = (size + window - 1) // window
-    starts = (torch.arange(count) * window).clamp(max=size - window).clamp(min=0)
-    positions = torch.arange(size)
-    owner = (positions // window).clamp(max=count - 1)
-    gather = (starts[:, None] + torch.arange(window)).flatten().clamp(max=size - 1)
-    return gather, owner * window + positions - starts[owner]
-
-
-def _to_windows(qkv, win_h, win_w):
-    """Queries, keys and values (windows, win_h * win_w, c) of a (b, 3 * c, H, W) map tiled by windows exactly."""
-    b, c = qkv.shape[0], qkv.shape[1] // 3
-    num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
-    return (qkv.reshape(b, 3, c, num_h, win_h, num_w, win_w).permute(1, 0, 3, 5, 4, 6, 2)
-            .reshape(3, b * num_h * num_w, win_h * win_w, c).unbind(dim=0))
-
-
-def _from_windows(out, b, num_h, num_w, win_h, win_w):
-    """The (b, c, num_h * win_h, num_w * win_w) map of the per-window outputs (windows, win_h * win_w, c)."""
-    c = out.shape[-1]
-    return (out.reshape(b, num_h, num_w, win_h, win_w, c).permute(0, 5, 1, 3, 2, 4)
-            .reshape(b, c, num_h * win_h, num_w * win_w))
-
-
-class AttentionBlock(nn.Module):
-    """Single-head self-attention through ``scaled_dot_product_attention``, residual 1/sqrt(2), within windows.
-
-    The attention runs within windows of ``window`` x ``window`` positions (see ``window_indices``): with the size the
-    feature map had at the training resolution, a map up to that size is one window (plain global attention, as
-    trained), and a larger map keeps the trained context and a cost linear in its number of positions instead of
-    quadratic. The norm and the 1x1 convs act on the whole map.
-
-    Args:
-        channels (int): Feature channels.
-        window (int | None): Window side in positions; None for global attention at every size. Default: None.
-    """
-
-    def __init__(self, channels, window=None):
-        super().__init__()
-        self.window = window
-        self.norm = nn.GroupNorm(num_groups(channels), channels, eps=1e-6)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x):
-        b, c, height, width = x.shape
-        qkv = self.qkv(self.norm(x))
-        if self.window is not None and torch.compiler.is_exporting():
-            out = self._traceable_attention(qkv)
-        elif height <= (self.window or height) and width <= (self.window or width):
-            # one window: global attention over the map, as trained
-            q, k, v = qkv.reshape(b, 3, c, height * width).transpose(2, 3).unbind(dim=1)
-            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, height, width)
-        else:
-            out = self._windowed_attention(qkv)
-        return self.proj(out).add_(x).mul_(SKIP_SCALE)
-
-    def _windowed_attention(self, qkv):
-        """Attention within windows of the (b, 3 * c, H, W) query-key-value map; returns the (b, c, H, W) output."""
-        height, width = qkv.shape[2:]
-        rows, rows_back, win_h = window_indices(height, self.window)
-        cols, cols_back, win_w = window_indices(width, self.window)
-        # windows that fill the axis exactly need no gathering: a reshape makes them
-        if len(rows) != height:
-            qkv = qkv.index_select(2, rows.to(qkv.device))
-        if len(cols) != width:
-            qkv = qkv.index_select(3, cols.to(qkv.device))
-        num_h, num_w = qkv.shape[2] // win_h, qkv.shape[3] // win_w
-        out = _from_windows(F.scaled_dot_product_attention(*_to_windows(qkv, win_h, win_w)), qkv.shape[0], num_h,
-                            num_w, win_h, win_w)
-        if len(rows) != height:
-            out = out.index_select(2, rows_back.to(qkv.device))
-        if len(cols) != width:
-            out = out.index_select(3, cols_back.to(qkv.device))
-        return out
-
-    def _traceable_attention(self, qkv):
-        """``forward``'s attention for a graph exported for any size (ONNX), where sizes are symbolic and cannot choose
-        a branch: windows of exactly ``window`` positions; an axis shorter than that is padded by repetition and the
-        padding masked out of the keys, so that a map within one window gets global attention, as in eager mode."""
-        height, width = qkv.shape[2:]
-        rows, rows_back = padded_window_indices(height, self.window)
-        cols, cols_back = padded_window_indices(width, self.window)
-        qkv = qkv.index_select(2, rows.to(qkv.device)).index_select(3, cols.to(qkv.device))
-        q, k, v = _to_windows(qkv, self.window, self.window)
-        inside = torch.arange(self.window, device=qkv.device)
-        padding = ~((inside[:, None] < height) & (inside[None, :] < width)).flatten()
-        scores = (q @ k.transpose(1, 2)).mul_(q.shape[-1]**-0.5).masked_fill_(padding, float('-inf'))
-        num_h, num_w = qkv.shape[2] // self.window, qkv.shape[3] // self.window
-        out = _from_windows(scores.softmax(dim=-1) @ v, qkv.shape[0], num_h, num_w, self.window, self.window)
-        return out.index_select(2, rows_back.to(qkv.device)).index_select(3, cols_back.to(qkv.device))
+    def _modulate(self, x, gamma, beta):
+        if x.shape[0] == 1:
+            # one sample: its scale and shift are GroupNorm's affine weights, applied in the normalising pass
+            return F.group_norm(x, self.norm.num_groups, gamma[0], beta[0], self.norm.eps)
+        return torch.addcmul(beta[:, :, None, None], self.norm(x), gamma[:, :, None, None])

@@ -3,10 +3,10 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.nn import functional as F
 
+from .attention import AttentionBlock
 from .layers import (
     SKIP_SCALE,
     AdaptiveGroupNorm,
-    AttentionBlock,
     PixelNorm,
     TimeEmbedding,
     ZEmbedding,
@@ -213,7 +213,7 @@ class SRDDGANUNet(nn.Module):
         Returns:
             ZEmbedding: Their embedding.
         """
-        return ZEmbedding(self.z_mapping(z))
+        return ZEmbedding(self.z_mapping(z), (m for m in self.modules() if isinstance(m, AdaptiveGroupNorm)))
 
     def forward(self, y_t, lq, t, z, lr_feats=None):
         """Predict y0 from the noisy image.

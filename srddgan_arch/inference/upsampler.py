@@ -98,10 +98,10 @@ class SRDDGANer:
         if self.diffusion:
             z = torch.randn(lq.shape[0], self.net.z_dim, generator=rng, device=self.device)
         out = tile_upsample(lambda x: self._run(x, z, rng), lq, self.scale, self.tile, self.tile_pad,
-                            progress=progress).cpu()
-        if self.project is not None:
-            out = self.project(out, lq.float().cpu(), value_range=(0, 1)).clamp(0, 1)
-        return out
+                            progress=progress)
+        if self.project is not None:  # where the output is: the model's device when made whole, the CPU when tiled
+            out = self.project(out, lq.float().to(out.device), value_range=(0, 1)).clamp(0, 1)
+        return out.cpu()
 
     def enhance(self, img, seed=None, progress=False):
         """Super-resolve a float BGR image (H, W, 3) in [0, 1]; returns the BGR SR image in [0, 1], float32.
