@@ -34,28 +34,23 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from functools import partial
 from os import path as osp
 
 import cv2
-import numpy as np
-import torch
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and metric registration)
 from srddgan_arch.cli_errors import run_main
-from srddgan_arch.data.image_io import to_uint8, write_image
 from srddgan_arch.device import default_device
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.settings import PRECISIONS, RunSettings
-from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
-from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE, benchmark_metrics
-from srddgan_arch.models.sample_validation import image_metrics
+from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.lr_consistency import REFERENCES
 from srddgan_arch.option_files import option_file_argument
 from srddgan_arch.options import LRConsistencyOptions
 from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.evaluation_pairs import load_lr_images, load_pairs
+from srddgan_tools.quality import MetricSet, evaluate, integers, markdown_table, model_method, numbers, reference_method
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -63,21 +58,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RRDB_OPT = osp.join(ROOT, 'options', 'test_RRDB_baseline_x4.yml')
 # SRDDGAN's sampler: as the option file sets it, LR-consistent, plain
 SRDDGAN_METHODS = {'srddgan': None, 'srddgan_lrc': 'bicubic', 'srddgan_plain': 'none'}
-COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('psnr_y', 'PSNR-Y ↑', 2), ('ssim_y', 'SSIM-Y ↑', 4),
-           ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),
-           ('niqe', 'NIQE ↓', 2), ('swd', 'SWD ↓', 3), ('diversity', 'Diversity ↑', 2),
-           ('sample_std', 'Pixel std ↑', 2), ('sharpness', 'Sharpness', 3), ('seconds', 's/image', 3)]
-# the columns that compare with the HR: left out when there is none (--lq alone)
-NEEDS_HR = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'lpips', 'swd', 'diversity', 'sharpness')
-
-
-def _reference_method(reference, scale, iterations):
-    """function(lq uint8 BGR, seed) -> SR uint8 BGR of the bicubic or IBP reference (computed as validation does)."""
-    def run(lq, seed):
-        lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
-        sr = reference_upscale(lq_tensor, scale, reference, iterations)
-        return to_uint8(sr[0].numpy().transpose(1, 2, 0))
-    return run
 
 
 def build_methods(args):
@@ -86,7 +66,7 @@ def build_methods(args):
     methods = {}
     for name in args.methods.split(','):
         if name in REFERENCES:
-            methods[name] = _reference_method(name, args.scale, consistency.iterations)
+            methods[name] = reference_method(name, args.scale, consistency.iterations)
             continue
         lr_consistency = None
         if name in SRDDGAN_METHODS:
@@ -103,91 +83,17 @@ def build_methods(args):
                              'bicubic, ibp, rrdb or esrgan.')
         settings = dict(tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device)
         if name not in SRDDGAN_METHODS:
-            methods[name] = _model_method(build_upsampler(opt, model_path, **settings))
+            methods[name] = model_method(build_upsampler(opt, model_path, **settings))
             continue
         settings.update(steps=args.steps, force_steps=args.force_steps, lr_consistency=lr_consistency)
-        methods[name] = _model_method(build_upsampler(opt, model_path, **settings))
+        methods[name] = model_method(build_upsampler(opt, model_path, **settings))
         if args.reduce == 'mean':
             for count in args.reduce_samples:
-                methods[f'{name} mean of {count}'] = _model_method(methods[name].upsampler, count)
+                methods[f'{name} mean of {count}'] = model_method(methods[name].upsampler, count)
         for alpha in args.alphas or ():
             upsampler = build_upsampler(opt, model_path, interpolate=args.interpolate, alpha=alpha, **settings)
-            methods[f'{name} alpha {alpha:g}'] = _model_method(upsampler)
+            methods[f'{name} alpha {alpha:g}'] = model_method(upsampler)
     return methods
-
-
-def _model_method(upsampler, mean_of=1):
-    """function(lq uint8 BGR, seed) -> SR uint8 BGR of an upsampler (the mean of ``mean_of`` samples, seeds seed,
-    seed + 1, ...), with the upsampler as its ``upsampler`` attribute; ``draws_samples``: a seed draws one sample
-    of several (its diversity is measured)."""
-    def run(lq, seed):
-        return to_uint8(mean_of_samples(upsampler, lq.astype(np.float32) / 255, range(seed, seed + mean_of)))
-    run.upsampler, run.draws_samples = upsampler, upsampler.diffusion and mean_of == 1
-    return run
-
-
-class MetricSet:
-    """The metrics of the table: the benchmark convention's (``srddgan_arch.metrics.benchmark``, as srddgan-test's
-    option files list them, computed by srddgan-test's ``image_metrics``) and the extra columns (SWD, sharpness,
-    pixel std); records why an unavailable one is n/a."""
-
-    def __init__(self, args):
-        self.args = args
-        self.notes = {}
-
-    def guarded(self, key, fn):
-        """``fn()``, or None when it raised FileNotFoundError (missing weights; the reason goes to the notes)."""
-        if key in self.notes:
-            return None
-        try:
-            return fn()
-        except FileNotFoundError as error:
-            self.notes[key] = str(error)
-            return None
-
-    def entries(self, samples, gt):
-        """The metric entries for the samples of one LR image (NIQE left out on images too small for it)."""
-        niqe = not self.args.no_niqe and min(samples[0].shape[:2]) >= NIQE_MIN_SIDE
-        if not self.args.no_niqe and not niqe:
-            self.notes['niqe'] = f'NIQE needs images of at least {NIQE_MIN_SIDE}x{NIQE_MIN_SIDE} pixels.'
-        metrics = benchmark_metrics(self.args.scale, len(samples) > 1, self.args.lpips_backbone, niqe)
-        if gt is None:
-            return {name: metrics[name] for name in ('lr_psnr', 'niqe') if name in metrics}
-        return dict(metrics, swd={'type': 'calculate_swd'}, sharpness={'type': 'calculate_sharpness'})
-
-    def image(self, samples, gt, lq):
-        """The metrics of the SR samples of one LR image, as srddgan-test computes them: per-image ones averaged over
-        the samples, diversity and pixel std over the set; without ``gt`` (None) only those that need no HR."""
-        values = {}
-        for name, metric_opt in self.entries(samples, gt).items():
-            try:
-                result = self.guarded(name, partial(image_metrics, {name: metric_opt}, samples, gt, lq))
-                if result is not None:
-                    values[name] = result[name]
-            except np.linalg.LinAlgError:  # flat images have no natural-scene statistics
-                self.notes['niqe'] = 'NIQE is undefined on some (flat) images; the mean skips them.'
-        if len(samples) > 1:
-            values['sample_std'] = image_metrics({'s': {'type': 'calculate_sample_std'}}, samples, gt, lq)['s']
-        return values
-
-
-def evaluate(method, run, pairs, metrics, args, save_dir=None):
-    """Mean metrics of one method over the pairs (a stochastic one: its ``--num_samples`` samples of seeds seed,
-    seed + 1, ..., as srddgan-test draws them with val.seed); saves its first samples under ``save_dir`` when given."""
-    totals = {}
-    for name, gt, lq in pairs:
-        start = time.perf_counter()
-        samples = [run(lq, args.seed)]
-        seconds = time.perf_counter() - start  # the method alone, not its metrics
-        if getattr(run, 'draws_samples', False) and args.num_samples > 1:
-            samples += [run(lq, args.seed + i) for i in range(1, args.num_samples)]
-        values = dict(metrics.image(samples, gt, lq), seconds=seconds)
-        if save_dir:
-            write_image(osp.join(save_dir, osp.splitext(name)[0] + '.png'), samples[0].astype(np.float32) / 255)
-        for key, value in values.items():
-            if value is not None:
-                totals.setdefault(key, []).append(value)
-    return {key: float(np.mean(values)) for key, values in totals.items()}
 
 
 def save_fid_samples(method, run, pairs, save_dir, num_samples, seed):
@@ -213,36 +119,6 @@ def fid_is_scores(method, run, pairs, fid_dir, args):
     count = save_fid_samples(method, run, pairs, fid_dir, args.fid_samples, args.seed)
     scores = calculate_fid_is(fid_dir, args.fid_reference, inception_path=args.inception_path, device=args.device)
     return dict(fid=scores['fid'], is_mean=scores['is_mean'], fid_samples=count)
-
-
-def markdown_table(results, notes, with_fid=False, with_hr=True):
-    """The results as a markdown table (n/a for missing values) with the notes below; ``with_hr`` False leaves out
-    the columns that need the HR."""
-    columns = [column for column in COLUMNS if with_hr or column[0] not in NEEDS_HR]
-    columns += [('fid', 'FID ↓', 2), ('is_mean', 'IS ↑', 2)] if with_fid else []
-    lines = ['| Method | ' + ' | '.join(title for _, title, _ in columns) + ' |',
-             '|---|' + '---:|' * len(columns)]
-    for method, values in results.items():
-        cells = [f'{values[key]:.{digits}f}' if key in values else 'n/a' for key, _, digits in columns]
-        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
-    lines += [''] + [f'- {key}: n/a: {reason}' for key, reason in sorted(notes.items())]
-    return '\n'.join(lines) + '\n'
-
-
-def _integers(text):
-    """'2,4,8' -> (2, 4, 8), each >= 1."""
-    values = tuple(int(value) for value in text.split(','))
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f'{text}: expected positive integers.')
-    return values
-
-
-def _numbers(text):
-    """'0.25,0.5' -> (0.25, 0.5), each in [0, 1]."""
-    values = tuple(float(value) for value in text.split(','))
-    if not all(0 <= value <= 1 for value in values):
-        raise argparse.ArgumentTypeError(f'{text}: expected numbers from 0 to 1.')
-    return values
 
 
 def parse_args(argv=None):
@@ -272,11 +148,11 @@ def parse_args(argv=None):
     parser.add_argument('--reduce', choices=('none', 'mean'), default='none', help="'mean': add a row per "
                         '--reduce_samples K for every SRDDGAN method: one image per LR image, the mean of K samples '
                         '(as srddgan-infer --reduce mean). Default: none.')
-    parser.add_argument('--reduce_samples', type=_integers, default=(2, 4, 8), help='The K of --reduce mean, '
+    parser.add_argument('--reduce_samples', type=integers, default=(2, 4, 8), help='The K of --reduce mean, '
                         'comma-separated. Default: 2,4,8.')
     parser.add_argument('--interpolate', help='Second SRDDGAN weights (same network): add a row per --alphas value '
                         'for every SRDDGAN method, sampled with (1 - alpha) * --srddgan_model + alpha * these.')
-    parser.add_argument('--alphas', type=_numbers, help='The alphas of --interpolate, comma-separated.')
+    parser.add_argument('--alphas', type=numbers, help='The alphas of --interpolate, comma-separated.')
     parser.add_argument('--seed', type=int, default=0, help='Seed of the first sample. Default: 0.')
     parser.add_argument('--no_niqe', action='store_true', help='Skip NIQE (slow on large images).')
     parser.add_argument('--lpips_backbone', help="LPIPS AlexNet backbone file. Default: torchvision's cache.")

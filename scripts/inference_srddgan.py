@@ -1,4 +1,4 @@
-"""SRDDGAN inference on image files or folders (``srddgan-infer``): see ``--help`` and the README
+"""SRDDGAN inference on image files or folders (``srddgan-infer``): see ``--help`` and docs/inference.md
 ("Inference on your own images").
 
     python scripts/inference_srddgan.py -i inputs -o results -opt options/test_SRDDGAN_DIV2K_x4.yml \

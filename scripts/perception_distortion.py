@@ -29,9 +29,12 @@ import run_demo
 from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.image_io import write_image
 from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.option_files import load_yaml
 from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.demo import build_demo_dataset
+from srddgan_tools.evaluation_pairs import load_pairs
+from srddgan_tools.quality import MetricSet, evaluate, integers, markdown_table, model_method, numbers, reference_method
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
@@ -71,8 +74,8 @@ def split_args(split_dir, num_samples, max_images=None):
     """``benchmark_quality``'s arguments for one split (NIQE left out below its size) and its image pairs."""
     gt_dir, lq_dir = osp.join(split_dir, 'HR'), osp.join(split_dir, 'LR_bicubic_X4')
     argv = ['--gt', gt_dir, '--lq', lq_dir, '--num_samples', str(num_samples), '--device', 'cpu']
-    pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
-    if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * benchmark_quality.NIQE_MIN_SIDE:
+    pairs = load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
+    if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * NIQE_MIN_SIDE:
         argv.append('--no_niqe')  # BasicSR's NIQE needs two 96-px blocks
     return benchmark_quality.parse_args(argv), pairs
 
@@ -80,9 +83,9 @@ def split_args(split_dir, num_samples, max_images=None):
 def score(methods, split_dir, num_samples, max_images=None):
     """method -> mean metrics on one split, and the notes (metrics n/a and why)."""
     args, pairs = split_args(split_dir, num_samples, max_images)
-    metrics, results = benchmark_quality.MetricSet(args), {}
+    metrics, results = MetricSet(args), {}
     for method, run in methods.items():
-        results[method] = benchmark_quality.evaluate(method, run, pairs, metrics, args)
+        results[method] = evaluate(method, run, pairs, metrics, args)
         print(f'{split_dir} {method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
     return results, metrics.notes
 
@@ -101,12 +104,12 @@ def knob_methods(models, paths, distortion, perceptual, mean_counts, alphas):
     for weight in dict.fromkeys((distortion, perceptual)):
         upsampler = models[weight]
         for count in mean_counts:
-            methods[f'{model_name(weight)} mean of {count}'] = benchmark_quality._model_method(upsampler, count)
+            methods[f'{model_name(weight)} mean of {count}'] = model_method(upsampler, count)
     opt_path, first = paths[distortion]
     second = paths[perceptual][1]
     for alpha in alphas:
         upsampler = build_upsampler(opt_path, first, device='cpu', interpolate=second, alpha=alpha)
-        methods[f'interpolation alpha {alpha:g}'] = benchmark_quality._model_method(upsampler)
+        methods[f'interpolation alpha {alpha:g}'] = model_method(upsampler)
     return methods
 
 
@@ -170,9 +173,9 @@ def main(argv=None):
                         "demo's). Default: 0.05.")
     parser.add_argument('--perceptual', type=float, help='The perceptual model. Default: chosen on the validation '
                         f'crops (the lowest SWD at least {MIN_GAIN_OVER_BICUBIC} dB above bicubic).')
-    parser.add_argument('--mean_of', type=benchmark_quality._integers, default=(2, 4, 8),
+    parser.add_argument('--mean_of', type=integers, default=(2, 4, 8),
                         help='K of the mean of K samples. Default: 2,4,8.')
-    parser.add_argument('--alphas', type=benchmark_quality._numbers, default=(0.25, 0.5, 0.75),
+    parser.add_argument('--alphas', type=numbers, default=(0.25, 0.5, 0.75),
                         help='Interpolation weights of the perceptual model. Default: 0.25,0.5,0.75.')
     parser.add_argument('--num_samples', type=int, default=2, help='Samples for the pixel std. Default: 2.')
     parser.add_argument('--total_iter', type=int, help="Training iterations. Default: the demo's.")
@@ -191,10 +194,10 @@ def main(argv=None):
              for w in args.gan_weights}
     rrdb = run_demo.train_variant(rrdb_options(args.total_iter), OUTPUT, args.retrain)
     iterations = load_yaml(paths[args.distortion][0])['lr_consistency']['iterations']
-    methods = {name: benchmark_quality._reference_method(name, 4, iterations) for name in ('bicubic', 'ibp')}
-    methods['rrdb'] = benchmark_quality._model_method(build_upsampler(rrdb[0], rrdb[1], device='cpu'))
+    methods = {name: reference_method(name, 4, iterations) for name in ('bicubic', 'ibp')}
+    methods['rrdb'] = model_method(build_upsampler(rrdb[0], rrdb[1], device='cpu'))
     models = {w: build_upsampler(*paths[w], device='cpu') for w in args.gan_weights}
-    methods.update({model_name(w): benchmark_quality._model_method(models[w]) for w in args.gan_weights})
+    methods.update({model_name(w): model_method(models[w]) for w in args.gan_weights})
     results, notes = {}, {}
     for split, split_dir in SPLITS.items():
         results[split], split_notes = score(methods, split_dir, args.num_samples, args.max_images)
@@ -209,7 +212,7 @@ def main(argv=None):
         notes.update(split_notes)
     choice = (f'Perceptual model: gan_weight {perceptual:g} ({"given" if args.perceptual is not None else "chosen"}'
               f' on the {validation}); distortion recipe: gan_weight {args.distortion:g}.')
-    text = choice + '\n' + ''.join(f'\n{split} ({SPLITS[split]}):\n\n' + benchmark_quality.markdown_table(
+    text = choice + '\n' + ''.join(f'\n{split} ({SPLITS[split]}):\n\n' + markdown_table(
         rows, notes if split == heldout else {}) for split, rows in results.items())
     atomic_write(outputs[0], lambda f: f.write(text.encode()), overwrite=True)
     plot(results[heldout], outputs[1], args.distortion, perceptual, args.mean_of, args.alphas)

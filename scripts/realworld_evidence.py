@@ -29,6 +29,8 @@ from srddgan_arch.data.image_files import list_images
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.option_files import load_yaml
 from srddgan_tools.demo import build_demo_dataset
+from srddgan_tools.evaluation_pairs import load_pairs
+from srddgan_tools.quality import MetricSet, evaluate, model_method, reference_method
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
@@ -103,17 +105,17 @@ def score(models, gt_dir, lq_dir, max_images=None):
     """method -> mean metrics on (gt_dir, lq_dir), with benchmark_quality's metric code; and the SR images."""
     args = benchmark_quality.parse_args(['--gt', gt_dir, '--lq', lq_dir, '--num_samples', '1'])
     args.device = 'cpu'
-    pairs = benchmark_quality.load_pairs(gt_dir, lq_dir, 4, max_images=max_images, degraded_lq=True)
-    methods = {'bicubic': benchmark_quality._reference_method('bicubic', 4, 3)}
+    pairs = load_pairs(gt_dir, lq_dir, 4, max_images=max_images, degraded_lq=True)
+    methods = {'bicubic': reference_method('bicubic', 4, 3)}
     for pipeline, (opt_path, checkpoint) in models.items():
         samplers = {'': None} if pipeline != 'bicubic' else {' (LR-consistent)': 'bicubic', ' (plain)': 'none'}
         for suffix, lr_consistency in samplers.items():
             upsampler = build_upsampler(opt_path, checkpoint, device='cpu', lr_consistency=lr_consistency)
-            methods[f'SRDDGAN trained on {pipeline} LR{suffix}'] = benchmark_quality._model_method(upsampler)
-    metrics, results, images = benchmark_quality.MetricSet(args), {}, {}
+            methods[f'SRDDGAN trained on {pipeline} LR{suffix}'] = model_method(upsampler)
+    metrics, results, images = MetricSet(args), {}, {}
     shown = next((pair for pair in pairs if pair[0] == FIGURE_PHOTO), pairs[0])
     for method, run in methods.items():
-        results[method] = benchmark_quality.evaluate(method, run, pairs, metrics, args)
+        results[method] = evaluate(method, run, pairs, metrics, args)
         images[method] = run(shown[2], args.seed)
         print(f'{method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
     return results, images, shown

@@ -310,3 +310,13 @@ def model_args(tmp_path):
     """-opt and --model_path of a tiny RRDBNet, on the CPU."""
     opt_path, model_path = write_tiny_rrdb(tmp_path)
     return ['-opt', opt_path, '--model_path', model_path, '--device', 'cpu']
+
+
+def tiny_pipeline_networks():
+    """The network_g and network_d sections of the tiny x4 model (8 channels, 32x32 HR crops, an LR encoder) that the
+    pipeline tests train."""
+    return {'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
+                          'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
+                          'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2,
+                          'encoder_num_grow_ch': 4},
+            'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16}}

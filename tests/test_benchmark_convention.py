@@ -109,7 +109,7 @@ def test_benchmark_quality_reproduces_srddgan_test_on_an_odd_size(tmp_path, scal
                               '--lpips_backbone', alexnet_file])
     pairs = script.load_pairs(str(hr_dir), str(lr_dir), scale)
     upsampler = script.build_upsampler(str(opt_path), str(weights), device='cpu')
-    results = script.evaluate('srddgan', script._model_method(upsampler), pairs, script.MetricSet(args), args)
+    results = script.evaluate('srddgan', script.model_method(upsampler), pairs, script.MetricSet(args), args)
     names = set(benchmark_metrics(scale, True))
     assert names <= set(logged) and names <= set(results)
     for name in names:

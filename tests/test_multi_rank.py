@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 import yaml
-from conftest import link_package, write_paired_images
+from conftest import link_package, tiny_pipeline_networks, write_paired_images
 
 pytestmark = pytest.mark.slow
 
@@ -81,10 +81,7 @@ def two_rank_options(name, data, total_iter):
             'name': 'train', 'type': 'PairedImageDataset', 'dataroot_gt': hr_dir, 'dataroot_lq': lr_dir,
             'io_backend': {'type': 'disk'}, 'gt_size': 32, 'use_hflip': True, 'use_rot': False,
             'num_worker_per_gpu': 0, 'batch_size_per_gpu': 2, 'dataset_enlarge_ratio': 1}},
-        'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
-                      'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
-                      'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
-        'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
+        **tiny_pipeline_networks(),
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {'ema_decay': 0.9, 'total_iter': total_iter,
                   'optim_g': {'type': 'AdamW', 'lr': 1.0e-4, 'betas': [0.5, 0.9]},

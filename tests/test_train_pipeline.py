@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from basicsr.train import train_pipeline
-from conftest import write_paired_images
+from conftest import tiny_pipeline_networks, write_paired_images
 
 from srddgan_arch.options import OptionError
 
@@ -33,10 +33,7 @@ def write_options(root, total_iter, alexnet_file):
             'train': {**dataset('train'), 'gt_size': 32, 'use_hflip': True, 'use_rot': False,
                       'num_worker_per_gpu': 0, 'batch_size_per_gpu': 2, 'dataset_enlarge_ratio': 1},
             'val': dataset('val')},
-        'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
-                      'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
-                      'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4},
-        'network_d': {'type': 'SRDDGANDiscriminator', 'num_feat': 8, 'image_size': 32, 't_emb_dim': 16},
+        **tiny_pipeline_networks(),
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {'ema_decay': 0.9, 'total_iter': total_iter,
                   'optim_g': {'type': 'AdamW', 'lr': 1.0e-4, 'betas': [0.5, 0.9]},

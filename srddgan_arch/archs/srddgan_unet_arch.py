@@ -73,6 +73,20 @@ class ResBlock(nn.Module):
         return h.add_(self._skip(x)).mul_(SKIP_SCALE)
 
 
+def _check_arguments(scale, image_size, divisor, ch_mult, num_mapping_layers, residual, in_channels, out_channels):
+    """SRDDGANUNet's arguments that cannot build a working network, each one ValueError naming it."""
+    if scale < 2 or scale % 2:
+        raise ValueError(f'SRDDGANUNet: scale must be an even integer (2, 4, 8), got {scale}.')
+    if image_size % divisor:
+        raise ValueError(f'SRDDGANUNet: image_size {image_size} is not divisible by 2 ** (len(ch_mult) - 1) = '
+                         f'{divisor} (ch_mult={list(ch_mult)}).')
+    if num_mapping_layers < 1:
+        raise ValueError(f'SRDDGANUNet: num_mapping_layers must be >= 1, got {num_mapping_layers}.')
+    if residual and in_channels != out_channels:
+        raise ValueError(f'SRDDGANUNet: residual needs in_channels == out_channels, got {in_channels} and '
+                         f'{out_channels}.')
+
+
 @ARCH_REGISTRY.register()
 class SRDDGANUNet(nn.Module):
     """SRDDGAN generator G(y_t, x, t, z): an NCSN++/DDGAN-style U-Net that predicts y0 (tanh output).
@@ -123,16 +137,8 @@ class SRDDGANUNet(nn.Module):
                  encoder_param_key='params', freeze_encoder=False, residual=False):
         super().__init__()
         self.divisor = 2**(len(ch_mult) - 1)
-        if scale < 2 or scale % 2:
-            raise ValueError(f'SRDDGANUNet: scale must be an even integer (2, 4, 8), got {scale}.')
-        if image_size % self.divisor:
-            raise ValueError(f'SRDDGANUNet: image_size {image_size} is not divisible by 2 ** (len(ch_mult) - 1) = '
-                             f'{self.divisor} (ch_mult={list(ch_mult)}).')
-        if num_mapping_layers < 1:
-            raise ValueError(f'SRDDGANUNet: num_mapping_layers must be >= 1, got {num_mapping_layers}.')
-        if residual and in_channels != out_channels:
-            raise ValueError(f'SRDDGANUNet: residual needs in_channels == out_channels, got {in_channels} and '
-                             f'{out_channels}.')
+        _check_arguments(scale, image_size, self.divisor, ch_mult, num_mapping_layers, residual, in_channels,
+                         out_channels)
         self.out_channels, self.scale, self.z_dim, self.lr_concat = out_channels, scale, z_dim, lr_concat
         self.residual = residual
         t_emb_dim = t_emb_dim or 4 * num_feat
@@ -155,6 +161,16 @@ class SRDDGANUNet(nn.Module):
         def block(cin, cout, resample=None):
             return ResBlock(cin, cout, t_emb_dim, z_emb_dim, dropout, resample)
 
+        ch = self._build_levels(block, num_feat, ch_mult, num_res_blocks, attn_resolutions, image_size)
+        self.norm_out = nn.GroupNorm(num_groups(ch), ch, eps=1e-6)
+        self.conv_out = nn.Conv2d(ch, out_channels, 3, 1, 1)
+        if residual:
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
+
+    def _build_levels(self, block, num_feat, ch_mult, num_res_blocks, attn_resolutions, image_size):
+        """The down path, the middle block and the up path (NCSN++'s layout, see the class docstring); returns the
+        channels of the last up block."""
         # down path: remember every block's output channels for the skip connections
         self.down = nn.ModuleList()
         skip_channels, ch, res = [num_feat], num_feat, image_size
@@ -180,11 +196,7 @@ class SRDDGANUNet(nn.Module):
             if level != 0:
                 self.up.append(block(ch, ch, 'up'))
                 res *= 2
-        self.norm_out = nn.GroupNorm(num_groups(ch), ch, eps=1e-6)
-        self.conv_out = nn.Conv2d(ch, out_channels, 3, 1, 1)
-        if residual:
-            nn.init.zeros_(self.conv_out.weight)
-            nn.init.zeros_(self.conv_out.bias)
+        return ch
 
     def encode_lr(self, lq):
         """LR-encoder features brought to HR size (B, num_feat, H, W), or None without encoder.

@@ -1,8 +1,8 @@
 """``srddgan-infer`` (also ``scripts/inference_srddgan.py``): super-resolve image files or folders.
 
-The command line follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and the README. Mistakes are one
-line on stderr and a non-zero exit (the traceback with ``--debug``); an image that fails is named and skipped, and the
-run ends with a summary and exit code 1.
+The command line (``arguments.py``) follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and
+docs/inference.md. Mistakes are one line on stderr and a non-zero exit (the traceback with ``--debug``); an image that
+fails is named and skipped, and the run ends with a summary and exit code 1.
 """
 import os
 import sys
