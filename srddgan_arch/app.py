@@ -52,6 +52,9 @@ def uploaded_image(gr):
         type: The component class.
     """
     class UploadedImage(gr.Image):
+        def get_block_name(self):
+            return 'image'  # the page draws gr.Image's own component (by default a subclass's name picks it)
+
         def preprocess(self, payload):
             return None if payload is None else str(payload.path)
 
