@@ -41,26 +41,6 @@ def page_outputs(gr, seed, result):
             '(0-255 scale).')
 
 
-def uploaded_image(gr):
-    """gr.Image that hands the uploaded file over as it is: gr.Image's own preprocessing opens it with Pillow, and a
-    file that is no image fails there with gradio's bare "Error" before srddgan can name it (``request``).
-
-    Args:
-        gr (module): gradio.
-
-    Returns:
-        type: The component class.
-    """
-    class UploadedImage(gr.Image):
-        def get_block_name(self):
-            return 'image'  # the page draws gr.Image's own component (by default a subclass's name picks it)
-
-        def preprocess(self, payload):
-            return None if payload is None else str(payload.path)
-
-    return UploadedImage
-
-
 def build_app(base, opt, max_memory=None):
     """The gradio Blocks app around :func:`explore` (API name ``/explore``); its controls start at the defaults of
     ``srddgan-infer``'s options of the same names.
@@ -87,8 +67,11 @@ def build_app(base, opt, max_memory=None):
         gr.Markdown(f'# SRDDGAN: explore the samples\n`{os.path.basename(opt)}`, x{base.scale}. Each sample draws '
                     'another latent z: where the samples differ, the model is unsure.')
         with gr.Row():
-            image = uploaded_image(gr)(type='filepath', label='LR image', sources=['upload'], height=360,
-                                       elem_id='lr_input')
+            image = gr.Image(type='filepath', label='LR image', sources=['upload'], height=360, elem_id='lr_input')
+            # the upload's path as it is: gr.Image's own preprocessing decodes it with Pillow, and a file that is no
+            # image fails there with gradio's bare "Error" before srddgan can name it (``request``); an instance
+            # attribute, not a subclass (gradio writes a .pyi stub beside the module of a component subclass)
+            image.preprocess = lambda payload: None if payload is None else str(payload.path)
             with gr.Column():
                 controls = [
                     gr.Number(value=base.scale, label='scale (-s)', minimum=0),
