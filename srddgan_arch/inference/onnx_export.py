@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ import torch
 
 from srddgan_arch.diffusion import DiffusionSchedule
 from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
+from srddgan_arch.utils.padding import lr_multiple
 from srddgan_runtime import Schedule
 from srddgan_runtime.upsampler import MANIFEST, MANIFEST_FORMAT
 
@@ -54,12 +54,6 @@ class _Step(torch.nn.Module):
         return self.net(y_t, lq, t, z, lr_feats=lr_feats)
 
 
-def lr_multiple(net):
-    """The multiple of LR sizes the generator takes (its U-Net halves the HR size len(ch_mult) - 1 times)."""
-    divisor = getattr(net, 'divisor', 1)
-    return divisor // math.gcd(divisor, net.scale)
-
-
 def _in_channels(net):
     """Channels of the LR image (and of y_t): the first conv sees both when the LR is concatenated."""
     return net.conv_in.in_channels // (2 if net.lr_concat else 1)
@@ -73,7 +67,7 @@ def _export_graph(module, args, names, dynamic_shapes, output_name, path):
 
 def _write_graphs(net, folder):
     """Export ``encoder.onnx`` (when the generator has an encoder) and ``step.onnx`` into ``folder``."""
-    multiple, scale = lr_multiple(net), net.scale
+    multiple, scale = lr_multiple(net, net.scale), net.scale
     batch = torch.export.Dim('batch', min=1, max=4096)
     lr_h, lr_w = torch.export.Dim('lr_h_blocks', min=1, max=8192), torch.export.Dim('lr_w_blocks', min=1, max=8192)
     lr_dims = {0: batch, 2: lr_h * multiple, 3: lr_w * multiple}
@@ -151,7 +145,8 @@ def export_onnx(opt, model_path, output_dir, param_key='params_ema', interpolate
         key = export_key(network_opt, model_path, param_key, interpolate, alpha)
         manifest = dict(format=MANIFEST_FORMAT, key=key, opset=OPSET,
                         scale=net.scale, in_channels=_in_channels(net), out_channels=net.out_channels, z_dim=net.z_dim,
-                        lr_multiple=lr_multiple(net), encoder='encoder.onnx' if net.encoder is not None else None,
+                        lr_multiple=lr_multiple(net, net.scale),
+                        encoder='encoder.onnx' if net.encoder is not None else None,
                         step='step.onnx', schedule=_schedule_numbers(schedule),
                         lr_consistency=dict(downsampler=consistency.downsampler, iterations=consistency.iterations),
                         source=dict(opt=osp.abspath(opt), model_path=osp.abspath(model_path), param_key=param_key,
