@@ -41,9 +41,10 @@ import cv2
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and metric registration)
 from srddgan_arch.cli_errors import run_main
+from srddgan_arch.color_fix import COLOR_FIXES
 from srddgan_arch.device import default_device
 from srddgan_arch.inference.loading import load_option_file
-from srddgan_arch.inference.settings import PRECISIONS, RunSettings
+from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.lr_consistency import REFERENCES
 from srddgan_arch.option_files import option_file_argument
@@ -81,7 +82,8 @@ def build_methods(args):
         else:
             raise ValueError(f'--methods: unknown method {name!r}; expected one of {", ".join(SRDDGAN_METHODS)}, '
                              'bicubic, ibp, rrdb or esrgan.')
-        settings = dict(tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device)
+        settings = dict(tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device,
+                        color_fix=args.color_fix)
         if name not in SRDDGAN_METHODS:
             methods[name] = model_method(build_upsampler(opt, model_path, **settings))
             continue
@@ -144,6 +146,9 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, help='SRDDGAN sampling steps T. Default: the trained T.')
     parser.add_argument('--force_steps', action='store_true', help='Allow a --steps other than the trained T (the '
                         'generator never saw its noise levels: for measuring what that does).')
+    parser.add_argument('--color_fix', choices=COLOR_FIXES, help="The model methods' colours from the upsampled LR "
+                        "(srddgan-infer's --color_fix), for samplers without the LR projection (not srddgan_lrc). "
+                        f'Default: {ModelChoice.color_fix}.')
     parser.add_argument('--num_samples', type=int, default=10, help='Samples for diversity. Default: 10.')
     parser.add_argument('--reduce', choices=('none', 'mean'), default='none', help="'mean': add a row per "
                         '--reduce_samples K for every SRDDGAN method: one image per LR image, the mean of K samples '

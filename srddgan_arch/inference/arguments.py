@@ -7,6 +7,7 @@ import sys
 import cv2
 
 from srddgan_arch.cli_errors import OneLineParser
+from srddgan_arch.color_fix import COLOR_FIXES
 from srddgan_arch.data.image_files import IMAGE_EXTENSIONS
 from srddgan_arch.device import default_device, device_error
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES
@@ -85,6 +86,10 @@ def _model_arguments(parser):
                         help="Make the output consistent with the input's MATLAB-bicubic downscale ('bicubic': exact "
                         "for models trained on bicubic LR, an approximation otherwise) or not ('none'). Default: the "
                         "option file's lr_consistency section (off without one).")
+    parser.add_argument('--color_fix', choices=COLOR_FIXES, help="Take the output's low frequencies ('wavelet') or "
+                        "channel statistics ('adain') from the upsampled LR, for samplers without the LR projection "
+                        "(--lr_consistency none): a degraded photo's colour drift corrected. Default: "
+                        f'{ModelChoice.color_fix}.')
 
 
 def _sampling_arguments(parser):

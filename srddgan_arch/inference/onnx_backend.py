@@ -19,7 +19,8 @@ def onnx_cache_dir():
 def onnx_argument_error(args):
     """What ``--backend onnxruntime`` cannot do with these ``srddgan-infer`` arguments, or None."""
     torch_only = dict(face=args.face, channels_last=args.channels_last, compile=args.compile,
-                      bf16=args.precision == 'bf16', fp16=args.precision == 'fp16')
+                      bf16=args.precision == 'bf16', fp16=args.precision == 'fp16',
+                      color_fix=args.color_fix not in (None, 'none'))
     given = [f'--{name}' for name, value in torch_only.items() if value]
     if args.device not in (None, 'cpu'):
         given.append(f'--device {args.device}')

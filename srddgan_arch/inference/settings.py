@@ -1,8 +1,9 @@
 """How inference runs, on two carriers, each default written once:
 
 - :class:`ModelChoice`: what belongs to one model: which weights are read from its checkpoint, the interpolation with a
-  second checkpoint, the diffusion steps and the LR consistency of its sampler. ``srddgan-infer`` builds one for the
-  ``-opt`` model and one for the face model (which takes none of the main model's choices).
+  second checkpoint, the diffusion steps, the LR consistency of its sampler and the colour fix of its output.
+  ``srddgan-infer`` builds one for the ``-opt`` model and one for the face model (which takes none of the main model's
+  choices).
 - :class:`RunSettings`: what belongs to the run, whatever the model: tiles, precision, device, memory format, compile.
 
 The command line and the web app build them once (an option left out is None: the default here); ``build_upsampler``
@@ -15,6 +16,7 @@ A new sampler option is a field of :class:`ModelChoice` (here), the flag of the 
 """
 import torch
 
+from srddgan_arch.color_fix import COLOR_FIXES
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.options.schema import Section, option, section
 
@@ -36,6 +38,9 @@ class ModelChoice(Section):
     force_steps: bool = option(False, 'Sample with a T (or schedule) the generator was not trained with, warning.')
     lr_consistency: str | None = option(None, "LR-consistent output with this downsampler; null: the option file's "
                                         'lr_consistency section.', choices=DOWNSAMPLERS)
+    color_fix: str = option('none', "Colours of the output from the upsampled LR: 'wavelet' (its low frequencies) or "
+                            "'adain' (its channel statistics); for samplers without the LR projection.",
+                            choices=COLOR_FIXES)
 
 
 @section('')

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from srddgan_arch.color_fix import color_fix
 from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
@@ -43,11 +44,13 @@ class SRDDGANer:
             downsample. Default: None (from the network's ``divisor``, the HR multiple it needs, and the scale).
         lr_consistency (LRConsistencyOptions | None): LR-consistent output; None or downsampler 'none': off.
             Default: None.
+        color_fix (str): The output's colours from the upsampled LR (``srddgan_arch.color_fix``): 'none',
+            'wavelet' or 'adain'; not with the LR projection (it ties the output to the LR already). Default: 'none'.
         changes: Run settings changed by keyword (``tile=64``); None keeps the setting.
     """
 
     def __init__(self, net, settings=None, *, scale=None, schedule=None, lr_multiple=None, lr_consistency=None,
-                 **changes):
+                 color_fix='none', **changes):
         self.settings = (settings or RunSettings()).updated(**changes)
         self.scale = scale or getattr(net, 'scale', None)
         if not isinstance(self.scale, int):
@@ -61,6 +64,11 @@ class SRDDGANer:
         self.lr_multiple = lr_multiple or network_lr_multiple(net, self.scale)
         self.lr_consistency = lr_consistency or LRConsistencyOptions()
         self.project = self.lr_consistency.projector(self.scale)
+        if color_fix != 'none' and self.project is not None:
+            raise ValueError(f'color_fix {color_fix} is for samplers without the LR projection, and this one projects '
+                             f'onto the LR ({self.lr_consistency.downsampler}): give lr_consistency none '
+                             '(--lr_consistency none) or color_fix none.')
+        self.color_fix = color_fix
         self.model = torch.compile(self.net) if self.settings.compile else self.net
         if self.diffusion and self.settings.compile:
             for attribute in ('encode_lr', 'z_dim', 'scale', 'out_channels'):
@@ -101,7 +109,7 @@ class SRDDGANer:
                             progress=progress)
         if self.project is not None:  # where the output is: the model's device when made whole, the CPU when tiled
             out = self.project(out, lq.float().to(out.device), value_range=(0, 1)).clamp(0, 1)
-        return out.cpu()
+        return color_fix(out, lq.float(), self.color_fix).cpu()
 
     def enhance(self, img, seed=None, progress=False):
         """Super-resolve a float BGR image (H, W, 3) in [0, 1]; returns the BGR SR image in [0, 1], float32.
@@ -182,7 +190,7 @@ def build_upsampler(opt, model_path=None, run=None, model=None, **changes):
         run (RunSettings | None): How the upsampler computes, handed to :class:`SRDDGANer`. Default: None (the
             defaults).
         model (ModelChoice | None): What is read from the checkpoint and how this model samples: param_key,
-            interpolate, alpha, steps, force_steps, lr_consistency. Default: None (the defaults).
+            interpolate, alpha, steps, force_steps, lr_consistency, color_fix. Default: None (the defaults).
         changes: Fields of either carrier changed by keyword (``steps=8``, ``tile=64``); None keeps the setting.
 
     Returns:
@@ -205,7 +213,7 @@ def build_upsampler(opt, model_path=None, run=None, model=None, **changes):
         schedule = DiffusionSchedule(**dataclasses.asdict(diffusion.updated(num_timesteps=model.steps)))
         _check_trained_schedule(schedule, trained, model.force_steps)
     return SRDDGANer(net, (run or RunSettings()).updated(**run_changes), schedule=schedule,
-                     lr_consistency=consistency)
+                     lr_consistency=consistency, color_fix=model.color_fix)
 
 
 def _check_trained_schedule(schedule, trained, force):

@@ -7,6 +7,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
+from srddgan_arch.color_fix import color_fix
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
 from srddgan_arch.options import LRConsistencyOptions
 from srddgan_arch.options.signatures import is_set_metric
@@ -74,6 +75,7 @@ class SampleValidationMixin:
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             self.feed_data(val_data)
             self.test()
+            self.samples = [color_fix(s, self.lq, self.val_settings.color_fix) for s in self.samples]
             sr_imgs = [tensor2img(s.detach().cpu()) for s in self.samples]
             gt_img = tensor2img(self.gt.detach().cpu()) if hasattr(self, 'gt') else None
             lq_img = tensor2img(self.lq.detach().cpu())

@@ -153,4 +153,8 @@ def parse_model_options(opt):
     val = parse_val(opt.get('val'))
     path = PathOptions.from_dict(opt.get('path'))
     _check_frozen_encoder(opt, path)
-    return ModelSettings(diffusion, train, val, LRConsistencyOptions.from_dict(opt.get('lr_consistency')), path)
+    consistency = LRConsistencyOptions.from_dict(opt.get('lr_consistency'))
+    if val.color_fix != 'none' and consistency.downsampler != 'none':
+        raise OptionError(f'val.color_fix {val.color_fix} is for samplers without the LR projection, and '
+                          f'lr_consistency.downsampler is {consistency.downsampler}: set one of them to none.')
+    return ModelSettings(diffusion, train, val, consistency, path)

@@ -14,6 +14,7 @@ import functools
 
 from basicsr.utils.registry import LOSS_REGISTRY
 
+from srddgan_arch.color_fix import COLOR_FIXES
 from srddgan_arch.lr_consistency import DOWNSAMPLERS, project_to_lr
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
 
@@ -82,6 +83,8 @@ class ValOptions(Section):
     reduce: str = option('none', "'mean': the metrics score one image per LR image, the mean of its num_samples "
                          "samples (closer to the posterior mean: higher PSNR, smoother); 'none': every sample.",
                          choices=('none', 'mean'))
+    color_fix: str = option('none', "Colours of every sample from the upsampled LR (srddgan-infer's --color_fix): "
+                            "'wavelet' or 'adain'; for samplers without the LR projection.", choices=COLOR_FIXES)
     metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
 
 
