@@ -3,10 +3,12 @@
 Example: python scripts/run_demo.py
 
 Steps: builds ``datasets/demo`` from photographs shipped with scikit-image unless it is there, trains
-``options/train_SRDDGAN_demo_x4.yml`` with BasicSR's train pipeline (``srddgan_arch/train.py`` in a subprocess),
-validates the trained EMA generator on the validation crops (never used for training) with the option file's metrics
-and sampler, beside two references scored by the same code on the same images: bicubic (BasicSR's MATLAB imresize)
-and IBP (bicubic + the same LR-consistency projection), writes the SR samples under ``results/<name>_final`` and a
+``options/train_SRDDGAN_demo_x4.yml`` with BasicSR's train pipeline (``srddgan_arch/train.py`` in a subprocess; a
+recipe that fine-tunes another option file's model, such as ``train_SRDDGAN_demo_realworld_x4.yml``, trains that one
+first when its checkpoint is missing), validates the trained EMA generator on the validation crops (never used for
+training) with the option file's metrics and sampler, beside two references scored by the same code on the same
+images: bicubic (BasicSR's MATLAB imresize) and IBP (bicubic + the same LR-consistency projection), writes the SR
+samples under ``results/<name>_final`` and a
 comparison figure ``results/<name>_final/comparison.png``, and ends with one line::
 
     demo_result: psnr=<dB> lr_psnr=<dB> bicubic_psnr=<dB> ibp_psnr=<dB> diversity=<pixel std> seconds=<s>
@@ -14,7 +16,6 @@ comparison figure ``results/<name>_final/comparison.png``, and ends with one lin
 (diversity: the standard deviation across the samples of each pixel, 0-255 scale, averaged).
 """
 import argparse
-import glob
 import os
 import shutil
 import subprocess
@@ -24,13 +25,12 @@ from os import path as osp
 
 import cv2
 import numpy as np
-import torch
 import yaml
 
 from srddgan_arch.cli_errors import run_main
 
 # the package first: BasicSR compatibility fixes and registration
-from srddgan_arch.data.image_io import write_image
+from srddgan_arch.data.image_io import to_uint8, write_image
 from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
 from srddgan_arch.option_files import load_yaml
 from srddgan_arch.utils.training_state import atomic_write
@@ -84,6 +84,22 @@ def train(opt_path, total_iter=None):
     return osp.join('experiments', name, 'models', 'net_g_latest.pth')
 
 
+def train_prerequisite(opt, total_iter=None):
+    """Train the model an option dict starts from when its checkpoint is missing and an option file of ``options/``
+    makes it: ``path.pretrain_network_g`` ``experiments/<name>/models/net_g_latest.pth`` with ``options/<name>.yml``
+    (the real-world recipe fine-tunes the demo model, as Real-ESRGAN starts from ESRGAN), for ``total_iter``
+    iterations when given. Anything else missing is left to the run's start-up checks."""
+    path = (opt.get('path') or {}).get('pretrain_network_g')
+    if not path or osp.isfile(path):
+        return
+    parts = osp.normpath(path).split(os.sep)
+    source = osp.join(ROOT, 'options', f'{parts[1]}.yml') if len(parts) == 4 else ''
+    if parts[0] == 'experiments' and parts[2:] == ['models', 'net_g_latest.pth'] and osp.isfile(source):
+        print(f'run_demo: {path} is missing: training {osp.relpath(source, ROOT)} first (this recipe starts from it).',
+              flush=True)
+        train(source, total_iter)
+
+
 def train_variant(opt, folder, retrain=False):
     """Write the option dict ``opt`` to ``folder/options/<name>.yml`` and train it, unless its experiment holds a
     latest G checkpoint already (the studies that train several variants of the demo reuse their models).
@@ -112,11 +128,12 @@ def _labelled(img, label):
     return np.concatenate([strip, img], axis=0)
 
 
-def comparison_figure(val_root, samples_dir, label, scale, iterations, path, num_shown=2):
+def comparison_figure(val_opt, samples_dir, label, scale, iterations, path, num_shown=2):
     """Write a PNG with one row per validation crop: LR (nearest), bicubic, IBP, two SRDDGAN samples, HR, labelled.
 
     Args:
-        val_root (str): The val split (``HR`` and ``LR_bicubic_X<scale>`` folders).
+        val_opt (dict): The validation data set's options (its LR is what the model was given: read from files, or
+            made by a degraded data set's fixed draw).
         samples_dir (str): Folder of the saved samples (``<stem>_<label>_s<k>.png``).
         label (str): Suffix of the saved samples.
         scale (int): SR scale.
@@ -124,12 +141,13 @@ def comparison_figure(val_root, samples_dir, label, scale, iterations, path, num
         path (str): Output PNG.
         num_shown (int): Samples shown per crop. Default: 2.
     """
+    from basicsr.data import build_dataset
+
     rows = []
-    for hr_path in sorted(glob.glob(osp.join(val_root, 'HR', '*.png'))):
-        stem = osp.splitext(osp.basename(hr_path))[0]
-        hr = cv2.imread(hr_path)
-        lq = cv2.imread(osp.join(val_root, f'LR_bicubic_X{scale}', f'{stem}.png'))
-        lq_tensor = torch.from_numpy(lq.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+    for item in build_dataset(dict(val_opt, phase='val', scale=scale)):
+        stem = osp.splitext(osp.basename(item['lq_path']))[0]
+        hr, lq = (to_uint8(item[key].numpy().transpose(1, 2, 0)[:, :, ::-1]) for key in ('gt', 'lq'))
+        lq_tensor = item['lq'][None].flip(1)  # BGR, as the references below are drawn
         references = [reference_upscale(lq_tensor, scale, name, iterations) for name in REFERENCES]
         bicubic, ibp = [(t[0].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8) for t in references]
         tiles = [('LR (nearest)', cv2.resize(lq, hr.shape[1::-1], interpolation=cv2.INTER_NEAREST)),
@@ -159,7 +177,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', '--opt', default=DEFAULT_OPT, help='demo option file, e.g. '
                         'options/train_SRDDGAN_demo_perceptual_x4.yml. Default: %(default)s.')
-    parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter')
+    parser.add_argument('--total-iter', type=int, default=None, help='override train.total_iter (of the model a '
+                        'recipe starts from too, when it is trained first)')
     parser.add_argument('--overwrite', action='store_true', help='replace the results of an earlier run')
     args = parser.parse_args(argv)
     start = time.time()
@@ -172,11 +191,11 @@ def main(argv=None):
     if osp.lexists(results):
         shutil.rmtree(results)
     build_demo_dataset('datasets/demo', scale=opt['scale'])
+    train_prerequisite(opt, args.total_iter)
     metrics, references, samples_dir = evaluate(opt_path, 'final', train(opt_path, args.total_iter))
     iterations = (opt.get('lr_consistency') or {}).get('iterations', 3)
     figure = osp.join('results', f'{opt["name"]}_final', 'comparison.png')
-    comparison_figure(osp.dirname(opt['datasets']['val']['dataroot_gt']), samples_dir, 'final', opt['scale'],
-                      iterations, figure)
+    comparison_figure(opt['datasets']['val'], samples_dir, 'final', opt['scale'], iterations, figure)
     sentence, line = summary(metrics, references, args.total_iter or opt['train']['total_iter'], time.time() - start)
     print(f'{sentence}\nSR samples in {samples_dir}; comparison figure {figure}.\n{line}', flush=True)
     return line

@@ -24,7 +24,7 @@ CASES = {
     'prepare_demo_data': (['--scale', 'x'], 2, '--scale'),
     'prepare_div2k': (['--input', '{tmp}/no_folder', '--output', '{tmp}/out'], 1, 'no_folder'),
     'prepare_faces': (['--input', '{tmp}/no_folder', '--output', '{tmp}/out'], 1, 'no_folder'),
-    'realworld_evidence': (['--total_iter', 'x'], 2, '--total_iter'),
+    'realworld_study': (['--variants', 'bicubic_x'], 2, '--variants'),
     'run_demo': (['-opt', '{tmp}/missing.yml'], 1, 'missing.yml'),
     'show_degradations': (['-opt', '{tmp}/missing.yml', '-i', '{tmp}/missing.png', '-o', '{tmp}/o.png'], 1, 'missing'),
 }

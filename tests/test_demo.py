@@ -1,6 +1,7 @@
 """The Quick-start job: scripts/run_demo.py builds the demo data, trains, scores it beside the references, draws the
 comparison figure and ends with the demo_result line."""
 import importlib.util
+import os
 import re
 from os import path as osp
 
@@ -41,31 +42,6 @@ def test_demo_runs_end_to_end(run_root, capsys, monkeypatch):
     with pytest.raises(SystemExit):  # a rerun replaces the results only when told, before it trains
         run_demo.main(['--opt', str(opt_path), '--total-iter', '20'])
     assert 'holds the results of an earlier run: give --overwrite' in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_realworld_evidence_runs_end_to_end(run_root, capsys, monkeypatch):
-    """A shortened evidence run (2 iterations per pipeline, one held-out photograph): it trains the bicubic, paper and
-    Real-ESRGAN variants of the demo, writes the fixed real-world-like LR at a quarter of the HR size, and the table
-    has a row per method with PSNR, SSIM and NIQE for both inputs; the figure has a tile per method."""
-    monkeypatch.chdir(run_root)
-    spec = importlib.util.spec_from_file_location('realworld_evidence', osp.join(SCRIPTS, 'realworld_evidence.py'))
-    evidence = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(evidence)
-    monkeypatch.setattr(evidence, 'ROOT', str(run_root))
-    monkeypatch.setattr(evidence.run_demo, 'ROOT', str(run_root))
-    text = evidence.main(['--total_iter', '2', '--max_images', '1'])
-    rows = [line for line in text.splitlines() if line.startswith('| ') and 'Method' not in line]
-    assert [row.split(' | ')[0] for row in rows] == [
-        '| bicubic', '| SRDDGAN trained on bicubic LR (LR-consistent)', '| SRDDGAN trained on bicubic LR (plain)',
-        '| SRDDGAN trained on paper LR', '| SRDDGAN trained on realesrgan LR']
-    assert all(len(row.split(' | ')) == 7 and 'nan' not in row for row in rows)
-    output = run_root / 'results' / 'realworld_evidence'
-    hr = cv2.imread(str(run_root / 'datasets' / 'demo' / 'heldout' / 'HR' / 'camera.png'))
-    lr = cv2.imread(str(output / 'heldout_LR_realworld_X4' / 'camera.png'))
-    assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
-    assert (run_root / 'experiments' / 'train_SRDDGAN_demo_x4_realesrgan' / 'models' / 'net_g_latest.pth').is_file()
-    assert cv2.imread(str(output / 'realworld.png')).shape[1] == 7 * 200
 
 
 @pytest.mark.slow
@@ -117,3 +93,42 @@ def test_perception_distortion_chooses_the_most_realistic_model_above_bicubic():
     assert study.choose_perceptual(results, [0, 0.5, 1]) == 0.5
     results['bicubic']['psnr'] = 30
     assert study.choose_perceptual(results, [0, 0.5, 1]) == 1
+
+
+def test_a_recipe_trains_the_model_it_starts_from_first(tmp_path, monkeypatch):
+    """run_demo trains options/<name>.yml first when a recipe's pretrain_network_g is experiments/<name>/models/
+    net_g_latest.pth and missing; not when it is there, nor for a checkpoint no option file makes."""
+    spec = importlib.util.spec_from_file_location('run_demo', osp.join(SCRIPTS, 'run_demo.py'))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    trained = []
+    monkeypatch.setattr(run_demo, 'train', lambda opt_path, total_iter=None: trained.append((opt_path, total_iter)))
+    monkeypatch.chdir(tmp_path)
+    checkpoint = 'experiments/train_SRDDGAN_demo_x4/models/net_g_latest.pth'
+    run_demo.train_prerequisite({'path': {'pretrain_network_g': checkpoint}}, 7)
+    assert trained == [(osp.join(run_demo.ROOT, 'options', 'train_SRDDGAN_demo_x4.yml'), 7)]
+    run_demo.train_prerequisite({'path': {'pretrain_network_g': 'experiments/mine/models/net_g_latest.pth'}})
+    (tmp_path / checkpoint).parent.mkdir(parents=True)
+    (tmp_path / checkpoint).write_bytes(b'')
+    run_demo.train_prerequisite({'path': {'pretrain_network_g': checkpoint}})
+    assert len(trained) == 1
+
+
+@pytest.mark.slow
+def test_realworld_recipe_runs_end_to_end(run_root, capsys, monkeypatch):
+    """A shortened real-world recipe (2 iterations): run_demo trains the demo model it starts from, then the recipe
+    on degraded LR, validates it on the fixed degraded draw of the validation crops (the LR the figure shows) and
+    prints the demo_result line."""
+    monkeypatch.chdir(run_root)
+    spec = importlib.util.spec_from_file_location('run_demo', osp.join(SCRIPTS, 'run_demo.py'))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    monkeypatch.setattr(run_demo, 'ROOT', str(run_root))
+    os.symlink(osp.join(osp.dirname(SCRIPTS), 'options'), run_root / 'options')
+    line = run_demo.main(['-opt', 'options/train_SRDDGAN_demo_realworld_x4.yml', '--total-iter', '2'])
+    assert re.fullmatch(r'demo_result: ' + ' '.join(f'{key}=\\S+' for key in RESULT_KEYS), line)
+    assert (run_root / 'experiments' / 'train_SRDDGAN_demo_x4' / 'models' / 'net_g_latest.pth').is_file()
+    log = next((run_root / 'experiments' / 'train_SRDDGAN_demo_realworld_x4').glob('train_*.log')).read_text()
+    assert 'Loading SRDDGANUNet model from' in log and 'params_ema' in log
+    figure = cv2.imread(str(run_root / 'results' / 'train_SRDDGAN_demo_realworld_x4_final' / 'comparison.png'))
+    assert figure.shape[0] == 4 * (128 + 18)

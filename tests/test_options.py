@@ -70,7 +70,7 @@ def lpips_backbone_in_cache(tmp_path, monkeypatch, trusted_hashes):
 
 def test_option_files_pass_the_checks(tmp_path, lpips_backbone_in_cache):
     """Every option file in options/ passes the checks of a parsed run, on one HR/LR pair of the sizes it expects in
-    place of its data folders and an empty file in place of the weights it loads."""
+    place of its data folders and an empty file in place of the weights it loads (G's and D's)."""
     paths = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', 'options', '*.yml')))
     assert len(paths) >= 9
     (tmp_path / 'net_g.pth').write_bytes(b'')
@@ -91,8 +91,9 @@ def test_option_files_pass_the_checks(tmp_path, lpips_backbone_in_cache):
                     f.write('000.png\n')
             if 'dataroot_lq' in dataset:
                 dataset['dataroot_lq'] = data[1]
-        if opt['path'].get('pretrain_network_g'):
-            opt['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
+        for key in ('pretrain_network_g', 'pretrain_network_d'):
+            if opt['path'].get(key):
+                opt['path'][key] = str(tmp_path / 'net_g.pth')
         check(opt) if opt['model_type'] == 'SRDDGANModel' else start_up(opt)
 
 
