@@ -1,13 +1,15 @@
 """Real-world training at CPU scale: which training pipeline, start, loss and budget make a model that beats bicubic
 on degraded photographs nobody here trained on.
 
-Example: python scripts/realworld_study.py --variants demo,realworld_finetune,rrdb_realworld --budgets 10,30
+Example: python scripts/realworld_study.py --variants demo,realworld,rrdb_realworld --budgets 10,30
+         python scripts/realworld_study.py --variants demo@10,realworld_finetune@20,realworld_finetune@30
 
 Steps: builds ``datasets/demo`` unless it is there; trains each variant of ``--variants``
 (``srddgan_tools/realworld.py`` ``VARIANTS``: SRDDGAN or the same-budget RRDB control; bicubic LR, the paper's
 pipeline, the real-world recipe's milder family of photo degradations; from scratch or fine-tuned from the
 bicubic-trained demo model; with or without the adversarial term) at each budget of ``--budgets`` (minutes of the
-demo's 2 idle cores, as iterations), one training after the other; a trained model is reused unless ``--retrain``.
+demo's 2 idle cores, as iterations; ``variant@minutes`` gives one its own budget; a fine-tuned variant needs more than
+the demo's 10 minutes), one training after the other; a trained model is reused unless ``--retrain``.
 Then degrades the held-out photographs with each fixed test degradation (``TEST_DEGRADATIONS``: none of them a draw
 the pipelines make exactly) and scores every model, bicubic and IBP on them and on the clean bicubic LR with
 ``benchmark_quality.py``'s code: PSNR / SSIM against the clean HR, NIQE, SWD; the models without the LR projection
@@ -30,7 +32,14 @@ from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_tools.demo import build_demo_dataset
 from srddgan_tools.evaluation_pairs import load_pairs
 from srddgan_tools.quality import MetricSet, evaluate, integers, model_method, reference_method
-from srddgan_tools.realworld import DEMO_MINUTES, TEST_DEGRADATIONS, VARIANTS, variant_options, write_degraded_lr
+from srddgan_tools.realworld import (
+    DEMO_MINUTES,
+    TEST_DEGRADATIONS,
+    VARIANTS,
+    iterations,
+    variant_options,
+    write_degraded_lr,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OUTPUT = 'results/realworld_study'
@@ -38,8 +47,23 @@ HELDOUT = 'datasets/demo/heldout'
 COLUMNS = (('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('niqe', 'NIQE ↓', 2), ('swd', 'SWD ↓', 3))
 
 
-def train_all(variants, budgets, retrain, total_iter=None):
-    """Train (or reuse) every variant at every budget, one after the other; returns (variant, minutes) -> (option
+def runs_of(variants, budgets):
+    """(variant, minutes) pairs of ``--variants`` and ``--budgets``: ``name@minutes`` at its own budget, a bare name at
+    each budget (a fine-tuned one only above the demo's minutes); raises ValueError naming an unknown variant."""
+    runs = []
+    for item in variants.split(','):
+        name, _, minutes = item.partition('@')
+        if name not in VARIANTS:
+            raise ValueError(f'--variants: unknown {name!r}; expected among {", ".join(VARIANTS)}.')
+        if minutes:
+            runs.append((name, int(minutes)))
+            continue
+        runs += [(name, budget) for budget in budgets if VARIANTS[name][2] == 'scratch' or budget > DEMO_MINUTES]
+    return list(dict.fromkeys(runs))
+
+
+def train_all(runs, retrain, total_iter=None):
+    """Train (or reuse) every (variant, minutes) run, one after the other; returns (variant, minutes) -> (option
     file, checkpoint). The demo model goes first: the fine-tuned variants start from it. ``total_iter``: every model's
     iterations instead of its budget's (a shortened study)."""
     meta_info = osp.join(OUTPUT, 'meta_info_demo_train.txt')
@@ -48,11 +72,10 @@ def train_all(variants, budgets, retrain, total_iter=None):
     demo = variant_options('demo', DEMO_MINUTES, meta_info, None, total_iter)
     _, demo_checkpoint = run_demo.train_variant(demo, OUTPUT)
     models = {}
-    for variant in variants:
-        for minutes in budgets:
-            opt = variant_options(variant, minutes, meta_info, demo_checkpoint, total_iter)
-            print(f'realworld_study: {opt["name"]}, {opt["train"]["total_iter"]} iterations', flush=True)
-            models[variant, minutes] = run_demo.train_variant(opt, OUTPUT, retrain)
+    for variant, minutes in runs:
+        opt = variant_options(variant, minutes, meta_info, demo_checkpoint, total_iter)
+        print(f'realworld_study: {opt["name"]}, {opt["train"]["total_iter"]} iterations', flush=True)
+        models[variant, minutes] = run_demo.train_variant(opt, OUTPUT, retrain)
     return models
 
 
@@ -147,7 +170,8 @@ def write_text(path, text):
 def main(argv=None):
     """Parse ``argv``, train, score, write the table and the plot; returns the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--variants', default=','.join(VARIANTS), help=f'Among {", ".join(VARIANTS)}.')
+    parser.add_argument('--variants', default=','.join(VARIANTS), help=f'Among {", ".join(VARIANTS)}; name@minutes: '
+                        'at that budget alone.')
     parser.add_argument('--budgets', type=integers, default=[10], help='Minutes of training, e.g. 10,30,60.')
     parser.add_argument('--color_fix', default='wavelet,adain', help='Colour fixes scored beside each SRDDGAN '
                         "sampler without the LR projection (comma-separated; '' for none). Default: %(default)s.")
@@ -158,9 +182,11 @@ def main(argv=None):
     parser.add_argument('--retrain', action='store_true', help='Train again even when a model is there.')
     parser.add_argument('--overwrite', action='store_true', help='Replace the table and plot of an earlier run.')
     args = parser.parse_args(argv)
-    unknown = [variant for variant in args.variants.split(',') if variant not in VARIANTS]
-    if unknown:
-        parser.error(f'--variants: unknown {", ".join(unknown)}; expected among {", ".join(VARIANTS)}.')
+    try:
+        runs = runs_of(args.variants, args.budgets)
+        variant_runs = [(variant, minutes) for variant, minutes in runs if iterations(variant, minutes)]
+    except ValueError as error:
+        parser.error(str(error))
     color_fixes = [fix for fix in args.color_fix.split(',') if fix]
     if unknown := [fix for fix in color_fixes if fix not in COLOR_FIXES]:
         parser.error(f'--color_fix: unknown {", ".join(unknown)}; expected among {", ".join(COLOR_FIXES)}.')
@@ -170,7 +196,7 @@ def main(argv=None):
         parser.error(f'{osp.abspath(written[0])} exists: give --overwrite to replace the table and plot.')
     build_demo_dataset('datasets/demo', scale=4)
     os.makedirs(OUTPUT, exist_ok=True)
-    models = train_all(args.variants.split(','), args.budgets, args.retrain, args.total_iter)
+    models = train_all(variant_runs, args.retrain, args.total_iter)
     if args.train_only:
         return ''
     results = score(methods_of(models, color_fixes), heldout_inputs(), args.num_samples, args.max_images)

@@ -89,3 +89,18 @@ def test_realworld_study_runs_end_to_end(run_root, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         study.main(argv)
     assert 'give --overwrite' in capsys.readouterr().err
+
+
+def test_runs_pair_variants_with_budgets(capsys):
+    """--variants with --budgets is every variant at every budget (a fine-tuned one above the demo's minutes only);
+    name@minutes is its own budget; an unknown name or a fine-tune within the demo's minutes is one line."""
+    from conftest import load_script
+    study = load_script('realworld_study')
+    assert study.runs_of('demo,realworld_finetune', [10, 30]) == [('demo', 10), ('demo', 30),
+                                                                  ('realworld_finetune', 30)]
+    assert study.runs_of('realworld_finetune@20,rrdb_paper', [10]) == [('realworld_finetune', 20), ('rrdb_paper', 10)]
+    for argv, words in ((['--variants', 'realworld@5,bicubic'], "unknown 'bicubic'"),
+                        (['--variants', 'realworld_finetune@10'], 'starts from the demo model')):
+        with pytest.raises(SystemExit):
+            study.main(argv)
+        assert words in capsys.readouterr().err
