@@ -3,18 +3,22 @@ knobs that move a trained model along it, scored beside the references with the 
 
 Example: python scripts/perception_distortion.py      (about an hour on 2 idle cores; not part of the Quick start)
 
-Steps: builds ``datasets/demo`` unless it is there; trains the demo recipe (``options/train_SRDDGAN_demo_x4.yml``)
-with ``train.gan_weight`` set to each of ``--gan_weights``, everything else unchanged, and the same-budget RRDB
-(``options/train_RRDB_demo_x4.yml``); a trained model is reused unless ``--retrain``. Then scores, on the demo's
-validation crops and its held-out photographs (neither trained on), with ``benchmark_quality.py``'s code: bicubic,
-IBP, the RRDB and every SRDDGAN model (its LR-consistent sampler), PSNR, SSIM, LR-PSNR, NIQE (held-out photographs:
-the crops are too small for it), the realism measure SWD (``calculate_swd``), sharpness, pixel std across samples,
-LPIPS where its AlexNet weights are present. The perceptual model is chosen on the validation crops: the lowest SWD
-among the models at least 0.2 dB above bicubic (``--perceptual`` names it instead). Two knobs then move the distortion
-recipe (``--distortion``) and the perceptual model without retraining: the mean of K samples (``--reduce mean``) and
-the interpolation of their weights (``--interpolate``, ``--alpha``). Writes ``results/perception_distortion/``:
-``table.md``, ``perception_distortion.png`` (held-out PSNR against SWD, one point per model, references marked, the
-knobs as curves) and ``samples.png`` (validation crops: references, two samples of each recipe, HR).
+Steps: builds ``datasets/demo`` and ``datasets/kinds`` (kinds of photograph: foliage, grass, water, fabric, stone,
+fur, portrait; ``srddgan_tools/photo_kinds.py``) unless they are there; trains the demo recipe
+(``options/train_SRDDGAN_demo_x4.yml``) with ``train.gan_weight`` set to each of ``--gan_weights``, everything else
+unchanged, and the same-budget RRDB (``options/train_RRDB_demo_x4.yml``); a trained model is reused unless
+``--retrain``. Then scores, on the demo's validation crops with the kinds' validation crops, and on the held-out
+photographs of both (none trained on), with ``benchmark_quality.py``'s code: bicubic, IBP, the RRDB and every SRDDGAN
+model (its LR-consistent sampler), PSNR, SSIM, LR-PSNR, NIQE (held-out photographs: the crops are too small for it),
+the realism measure SWD (``calculate_swd``), sharpness, pixel std across samples, LPIPS where its AlexNet weights are
+present. The perceptual model is chosen on the validation crops alone: the lowest SWD among the models at least 0.2 dB
+above bicubic (``--perceptual`` names it instead); the table then gives, for each kind of held-out photograph, PSNR /
+NIQE / SWD of every method and whether the chosen model meets its targets there (PSNR at least 0.2 dB above bicubic,
+NIQE at least 1.0 under IBP's). Two knobs then move the distortion recipe (``--distortion``) and the perceptual model
+without retraining: the mean of K samples (``--reduce mean``) and the interpolation of their weights
+(``--interpolate``, ``--alpha``). Writes ``results/perception_distortion/``: ``table.md`` (with the per-kind table),
+``perception_distortion.png`` (held-out PSNR against SWD, one point per model, references marked, the knobs as
+curves) and ``samples.png`` (the demo's validation crops: references, two samples of each recipe, HR).
 """
 import argparse
 import os
@@ -34,15 +38,17 @@ from srddgan_arch.option_files import load_yaml
 from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.demo import build_demo_dataset
 from srddgan_tools.evaluation_pairs import load_pairs
+from srddgan_tools.kind_scores import MIN_GAIN_OVER_BICUBIC, choose_by_rule, combine, group_by_kind, kind_table
+from srddgan_tools.photo_kinds import build_kinds_dataset
 from srddgan_tools.quality import MetricSet, evaluate, integers, markdown_table, model_method, numbers, reference_method
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # where data, experiments and results go
 OPTIONS = osp.join(ROOT, 'options')
 
 OUTPUT = 'results/perception_distortion'
-SPLITS = {'validation crops': 'datasets/demo/val', 'held-out photographs': 'datasets/demo/heldout'}
+SPLITS = {'validation crops': ('datasets/demo/val', 'datasets/kinds/val'),
+          'held-out photographs': ('datasets/demo/heldout', 'datasets/kinds/heldout')}
 DEMO_OPT, RRDB_OPT = 'train_SRDDGAN_demo_x4.yml', 'train_RRDB_demo_x4.yml'
-MIN_GAIN_OVER_BICUBIC = 0.2  # dB: the perceptual model must stay this far above bicubic (issue 19's bar)
 
 
 def model_name(gan_weight):
@@ -70,31 +76,38 @@ def rrdb_options(total_iter=None):
     return opt
 
 
-def split_args(split_dir, num_samples, max_images=None):
-    """``benchmark_quality``'s arguments for one split (NIQE left out below its size) and its image pairs."""
-    gt_dir, lq_dir = osp.join(split_dir, 'HR'), osp.join(split_dir, 'LR_bicubic_X4')
-    argv = ['--gt', gt_dir, '--lq', lq_dir, '--num_samples', str(num_samples), '--device', 'cpu']
-    pairs = load_pairs(gt_dir, lq_dir, 4, max_images=max_images)
+def split_args(split_dirs, num_samples, max_images=None):
+    """``benchmark_quality``'s arguments for one split (NIQE left out below its size) and its image pairs: the first
+    ``max_images`` of each of its folders (``split_dirs``: one folder or several)."""
+    split_dirs = [split_dirs] if isinstance(split_dirs, str) else list(split_dirs)
+    folders = [(osp.join(d, 'HR'), osp.join(d, 'LR_bicubic_X4')) for d in split_dirs]
+    argv = ['--gt', folders[0][0], '--lq', folders[0][1], '--num_samples', str(num_samples), '--device', 'cpu']
+    pairs = [pair for gt_dir, lq_dir in folders for pair in load_pairs(gt_dir, lq_dir, 4, max_images=max_images)]
     if min(min(gt.shape[:2]) for _, gt, _ in pairs) < 2 * NIQE_MIN_SIDE:
         argv.append('--no_niqe')  # BasicSR's NIQE needs two 96-px blocks
     return benchmark_quality.parse_args(argv), pairs
 
 
-def score(methods, split_dir, num_samples, max_images=None):
-    """method -> mean metrics on one split, and the notes (metrics n/a and why)."""
-    args, pairs = split_args(split_dir, num_samples, max_images)
-    metrics, results = MetricSet(args), {}
+def score(methods, split_dirs, num_samples, max_images=None):
+    """method -> mean metrics on one split, the notes (metrics n/a and why), kind -> method -> mean metrics, and
+    kind -> number of images."""
+    args, pairs = split_args(split_dirs, num_samples, max_images)
+    metrics, groups = MetricSet(args), group_by_kind(pairs)
+    counts = {kind: len(group) for kind, group in groups.items()}
+    results, per_kind = {}, {kind: {} for kind in groups}
     for method, run in methods.items():
-        results[method] = evaluate(method, run, pairs, metrics, args)
-        print(f'{split_dir} {method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()), flush=True)
-    return results, metrics.notes
+        for kind, group in groups.items():
+            per_kind[kind][method] = evaluate(method, run, group, metrics, args)
+        results[method] = combine({kind: per_kind[kind][method] for kind in groups}, counts)
+        print(f'{", ".join(split_dirs)} {method}: ' + ', '.join(f'{k} {v:.4g}' for k, v in results[method].items()),
+              flush=True)
+    return results, metrics.notes, per_kind, counts
 
 
 def choose_perceptual(results, weights):
     """The gan_weight whose model has the lowest SWD among those at least MIN_GAIN_OVER_BICUBIC above bicubic."""
-    floor = results['bicubic']['psnr'] + MIN_GAIN_OVER_BICUBIC
-    eligible = [w for w in weights if results[model_name(w)]['psnr'] >= floor] or list(weights)
-    return min(eligible, key=lambda w: results[model_name(w)]['swd'])
+    names = {model_name(w): w for w in weights}
+    return names[choose_by_rule(results, list(names))]
 
 
 def knob_methods(models, paths, distortion, perceptual, mean_counts, alphas):
@@ -164,8 +177,8 @@ def _gan_weights(text):
     return [float(value) for value in text.split(',')]
 
 
-def main(argv=None):
-    """Parse ``argv``, train, score, write the table and figures; returns the table."""
+def build_parser():
+    """The study's command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gan_weights', type=_gan_weights, default=[0, 0.05, 0.2, 0.5, 1],
                         help='train.gan_weight of each model. Default: 0,0.05,0.2,0.5,1.')
@@ -179,9 +192,45 @@ def main(argv=None):
                         help='Interpolation weights of the perceptual model. Default: 0.25,0.5,0.75.')
     parser.add_argument('--num_samples', type=int, default=2, help='Samples for the pixel std. Default: 2.')
     parser.add_argument('--total_iter', type=int, help="Training iterations. Default: the demo's.")
-    parser.add_argument('--max_images', type=int, help='Score only the first N images of each split.')
+    parser.add_argument('--max_images', type=int, help='Score only the first N images of each folder of a split.')
     parser.add_argument('--retrain', action='store_true', help='Train again even when a model is there.')
     parser.add_argument('--overwrite', action='store_true', help='Replace the table and figures of an earlier run.')
+    return parser
+
+
+def score_study(methods, models, paths, args):
+    """Score the methods on both splits, choose the perceptual model on the validation split alone (unless given),
+    then score the knobs; returns split -> results, the notes, the held-out kinds' results and the perceptual
+    gan_weight (``kinds``: the held-out split's results by kind and their numbers of images, as ``score``)."""
+    results, notes, kinds = {}, {}, {}
+    for split, split_dirs in SPLITS.items():
+        results[split], split_notes, *kinds[split] = score(methods, split_dirs, args.num_samples, args.max_images)
+        notes.update(split_notes)
+    validation, heldout = SPLITS
+    perceptual = args.perceptual if args.perceptual is not None else choose_perceptual(results[validation],
+                                                                                        args.gan_weights)
+    knobs = knob_methods(models, paths, args.distortion, perceptual, args.mean_of, args.alphas)
+    for split, split_dirs in SPLITS.items():
+        knob_results, split_notes, *_ = score(knobs, split_dirs, args.num_samples, args.max_images)
+        results[split].update(knob_results)
+        notes.update(split_notes)
+    return results, notes, kinds[heldout], perceptual
+
+
+def study_text(results, notes, kinds, perceptual, args):
+    """The table file: the choice, a table per split, the held-out photographs by kind."""
+    validation, heldout = SPLITS
+    choice = (f'Perceptual model: gan_weight {perceptual:g} ({"given" if args.perceptual is not None else "chosen"}'
+              f' on the {validation}); distortion recipe: gan_weight {args.distortion:g}.')
+    text = choice + '\n' + ''.join(f'\n{split} ({", ".join(SPLITS[split])}):\n\n' + markdown_table(
+        rows, notes if split == heldout else {}) for split, rows in results.items())
+    methods = ['bicubic', 'ibp'] + [model_name(w) for w in args.gan_weights]
+    return text + f'\n{heldout} by kind:\n\n' + kind_table(*kinds, methods, model_name(perceptual))
+
+
+def main(argv=None):
+    """Parse ``argv``, train, score, write the table and figures; returns the table."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.distortion not in args.gan_weights or args.perceptual not in (None, *args.gan_weights):
         parser.error('--distortion and --perceptual must be among --gan_weights.')
@@ -190,6 +239,7 @@ def main(argv=None):
     if (written := [p for p in outputs if osp.lexists(p)]) and not args.overwrite:
         parser.error(f'{osp.abspath(written[0])} exists: give --overwrite to replace the table and figures.')
     build_demo_dataset('datasets/demo', scale=4)
+    build_kinds_dataset('datasets/kinds', scale=4)
     paths = {w: run_demo.train_variant(variant_options(w, args.total_iter), OUTPUT, args.retrain)
              for w in args.gan_weights}
     rrdb = run_demo.train_variant(rrdb_options(args.total_iter), OUTPUT, args.retrain)
@@ -198,28 +248,15 @@ def main(argv=None):
     methods['rrdb'] = model_method(build_upsampler(rrdb[0], rrdb[1], device='cpu'))
     models = {w: build_upsampler(*paths[w], device='cpu') for w in args.gan_weights}
     methods.update({model_name(w): model_method(models[w]) for w in args.gan_weights})
-    results, notes = {}, {}
-    for split, split_dir in SPLITS.items():
-        results[split], split_notes = score(methods, split_dir, args.num_samples, args.max_images)
-        notes.update(split_notes)
-    validation, heldout = SPLITS
-    perceptual = args.perceptual if args.perceptual is not None else choose_perceptual(results[validation],
-                                                                                        args.gan_weights)
-    knobs = knob_methods(models, paths, args.distortion, perceptual, args.mean_of, args.alphas)
-    for split, split_dir in SPLITS.items():
-        knob_results, split_notes = score(knobs, split_dir, args.num_samples, args.max_images)
-        results[split].update(knob_results)
-        notes.update(split_notes)
-    choice = (f'Perceptual model: gan_weight {perceptual:g} ({"given" if args.perceptual is not None else "chosen"}'
-              f' on the {validation}); distortion recipe: gan_weight {args.distortion:g}.')
-    text = choice + '\n' + ''.join(f'\n{split} ({SPLITS[split]}):\n\n' + markdown_table(
-        rows, notes if split == heldout else {}) for split, rows in results.items())
+    results, notes, kinds, perceptual = score_study(methods, models, paths, args)
+    text = study_text(results, notes, kinds, perceptual, args)
     atomic_write(outputs[0], lambda f: f.write(text.encode()), overwrite=True)
+    validation, heldout = SPLITS
     plot(results[heldout], outputs[1], args.distortion, perceptual, args.mean_of, args.alphas)
     shown = {name: methods[name] for name in ('bicubic', 'ibp')}
     shown.update({f'{label} {w:g}': methods[model_name(w)] for label, w in (('distortion', args.distortion),
                                                                            ('perceptual', perceptual))})
-    samples_figure(shown, SPLITS[validation], outputs[2], max_images=args.max_images)
+    samples_figure(shown, SPLITS[validation][0], outputs[2], max_images=args.max_images)
     print(f'\n{text}\nTable and figures in {OUTPUT}.')
     return text
 

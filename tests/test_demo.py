@@ -60,7 +60,8 @@ def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypat
     argv = ['--total_iter', '2', '--max_images', '1', '--gan_weights', '0,0.5', '--distortion', '0', '--perceptual',
             '0.5', '--mean_of', '2', '--alphas', '0.5']
     text = study.main(argv)
-    validation, heldout = text.split('held-out photographs (')
+    tables, by_kind = text.split('\nheld-out photographs by kind:')
+    validation, heldout = tables.split('held-out photographs (')
     rows = {split: {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in part.splitlines()
                     if line.startswith('| ') and 'Method' not in line} for split, part in (('val', validation),
                                                                                           ('heldout', heldout))}
@@ -72,6 +73,8 @@ def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypat
     swd, niqe = columns.index('SWD ↓'), columns.index('NIQE ↓')
     assert all(float(row[swd - 1]) > 0 for split in rows.values() for row in split.values())
     assert rows['val']['ibp'][niqe - 1] == 'n/a' and float(rows['heldout']['ibp'][niqe - 1]) > 0
+    kinds = [line.split(' | ')[0][2:] for line in by_kind.split('Targets of')[1].splitlines() if line.startswith('| ')]
+    assert kinds[1:] == ['fabric', 'portrait']  # one image of each folder: the demo's camera, the kinds' woman
     assert (run_root / 'experiments' / 'perception_distortion_rrdb_2' / 'models' / 'net_g_latest.pth').is_file()
     output = run_root / 'results' / 'perception_distortion'
     assert cv2.imread(str(output / 'perception_distortion.png')).shape[:2] == (460, 640)
