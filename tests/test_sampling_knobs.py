@@ -14,7 +14,7 @@ from conftest import TINY_SRDDGAN, photo_like_lq, run_cli
 from conftest import tiny_srddgan_options as tiny_opt
 from skimage import data as skimage_data
 
-from srddgan_arch.inference.cli import main
+from srddgan_arch.commands.infer import main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
 from srddgan_arch.lr_consistency import bicubic_downscale

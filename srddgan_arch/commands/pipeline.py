@@ -1,9 +1,11 @@
-"""Command-line entry points: ``srddgan-train`` and ``srddgan-test`` run BasicSR's pipelines with the plugin loaded."""
+"""What ``srddgan-train`` and ``srddgan-test`` share: BasicSR's pipeline run from the project root, its mistakes one
+line."""
 import os
 import sys
 from os import path as osp
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and registration)
+from srddgan_arch.cli_errors import run_main
 from srddgan_arch.option_files import resolve_opt_argument
 
 
@@ -19,9 +21,15 @@ def project_root():
     return os.getcwd()
 
 
-def _enter_root(argv):
-    """Resolve ``-opt`` (a packaged name or a path) to an absolute path, then change to the project root; returns the
-    root."""
+def enter_root(argv):
+    """Resolve ``-opt`` (a packaged name or a path) to an absolute path, then change to the project root.
+
+    Args:
+        argv (list[str]): The command line, ``sys.argv`` (changed in place).
+
+    Returns:
+        str: The project root.
+    """
     try:
         resolve_opt_argument(argv)
     except FileNotFoundError as error:
@@ -36,26 +44,15 @@ def _enter_root(argv):
     return root
 
 
-def _run(pipeline, prog):
+def run_pipeline(pipeline, prog):
     """Run a BasicSR pipeline in the project root; a mistake in the option file, its files or its weights is one
-    line on stderr and exit code 2 (the traceback with ``--debug``, BasicSR's own option, passed on)."""
-    from srddgan_arch.cli_errors import run_main
+    line on stderr and exit code 2 (the traceback with ``--debug``, BasicSR's own option, passed on).
 
-    code = run_main(lambda argv: pipeline(_enter_root(sys.argv)), prog, exit_code=2, own_debug=True)
+    Args:
+        pipeline (callable): ``basicsr.train.train_pipeline`` or ``basicsr.test.test_pipeline``.
+        prog (str): The command's name, the start of an error line.
+    """
+    code = run_main(lambda argv: pipeline(enter_root(sys.argv)), prog, exit_code=2, own_debug=True)
     if code:
         raise SystemExit(code)
 
-
-def train():
-    """``srddgan-train -opt X.yml [--launcher none|pytorch|slurm] [--auto_resume] [--debug] [--force_yml k=v]``."""
-    from basicsr.train import train_pipeline
-
-    from srddgan_arch.utils.preemption import install_handlers
-    install_handlers()  # SIGTERM / SIGUSR1: save at the end of the iteration, exit PREEMPTED_EXIT_CODE
-    _run(train_pipeline, 'srddgan-train')
-
-
-def test():
-    """``srddgan-test -opt X.yml``."""
-    from basicsr.test import test_pipeline
-    _run(test_pipeline, 'srddgan-test')
