@@ -14,9 +14,8 @@ import sys
 from srddgan_arch.compat import parse_basicsr_options
 from srddgan_arch.data.preflight import check_data
 from srddgan_arch.option_files import load_option_file, resolve_opt_argument
-from srddgan_arch.options import check_option_keys, prepare_run_options
 from srddgan_arch.options.devices import check_num_gpu
-from srddgan_arch.options.runs import check_force_yml, force_yml_entries
+from srddgan_arch.options.runs import check_force_yml, check_option_keys, force_yml_entries, prepare_run_options
 from srddgan_arch.utils.checkpoint import fetch_option_weights
 from srddgan_arch.utils.run_lock import lock_run_folder
 

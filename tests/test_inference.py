@@ -19,8 +19,7 @@ from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.memory import MemoryGuard, PeakMemory
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.inference.upsampler import SRDDGANer, upsample_image
-from srddgan_arch.lr_consistency import bicubic_downscale
-from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.lr_consistency import LRConsistencyOptions, bicubic_downscale
 from srddgan_tools.fusion import content_fusion
 
 

@@ -10,18 +10,11 @@ import yaml
 from conftest import run_options, write_paired_images
 
 from srddgan_arch.data.preflight import check_data
-from srddgan_arch.diffusion import DiffusionSchedule
-from srddgan_arch.options import (
-    DiffusionOptions,
-    OptionError,
-    TrainOptions,
-    ValOptions,
-    check_option_keys,
-    check_run_options,
-    parse_model_options,
-    resolve_total_batch,
-)
-from srddgan_arch.options import sections as sections_module
+from srddgan_arch.diffusion import DiffusionOptions, DiffusionSchedule
+from srddgan_arch.models.sample_validation import ValOptions
+from srddgan_arch.models.srddgan_options import TrainOptions, parse_model_options
+from srddgan_arch.options import OptionError
+from srddgan_arch.options.runs import check_option_keys, check_run_options, resolve_total_batch
 from srddgan_arch.options.schema import Section
 
 
@@ -50,8 +43,10 @@ def test_defaults_fill_in_and_the_diffusion_defaults_are_the_schedule_s():
 
 def test_section_docstrings_list_every_key():
     """Each key's type, meaning and default are written once, in the section, and shown in its docstring."""
-    sections = [value for value in vars(sections_module).values() if isinstance(value, type) and
-                issubclass(value, Section) and value is not Section]
+    sections, unseen = [], Section.__subclasses__()
+    while unseen:  # every section declared, wherever it sits
+        sections.append(unseen.pop())
+        unseen += sections[-1].__subclasses__()
     assert len(sections) >= 10
     for section in sections:
         for field in dataclasses.fields(section):

@@ -19,8 +19,8 @@ from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
 from srddgan_arch.lr_consistency import bicubic_downscale
 from srddgan_arch.metrics.swd_metric import calculate_swd, laplacian_pyramid
+from srddgan_arch.models.sample_validation import parse_val
 from srddgan_arch.options import OptionError
-from srddgan_arch.options.model import parse_val
 from srddgan_arch.utils.checkpoint import CheckpointError
 
 
