@@ -10,30 +10,39 @@ the data on disk is probed (``check_data``), and the run's folder is locked befo
 ``srddgan_arch`` installs :func:`parse_options` as BasicSR's train and test pipelines' ``parse_options``.
 """
 import sys
+from os import path as osp
 
 from srddgan_arch.compat import parse_basicsr_options
 from srddgan_arch.data.preflight import check_data
-from srddgan_arch.option_files import load_option_file, resolve_opt_argument
+from srddgan_arch.option_files import load_option_file, resolve_option_file
 from srddgan_arch.options.devices import check_num_gpu
 from srddgan_arch.options.runs import check_force_yml, check_option_keys, force_yml_entries, prepare_run_options
+from srddgan_arch.options.schema import OptionError
 from srddgan_arch.utils.checkpoint import fetch_option_weights
 from srddgan_arch.utils.run_lock import lock_run_folder
 
 
 def read_option_file(argv):
-    """The option file named by ``-opt`` in ``argv``, as ``yaml.safe_load`` reads it (no python tags, duplicate keys
-    or aliases expanding without bound; a mapping: ``option_files.load_option_file``), or None without ``-opt``
-    (BasicSR's argparse says it is required).
+    """The option file named by ``-opt`` in ``argv``, resolved (a packaged name becomes its path, in ``argv``) and read
+    as ``yaml.safe_load`` reads it (no python tags, duplicate keys or aliases expanding without bound; a mapping:
+    ``option_files.load_option_file``), or None without ``-opt`` (BasicSR's argparse says it is required).
 
     Args:
-        argv (list[str]): The command line without the program name.
+        argv (list[str]): The command line without the program name (``-opt``'s value changed in place).
 
     Returns:
         dict | None: The options.
     """
     if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
         return None
-    return load_option_file(argv[argv.index('-opt') + 1])
+    index = argv.index('-opt') + 1
+    try:
+        argv[index] = resolve_option_file(argv[index])
+    except FileNotFoundError as error:
+        raise OptionError(f'-opt: {error}') from None
+    if not osp.isfile(argv[index]):
+        raise OptionError(f'-opt: option file {argv[index]} does not exist.')
+    return load_option_file(argv[index])
 
 
 def parse_options(root_path, is_train=True):
@@ -47,13 +56,14 @@ def parse_options(root_path, is_train=True):
         tuple[dict, Namespace]: The options and the command-line arguments.
     """
     # -opt may name a packaged option file (train_SRDDGAN_demo_x4), which BasicSR would read as a path
-    resolve_opt_argument(sys.argv)
-    raw_opt = read_option_file(sys.argv[1:])
+    argv = sys.argv[1:]
+    raw_opt = read_option_file(argv)
+    sys.argv[1:] = argv
     if raw_opt is not None:
         check_num_gpu(raw_opt)  # BasicSR's BaseModel would fail in CUDA
         check_option_keys(raw_opt)
-        check_force_yml(force_yml_entries(sys.argv[1:]), raw_opt)
-    opt, args = parse_basicsr_options(root_path, is_train, (raw_opt or {}).get('dist_params'))
+        check_force_yml(force_yml_entries(argv), raw_opt)
+    opt, args = parse_basicsr_options(root_path, is_train, raw_opt)  # BasicSR parses what was read, no second read
     fetch_option_weights(opt.get('path') or {})  # before the checks look for the files
     # the one moment between parsing and BasicSR building the data sets
     if prepare_run_options(opt):

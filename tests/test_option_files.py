@@ -1,5 +1,6 @@
 """Tests of srddgan_arch.option_files: the packaged option files, found by name in a checkout and in the installed
 layout, listed by ``srddgan-infer --list-options``, and resolved before BasicSR parses ``-opt``."""
+import collections
 import os
 import sys
 from os import path as osp
@@ -67,11 +68,12 @@ def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkey
     """srddgan-train/-test (``commands/pipeline``) and BasicSR's parse_options as srddgan replaces it (for a user's own
     train.py) hand BasicSR the packaged file's path; an unknown name stops the entry point with one line."""
     monkeypatch.chdir(tmp_path)
-    argv = ['srddgan-train', '-opt', 'train_SRDDGAN_demo_x4']
-    pipeline.enter_root(argv)
-    assert argv[2] == osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml')
-    with pytest.raises(SystemExit, match="-opt: 'nothing' is not a packaged option file"):
-        pipeline.enter_root(['srddgan-test', '-opt', 'nothing'])
+    argv = ['srddgan-train', '-opt', 'my.yml']
+    pipeline.enter_root(argv)  # a path is read from where the command started
+    assert argv[2] == str(tmp_path / 'my.yml')
+    monkeypatch.setattr(sys, 'argv', ['srddgan-test', '-opt', 'nothing'])
+    with pytest.raises(OptionError, match="-opt: 'nothing' is not a packaged option file"):
+        run_start.parse_options(str(tmp_path), is_train=False)
     seen = []
 
     def basicsr_parse_options(root_path, is_train=True):
@@ -82,6 +84,19 @@ def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkey
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', 'test_SRDDGAN_DIV2K_x4'])
     run_start.parse_options(str(tmp_path), is_train=False)
     assert seen == [['train.py', '-opt', osp.join(OPTIONS, 'test_SRDDGAN_DIV2K_x4.yml')]]
+
+
+def test_basicsr_parses_the_option_file_srddgan_read(tmp_path, monkeypatch):
+    """The run start reads the option file once: BasicSR's parse_options takes what srddgan read (mappings as its own
+    loader makes them) instead of reading the file again."""
+    option_file = tmp_path / 'o.yml'
+    option_file.write_text(yaml.safe_dump({'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0,
+                                           'manual_seed': 0, 'datasets': {}, 'path': {}}))
+    read = option_files.load_option_file(str(option_file))
+    monkeypatch.setattr(run_start, 'load_option_file', lambda path: dict(read, name='as_read'))
+    monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', str(option_file)])
+    opt, _ = run_start.parse_options(str(tmp_path), is_train=False)
+    assert opt['name'] == 'as_read' and type(opt) is collections.OrderedDict
 
 
 def _alias_bomb(levels=9):

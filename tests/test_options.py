@@ -1,4 +1,5 @@
 """Option checks (srddgan_arch.options): typed sections, constructor sections, sizes, data, the paper's values."""
+import copy
 import dataclasses
 import glob
 import inspect
@@ -132,6 +133,19 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
     _set(opt, dotted, value)
     with pytest.raises(ValueError, match=message):
         check(opt)
+
+
+def test_the_model_takes_the_run_checks_parse_while_its_sections_are_unchanged(tmp_path):
+    """The run checks parse the model's sections once and the model built from the same options takes that parse; a
+    section changed in between (a resume points path at its checkpoints) or other options are parsed again."""
+    opt = run_options(tmp_path)
+    check_run_options(opt)
+    settings = parse_model_options(opt)
+    assert parse_model_options(opt) is settings
+    opt['path']['strict_load_g'] = False
+    changed = parse_model_options(opt)
+    assert changed is not settings and changed.path.strict_load_g is False
+    assert parse_model_options(copy.deepcopy(opt)) is not changed
 
 
 @pytest.mark.parametrize('metric', [{'type': 'calculate_diversity', 'backbone_path': __file__},

@@ -6,7 +6,7 @@ from os import path as osp
 
 import srddgan_arch  # noqa: F401  (compatibility fixes and registration)
 from srddgan_arch.cli_errors import run_main
-from srddgan_arch.option_files import resolve_opt_argument
+from srddgan_arch.option_files import is_option_name
 
 
 def project_root():
@@ -22,7 +22,9 @@ def project_root():
 
 
 def enter_root(argv):
-    """Resolve ``-opt`` (a packaged name or a path) to an absolute path, then change to the project root.
+    """Make an ``-opt`` path absolute (it is read from the working directory the command started in), then change to
+    the project root. A packaged name stays as it is: the run start resolves it and reads the file
+    (``run_start.read_option_file``).
 
     Args:
         argv (list[str]): The command line, ``sys.argv`` (changed in place).
@@ -30,15 +32,10 @@ def enter_root(argv):
     Returns:
         str: The project root.
     """
-    try:
-        resolve_opt_argument(argv)
-    except FileNotFoundError as error:
-        raise SystemExit(f'-opt: {error}') from error
     if '-opt' in argv and argv.index('-opt') + 1 < len(argv):
         index = argv.index('-opt') + 1
-        argv[index] = osp.abspath(argv[index])
-        if not osp.isfile(argv[index]):
-            raise SystemExit(f'-opt: option file {argv[index]} does not exist.')
+        if not is_option_name(argv[index]):
+            argv[index] = osp.abspath(argv[index])
     root = project_root()
     os.chdir(root)
     return root

@@ -7,6 +7,7 @@ sections (``DiffusionOptions`` in ``diffusion.py``, ``TrainOptions`` here, ``Val
 ``network_g`` / ``network_d`` / the losses / the optimisers against what they build (``options/signatures.py``), and
 the sizes and scales the networks need.
 """
+import copy
 import inspect
 from typing import NamedTuple
 
@@ -25,6 +26,11 @@ from srddgan_arch.options.signatures import (
     constructor_parameters,
 )
 
+# the keys of an option dict that parse_model_options reads
+MODEL_KEYS = ('scale', 'is_train', 'network_g', 'network_d', 'datasets', 'diffusion', 'train', 'val', 'lr_consistency',
+              'path')
+# (options, a copy of their MODEL_KEYS, ModelSettings) of the last parse
+_last_parse = []
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 
 
@@ -148,6 +154,18 @@ def parse_model_options(opt):
     Returns:
         ModelSettings: The diffusion, train (None unless training), val, lr_consistency and path settings.
     """
+    # the run checks parse these before BasicSR builds the model from the same options: the model takes that parse
+    # while they are unchanged (a resume changes path: parsed again); the parse reads nothing else of ``opt``
+    sections = {key: opt.get(key) for key in MODEL_KEYS}
+    if _last_parse and _last_parse[0] is opt and _last_parse[1] == sections:
+        return _last_parse[2]
+    settings = _parse_sections(sections)
+    _last_parse[:] = opt, copy.deepcopy(sections), settings
+    return settings
+
+
+def _parse_sections(opt):
+    """:func:`parse_model_options` of the model's sections (``MODEL_KEYS``) alone."""
     check_registered_section('network_g', opt.get('network_g'), ARCH_REGISTRY)
     diffusion = DiffusionOptions.from_dict(opt.get('diffusion'))
     train = None

@@ -1,6 +1,6 @@
 """The machinery of typed option sections: a key's type, default, bounds and meaning, written once, checked once.
 
-A section is a frozen dataclass whose fields are the YAML keys (e.g. ``pipeline_sections.py``); ``option()`` declares one key.
+A section is a frozen dataclass whose fields are the YAML keys (e.g. ``RunOptions``); ``option()`` declares one key.
 ``from_dict`` checks a YAML mapping against it and returns the settings with the defaults filled in. A field whose
 type is itself a section is a nested section (a data set's ``degradation``); a key declared with ``inherit=True``
 takes the value of the section around it (``from_dict``'s ``inherited``) and must agree with it. Rules between keys
