@@ -5,7 +5,6 @@ fails when the fix is not applied. ``apply()`` is idempotent and runs when ``srd
 anything else imports ``basicsr``. What srddgan adds to BasicSR lives in its own models (``models/``); the one other
 change of BasicSR, the resumable train sampler, is in ``utils/training_state.py``.
 """
-import collections
 import datetime
 import os
 import subprocess
@@ -107,36 +106,7 @@ def init_dist(launcher, backend=None, port=None, timeout=None, **kwargs):
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
-def _options_loader(options):
-    """A stand-in for BasicSR's YAML loader class (``yaml.load(f, Loader=...)``) whose document is ``options``, the
-    file srddgan has read already, its mappings as BasicSR's loader makes them (``OrderedDict``)."""
-    class ReadOptions:
-        def __init__(self, stream):
-            pass
-
-        def get_single_data(self):
-            return _ordered(options, {})
-
-        def dispose(self):
-            pass
-
-    return ReadOptions
-
-
-def _ordered(value, copies):
-    """A copy of ``value`` with every mapping an ``OrderedDict`` (``copies``: id -> copy, keeps shared parts shared)."""
-    if not isinstance(value, (dict, list)):
-        return value
-    if id(value) not in copies:
-        copies[id(value)] = collections.OrderedDict() if isinstance(value, dict) else []
-        if isinstance(value, dict):
-            copies[id(value)].update((key, _ordered(item, copies)) for key, item in value.items())
-        else:
-            copies[id(value)].extend(_ordered(item, copies) for item in value)
-    return copies[id(value)]
-
-
-def parse_basicsr_options(root_path, is_train=True, options=None):
+def parse_basicsr_options(root_path, is_train=True, dist_params=None):
     """BasicSR's ``parse_options`` with the launcher, backend and ``val.suffix`` fixes:
 
     - ``--local-rank=N`` (``torch.distributed.launch``) is accepted;
@@ -145,13 +115,10 @@ def parse_basicsr_options(root_path, is_train=True, options=None):
     - ``val.suffix`` defaults to None (``SRModel.nondist_validation`` reads it unguarded: KeyError in test.py), and
       ``val.save_img`` to false (both pipelines read it unguarded).
 
-    Not a fix: given the option file as srddgan read it, BasicSR parses that instead of reading the file again.
-
     Args:
         root_path (str): The experiment root.
         is_train (bool): Options of a training run. Default: True.
-        options (dict | None): The option file as read (``option_files.load_option_file``); None: BasicSR reads it.
-            Default: None.
+        dist_params (dict | None): The option file's ``dist_params``. Default: None.
 
     Returns:
         tuple[dict, Namespace]: The options and the command-line arguments.
@@ -160,15 +127,13 @@ def parse_basicsr_options(root_path, is_train=True, options=None):
 
     from srddgan_arch.models.sample_validation import ValOptions
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
-    known = {key: ((options or {}).get('dist_params') or {}).get(key) for key in ('backend', 'timeout')}
-    original_init_dist, original_yaml = basicsr_options.init_dist, basicsr_options.ordered_yaml
+    known = {key: (dist_params or {}).get(key) for key in ('backend', 'timeout')}
+    original_init_dist = basicsr_options.init_dist
     basicsr_options.init_dist = lambda launcher, **kwargs: init_dist(launcher, **{**known, **kwargs})
-    if options is not None:
-        basicsr_options.ordered_yaml = lambda: (_options_loader(options), original_yaml()[1])
     try:
         opt, args = basicsr_options.parse_options(root_path, is_train=is_train)
     finally:
-        basicsr_options.init_dist, basicsr_options.ordered_yaml = original_init_dist, original_yaml
+        basicsr_options.init_dist = original_init_dist
     if opt.get('val') is not None:
         for key in ('suffix', 'save_img'):
             opt['val'].setdefault(key, getattr(ValOptions, key))

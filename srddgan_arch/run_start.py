@@ -2,15 +2,20 @@
 options srddgan adds to BasicSR's parse (not fixes: those are ``compat.parse_basicsr_options``).
 
 Before BasicSR parses the file: ``-opt`` may name a packaged option file, the file is read as ``yaml.safe_load`` reads
-it (no python tags, duplicate keys or unbounded aliases; a mapping), ``num_gpu`` is checked against this machine's
-CUDA devices (for every model, BasicSR's too), the top-level key names (BasicSR reads some unguarded) and the
-``--force_yml`` entries are checked. After it: ``path.pretrain_network_*`` addresses are downloaded, srddgan's
-``prepare_run_options`` rewrites Real-ESRGAN's keys and ``train.total_batch`` and checks every section the run reads,
-the data on disk is probed (``check_data``), and the run's folder is locked before BasicSR archives or writes it.
+it (no python tags, duplicate keys or unbounded aliases; a mapping; once: BasicSR parses what was read), ``num_gpu`` is
+checked against this machine's CUDA devices (for every model, BasicSR's too), the top-level key names (BasicSR reads
+some unguarded) and the ``--force_yml`` entries are checked. After it: ``path.pretrain_network_*`` addresses are
+downloaded, srddgan's ``prepare_run_options`` rewrites Real-ESRGAN's keys and ``train.total_batch`` and checks every
+section the run reads, the data on disk is probed (``check_data``), and the run's folder is locked before BasicSR
+archives or writes it.
 ``srddgan_arch`` installs :func:`parse_options` as BasicSR's train and test pipelines' ``parse_options``.
 """
+import collections
+import contextlib
 import sys
 from os import path as osp
+
+from basicsr.utils import options as basicsr_options
 
 from srddgan_arch.compat import parse_basicsr_options
 from srddgan_arch.data.preflight import check_data
@@ -45,6 +50,47 @@ def read_option_file(argv):
     return load_option_file(argv[index])
 
 
+def _ordered(value, copies):
+    """A copy of ``value`` with every mapping an ``OrderedDict`` (``copies``: id -> copy, keeps shared parts shared)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    if id(value) not in copies:
+        copies[id(value)] = collections.OrderedDict() if isinstance(value, dict) else []
+        if isinstance(value, dict):
+            copies[id(value)].update((key, _ordered(item, copies)) for key, item in value.items())
+        else:
+            copies[id(value)].extend(_ordered(item, copies) for item in value)
+    return copies[id(value)]
+
+
+@contextlib.contextmanager
+def basicsr_reads(options):
+    """Within it, BasicSR's ``parse_options`` parses ``options`` (the option file as srddgan read it) instead of
+    reading the file again: its YAML loader class (``ordered_yaml()[0]``) is one whose document is a copy of them,
+    mappings as BasicSR's loader makes them (``OrderedDict``).
+
+    Args:
+        options (dict | None): The option file as read; None: BasicSR reads the file.
+    """
+    class ReadOptions:
+        def __init__(self, stream):
+            pass
+
+        def get_single_data(self):
+            return _ordered(options, {})
+
+        def dispose(self):
+            pass
+
+    ordered_yaml = basicsr_options.ordered_yaml
+    if options is not None:
+        basicsr_options.ordered_yaml = lambda: (ReadOptions, ordered_yaml()[1])
+    try:
+        yield
+    finally:
+        basicsr_options.ordered_yaml = ordered_yaml
+
+
 def parse_options(root_path, is_train=True):
     """BasicSR's ``parse_options`` (with compat's fixes) and srddgan's checks around it (see the module docstring).
 
@@ -63,7 +109,8 @@ def parse_options(root_path, is_train=True):
         check_num_gpu(raw_opt)  # BasicSR's BaseModel would fail in CUDA
         check_option_keys(raw_opt)
         check_force_yml(force_yml_entries(argv), raw_opt)
-    opt, args = parse_basicsr_options(root_path, is_train, raw_opt)  # BasicSR parses what was read, no second read
+    with basicsr_reads(raw_opt):  # BasicSR parses what was read: no second read
+        opt, args = parse_basicsr_options(root_path, is_train, (raw_opt or {}).get('dist_params'))
     fetch_option_weights(opt.get('path') or {})  # before the checks look for the files
     # the one moment between parsing and BasicSR building the data sets
     if prepare_run_options(opt):
