@@ -46,9 +46,8 @@ from srddgan_arch.device import default_device
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings
 from srddgan_arch.inference.upsampler import build_upsampler
-from srddgan_arch.lr_consistency import REFERENCES
+from srddgan_arch.lr_consistency import REFERENCES, LRConsistencyOptions
 from srddgan_arch.option_files import option_file_argument
-from srddgan_arch.options import LRConsistencyOptions
 from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.evaluation_pairs import load_lr_images, load_pairs
 from srddgan_tools.quality import MetricSet, evaluate, integers, markdown_table, model_method, numbers, reference_method

@@ -6,7 +6,7 @@
 """
 import sys
 
-from srddgan_arch.inference.cli import main
+from srddgan_arch.commands.infer import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -33,8 +33,8 @@ import run_demo
 from srddgan_arch.cli_errors import run_main
 from srddgan_arch.data.image_io import write_image
 from srddgan_arch.inference.upsampler import build_upsampler
-from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.option_files import load_yaml
+from srddgan_arch.options.signatures import NIQE_MIN_SIDE
 from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.demo import build_demo_dataset
 from srddgan_tools.evaluation_pairs import load_pairs

@@ -125,7 +125,7 @@ def parse_basicsr_options(root_path, is_train=True, dist_params=None):
     """
     from basicsr.utils import options as basicsr_options
 
-    from srddgan_arch.options import ValOptions
+    from srddgan_arch.models.sample_validation import ValOptions
     sys.argv[1:] = normalise_launcher_argv(sys.argv[1:])
     known = {key: (dist_params or {}).get(key) for key in ('backend', 'timeout')}
     original_init_dist = basicsr_options.init_dist

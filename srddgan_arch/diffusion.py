@@ -5,7 +5,7 @@ t = 0..T, where t = 0 is the clean image y0 and every per-step tensor of the sch
 """
 import torch
 
-from srddgan_arch.options.sections import DiffusionOptions
+from srddgan_arch.options.schema import OptionError, Section, option, section
 
 # DDGAN's variance-preserving schedule starts slightly above u = 0 so that beta_1 is not zero
 _EPS_SMALL = 1e-3
@@ -15,6 +15,20 @@ _LOG_VARIANCE_FLOOR = 1e-20
 _SCHEDULE_TENSORS = ('betas', 'alphas', 'alphas_cumprod', 'alphas_cumprod_prev', 'sqrt_alphas', 'sqrt_betas',
                      'sqrt_alphas_cumprod', 'sqrt_one_minus_alphas_cumprod', 'posterior_variance',
                      'posterior_log_variance_clipped', 'posterior_mean_coef1', 'posterior_mean_coef2')
+
+
+@section('diffusion')
+class DiffusionOptions(Section):
+    """The diffusion schedule (keyword arguments of ``DiffusionSchedule``)."""
+
+    num_timesteps: int = option(4, 'Number of denoising steps T (paper Table 1).', ge=1)
+    beta_min: float = option(0.1, "beta_min of DDGAN's variance-preserving schedule.", ge=0)
+    beta_max: float = option(20.0, "beta_max of DDGAN's variance-preserving schedule (above beta_min).")
+
+    def validate(self, key):
+        if not self.beta_min < self.beta_max:
+            raise OptionError(f'{key("beta_min")} must be smaller than {key("beta_max")}, got beta_min='
+                              f'{self.beta_min}, beta_max={self.beta_max}.')
 
 
 def _gather(values, t, x):

@@ -18,6 +18,7 @@ import functools
 
 import torch
 
+from srddgan_arch.options.schema import Section, option, section
 from srddgan_runtime.bicubic import DENSE_GRAM_MAX_LENGTH, GRAM_HALF_WIDTH, bicubic_matrix, bicubic_taps
 
 # the downsamplers a sampler can be made consistent with: 'bicubic' is BasicSR's MATLAB imresize of the bicubic configs
@@ -258,3 +259,29 @@ def project_to_lr(img, lq, scale, iterations=1, value_range=(-1., 1.)):
             residual = _apply_gram_inv(gram_inv_w, _apply_gram_inv(gram_inv_h, target - _downscale(y, scale), -2), -1)
             y = y + down_w.apply_transposed(down_h.apply_transposed(residual, -2), -1)
     return y.to(img.dtype)
+
+
+@section('lr_consistency')
+class LRConsistencyOptions(Section):
+    """LR-consistent sampling (srddgan's addition to the paper's sampler, below): every
+    predicted y0 and the final image are projected onto the images whose downscale is the LR input. Validation,
+    ``test.py``, ``srddgan-infer`` and the benchmarks read it from the option file."""
+
+    downsampler: str = option('none', "'bicubic': BasicSR's MATLAB bicubic imresize, exact for the bicubic configs; "
+                              "'none': the paper's sampler.", choices=DOWNSAMPLERS)
+    iterations: int = option(3, 'Projections alternated with clipping to the pixel range (more: closer to both '
+                             'near saturated pixels).', gt=0)
+
+    def projector(self, scale):
+        """The sampler's ``project`` (``diffusion.sample``), the one place it is built from these settings.
+
+        Args:
+            scale (int): The SR scale.
+
+        Returns:
+            callable | None: ``project(y0, lq, value_range=(-1, 1)) -> y0``, the projection onto the images whose
+            downscale is ``lq`` (``iterations`` of them, clipped in between); None for 'none'.
+        """
+        if self.downsampler == 'none':
+            return None
+        return functools.partial(project_to_lr, scale=scale, iterations=self.iterations)

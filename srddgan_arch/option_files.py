@@ -168,17 +168,6 @@ def option_file_argument(value):
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def resolve_opt_argument(argv):
-    """Replace the value after ``-opt`` in a command line by the option file it stands for (in place).
-
-    Args:
-        argv (list[str]): The command line, e.g. ``sys.argv``.
-    """
-    if '-opt' in argv and argv.index('-opt') + 1 < len(argv):
-        index = argv.index('-opt') + 1
-        argv[index] = resolve_option_file(argv[index])
-
-
 def describe_option_files():
     """The packaged option files, one line each: name, model type and scale.
 

@@ -5,7 +5,7 @@ from os import path as osp
 # run as a script, sys.path[0] is this folder: use the checkout instead, so the package imports by its own name
 sys.path[0] = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-from srddgan_arch.entry import test  # noqa: E402
+from srddgan_arch.commands.test import test  # noqa: E402
 
 if __name__ == '__main__':
     test()

@@ -12,8 +12,9 @@ import torch
 from srddgan_arch.data.image_io import to_uint8, write_image
 from srddgan_arch.inference.upsampler import mean_of_samples
 from srddgan_arch.lr_consistency import reference_upscale
-from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE, benchmark_metrics
+from srddgan_arch.metrics.benchmark import benchmark_metrics
 from srddgan_arch.models.sample_validation import image_metrics
+from srddgan_arch.options.signatures import NIQE_MIN_SIDE
 
 COLUMNS = [('psnr', 'PSNR ↑', 2), ('ssim', 'SSIM ↑', 4), ('psnr_y', 'PSNR-Y ↑', 2), ('ssim_y', 'SSIM-Y ↑', 4),
            ('lpips', 'LPIPS ↓', 3), ('lr_psnr', 'LR-PSNR ↑', 2),

@@ -296,7 +296,7 @@ def inputs(batch=2, size=32, scale=2, z_dim=8, seed=0):
 
 def run_cli(capsys, *argv):
     """``main(argv)`` -> (exit code, stderr); usage errors exit through SystemExit."""
-    from srddgan_arch.inference.cli import main
+    from srddgan_arch.commands.infer import main
 
     try:
         code = main(list(argv))

@@ -46,7 +46,7 @@ def test_srddgan_test_draws_the_images_srddgan_infer_draws(tmp_path, downsampler
     """Sample k of srddgan-test is srddgan-infer's image for seed val.seed + k (SRDDGANer pads, samples, crops and
     projects the same way), on an odd size."""
     from srddgan_arch.inference.upsampler import SRDDGANer
-    from srddgan_arch.options import LRConsistencyOptions
+    from srddgan_arch.lr_consistency import LRConsistencyOptions
     model = _srddgan(tmp_path, downsampler=downsampler)
     batch = _odd_batch()
     model.feed_data(batch)

@@ -14,8 +14,8 @@ import torch
 import yaml
 from conftest import TINY_SRDDGAN
 
-from srddgan_arch import app
-from srddgan_arch.inference import cli, exploration, paths
+from srddgan_arch.commands import app, infer
+from srddgan_arch.inference import exploration, paths
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.lr_consistency import bicubic_downscale, reference_upscale
@@ -48,7 +48,7 @@ def model(tmp_path):
 def _infer_rgb(tmp_path, opt_path, model_path, image_path, seed, num_samples, *extra):
     """What srddgan-infer writes for the image, RGB, sample by sample."""
     output = tmp_path / f'infer_{seed}'
-    assert cli.main(['-i', image_path, '-o', str(output), '-opt', opt_path, '--model_path', model_path, '--device',
+    assert infer.main(['-i', image_path, '-o', str(output), '-opt', opt_path, '--model_path', model_path, '--device',
                      'cpu', '--seed', str(seed), '--num_samples', str(num_samples), *extra]) == 0
     names = [f'photo_srddgan_{index}.png' for index in range(num_samples)] if num_samples > 1 else ['photo_srddgan.png']
     return [cv2.cvtColor(cv2.imread(str(output / name)), cv2.COLOR_BGR2RGB) for name in names]

@@ -11,7 +11,7 @@ from basicsr.utils import options as basicsr_options
 from conftest import TINY_RRDB, write_tiny_rrdb
 
 from srddgan_arch import run_start
-from srddgan_arch.inference.cli import main as infer_main
+from srddgan_arch.commands.infer import main as infer_main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.utils import download as downloader
 from srddgan_arch.utils.checkpoint import download_weights, load_checkpoint, locate_weights

@@ -11,7 +11,7 @@ from basicsr.models import build_model
 from conftest import tiny_srddgan_options
 from safetensors import safe_open
 
-from srddgan_arch.export import main
+from srddgan_arch.commands.export import main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler
 

@@ -11,16 +11,15 @@ import yaml
 from conftest import TINY_RRDB, BicubicNet, bicubic, photo_like_lq, write_tiny_rrdb
 from torch import nn
 
+from srddgan_arch.commands.infer import main
 from srddgan_arch.data.image_io import read_image, write_image
 from srddgan_arch.diffusion import DiffusionSchedule
-from srddgan_arch.inference.cli import main
 from srddgan_arch.inference.faces import FACE_DETECTOR_FILES, FACE_PARSER_FILE, build_face_helper, restore_faces
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.memory import MemoryGuard, PeakMemory
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.inference.upsampler import SRDDGANer, upsample_image
-from srddgan_arch.lr_consistency import bicubic_downscale
-from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.lr_consistency import LRConsistencyOptions, bicubic_downscale
 from srddgan_tools.fusion import content_fusion
 
 

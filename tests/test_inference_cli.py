@@ -1,4 +1,4 @@
-"""Tests of ``srddgan-infer`` (srddgan_arch.inference.cli): folders and image modes, outputs that never overwrite,
+"""Tests of ``srddgan-infer`` (srddgan_arch.commands.infer): folders and image modes, outputs that never overwrite,
 one-line mistakes before any model, settings, devices, addresses, the memory guard, trained steps, LR consistency."""
 import logging
 import os
@@ -14,9 +14,10 @@ import yaml
 from basicsr.utils import get_root_logger
 from conftest import TINY_RRDB, TINY_SRDDGAN, BicubicNet, photo_like_lq, run_cli, write_tiny_rrdb
 
+from srddgan_arch.commands import infer
+from srddgan_arch.commands.infer import main
 from srddgan_arch.data.image_io import read_image, write_image
-from srddgan_arch.inference import cli, paths
-from srddgan_arch.inference.cli import main
+from srddgan_arch.inference import paths
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.upsampler import SRDDGANer, build_upsampler
@@ -46,7 +47,7 @@ def no_model_built(monkeypatch):
     """Fail the test if the CLI builds a model: the mistake must be found before."""
     def refuse(*args, **kwargs):
         raise AssertionError('a model was built before the mistake was found')
-    monkeypatch.setattr(cli, 'build_upsampler', refuse)
+    monkeypatch.setattr(infer, 'build_upsampler', refuse)
 
 
 def test_cli_never_writes_over_its_inputs(tmp_path, capsys, model_args, no_model_built):
@@ -120,8 +121,8 @@ def test_cli_settings_reach_the_upsampler_unchanged(tmp_path, capsys, model_args
     """The command line builds one ModelChoice and one RunSettings (an option not given keeps the class's default)
     and the upsampler holds that very RunSettings; a value out of its bounds is a one-line usage error naming the
     option."""
-    args = cli.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16', '--param_key', 'params'])
-    job = cli.build_job(args)
+    args = infer.parse_args(['-i', str(tmp_path), *model_args, '--tile_pad', '3', '--bf16', '--param_key', 'params'])
+    job = infer.build_job(args)
     assert job.upsampler.settings is args.run
     assert (args.run.tile_pad, args.run.precision, args.run.tile) == (3, 'bf16', 0)
     assert (args.model.param_key, args.model.steps, args.model.interpolate) == ('params', None, None)
@@ -140,11 +141,11 @@ def test_face_model_takes_none_of_the_main_models_choices(tmp_path, monkeypatch)
     face_opt.write_text(yaml.safe_dump({'network_g': dict(TINY_RRDB, scale=2, num_feat=4)}))
     torch.save({'params_ema': build_network(dict(TINY_RRDB, scale=2, num_feat=4)).state_dict()}, tmp_path / 'face.pth')
     faces = []
-    monkeypatch.setattr(cli, 'build_face_mode', lambda upsampler, *args: faces.append(upsampler))
-    args = cli.parse_args(['-i', str(tmp_path), '-opt', opt_path, '--model_path', model_path, '--device', 'cpu',
+    monkeypatch.setattr(infer, 'build_face_mode', lambda upsampler, *args: faces.append(upsampler))
+    args = infer.parse_args(['-i', str(tmp_path), '-opt', opt_path, '--model_path', model_path, '--device', 'cpu',
                            '--interpolate', str(tmp_path / 'second.pth'), '--alpha', '0.25', '--face', '--face_opt',
                            str(face_opt), '--face_model_path', str(tmp_path / 'face.pth')])
-    job = cli.build_job(args)
+    job = infer.build_job(args)
     face_weights = torch.load(tmp_path / 'face.pth')['params_ema']
     assert all(torch.equal(value, face_weights[name]) for name, value in faces[0].net.state_dict().items())
     first, second = torch.load(model_path)['params_ema'], torch.load(tmp_path / 'second.pth')['params_ema']
@@ -165,9 +166,9 @@ def test_cli_gpu_number(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
     common = ['-i', 'x.png', '-opt', 'net.yml', '--model_path', 'net.pth']
-    assert cli.parse_args(common + ['-g', '1']).device == 'cuda:1'
-    assert cli.parse_args(common + ['--device', 'cuda:1', '--gpu-id', '1']).device == 'cuda:1'
-    assert cli.parse_args(common + ['--device', 'cuda:0']).device == 'cuda:0'
+    assert infer.parse_args(common + ['-g', '1']).device == 'cuda:1'
+    assert infer.parse_args(common + ['--device', 'cuda:1', '--gpu-id', '1']).device == 'cuda:1'
+    assert infer.parse_args(common + ['--device', 'cuda:0']).device == 'cuda:0'
     code, err = run_cli(capsys, *common, '--device', 'cuda:2')
     assert code == 2 and 'this machine has 2 CUDA device(s), cuda:0 to cuda:1' in err
 

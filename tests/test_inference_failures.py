@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from srddgan_arch.inference import cli, paths
+from srddgan_arch.commands import infer
+from srddgan_arch.inference import paths
 
 
 def test_cli_refuses_huge_images_and_files_before_reading_them(tmp_path, capsys, model_args, monkeypatch):
@@ -46,20 +47,20 @@ def test_cli_never_replaces_an_existing_output_unless_told(tmp_path, capsys, mod
     written = (tmp_path / 'out' / 'a_srddgan.png').read_bytes()
     (tmp_path / 'out' / 'a_srddgan.png').write_bytes(b'mine')
     with monkeypatch.context() as patch:
-        patch.setattr(cli, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
+        patch.setattr(infer, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
         code, err = run_cli(capsys, *argv)
     assert code == 1 and 'a_srddgan.png exists: choose another -o or --suffix, or give --overwrite' in err, err
     assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == b'mine'
     assert run_cli(capsys, *argv, '--overwrite')[0] == 0
     assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == written
-    real_upscale = cli._upscale
+    real_upscale = infer._upscale
 
     def another_run_writes_first(job, path, image, seed):
         (tmp_path / 'out2' / 'a_srddgan.png').write_bytes(b'theirs')
         return real_upscale(job, path, image, seed)
 
     (tmp_path / 'out2').mkdir()
-    monkeypatch.setattr(cli, '_upscale', another_run_writes_first)
+    monkeypatch.setattr(infer, '_upscale', another_run_writes_first)
     code, err = run_cli(capsys, '-i', str(tmp_path / 'a.png'), '-o', str(tmp_path / 'out2'), *model_args)
     assert code == 1 and 'a_srddgan.png exists: not replaced' in err, err
     assert (tmp_path / 'out2' / 'a_srddgan.png').read_bytes() == b'theirs'
@@ -75,7 +76,7 @@ def test_cli_ctrl_c_and_link_loops_end_with_a_summary(tmp_path, capsys, model_ar
     assert code == 1 and re.search(r'skipped .*loop\.png: .*Too many levels of symbolic links', err), err
     assert '3 of 4 images written' in err and sorted(os.listdir(tmp_path / 'out')) == [
         'a_srddgan.png', 'b_srddgan.png', 'c_srddgan.png']
-    real_process, calls = cli._process, []
+    real_process, calls = infer._process, []
 
     def interrupted_at_the_second(job, path, stem):
         calls.append(path)
@@ -83,7 +84,7 @@ def test_cli_ctrl_c_and_link_loops_end_with_a_summary(tmp_path, capsys, model_ar
             raise KeyboardInterrupt
         return real_process(job, path, stem)
 
-    monkeypatch.setattr(cli, '_process', interrupted_at_the_second)
+    monkeypatch.setattr(infer, '_process', interrupted_at_the_second)
     os.remove(tmp_path / 'loop.png')
     code, err = run_cli(capsys, '-i', str(tmp_path), '-o', str(tmp_path / 'out2'), *model_args)
     assert code == 130 and 'interrupted: 1 of 3 images written' in err and 'b.png and the rest were not' in err, err
@@ -112,7 +113,7 @@ def test_a_small_png_of_a_huge_image_is_refused_within_little_memory(tmp_path, m
     assert (tmp_path / 'huge.png').stat().st_size < 2**21
     argv = ['-i', str(tmp_path / 'huge.png'), '-o', str(tmp_path / 'out'), '--max_memory', '8', *model_args]
     # VmHWM: this process's own peak (ru_maxrss would carry the forking pytest process's RSS over the exec)
-    code = ('import sys; from srddgan_arch.inference.cli import main; '
+    code = ('import sys; from srddgan_arch.commands.infer import main; '
             f'status = main({argv!r}); '
             "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM'))); "
             'sys.exit(status)')

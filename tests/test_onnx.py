@@ -16,8 +16,8 @@ import torch
 import yaml
 from basicsr.archs import build_network
 
-from srddgan_arch.export import main as export_main
-from srddgan_arch.inference import cli
+from srddgan_arch.commands import infer
+from srddgan_arch.commands.export import main as export_main
 from srddgan_arch.option_files import resolve_option_file
 
 ONNX_EXTRA = all(importlib.util.find_spec(name) for name in ('onnxruntime', 'onnx', 'onnxscript'))
@@ -44,7 +44,7 @@ def _write_photo(path, height, width):
 
 def _infer(tmp_path, name, opt_path, model_path, *extra):
     output = tmp_path / name
-    assert cli.main(['-i', str(tmp_path / 'photo.png'), '-o', str(output), '-opt', opt_path, '--model_path',
+    assert infer.main(['-i', str(tmp_path / 'photo.png'), '-o', str(output), '-opt', opt_path, '--model_path',
                      model_path, '--num_samples', '2', '--seed', '5', '--overwrite', *extra]) == 0
     return [cv2.imread(str(output / f'photo_srddgan_{index}.png')).astype(int) for index in range(2)]
 
@@ -55,7 +55,7 @@ def _infer(tmp_path, name, opt_path, model_path, *extra):
 def test_onnx_backend_refuses_torch_only_options(capsys, extra, message):
     """What only the torch backend does is a one-line usage error before anything is built."""
     with pytest.raises(SystemExit) as exit_info:
-        cli.parse_args(['-i', 'x.png', '-opt', 'x.yml', '--model_path', 'x.pth', '--backend', 'onnxruntime', *extra])
+        infer.parse_args(['-i', 'x.png', '-opt', 'x.yml', '--model_path', 'x.pth', '--backend', 'onnxruntime', *extra])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
@@ -89,7 +89,7 @@ def test_onnx_backend_exports_a_model_given_by_address_from_its_download(tmp_pat
         raise ValueError('stopped before exporting')
 
     monkeypatch.setattr(onnx_backend, 'export_onnx', export)
-    code = cli.main(['-i', str(tmp_path / 'photo.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path,
+    code = infer.main(['-i', str(tmp_path / 'photo.png'), '-o', str(tmp_path / 'out'), '-opt', opt_path,
                      '--model_path', 'https://example.org/models/demo.pth', '--backend', 'onnxruntime'])
     assert code == 1 and exported == [str(hub_dir / 'demo.pth')]
 

@@ -6,14 +6,10 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 from conftest import run_options
 
-from srddgan_arch.options import (
-    OptionError,
-    TrainOptions,
-    check_run_options,
-    parse_model_options,
-    schema,
-)
-from srddgan_arch.options.sections import DatasetOptions
+from srddgan_arch.models.srddgan_options import TrainOptions, parse_model_options
+from srddgan_arch.options import OptionError, schema
+from srddgan_arch.options.pipeline_sections import DatasetOptions
+from srddgan_arch.options.runs import check_run_options
 from srddgan_arch.options.signatures import check_built_sections
 
 

@@ -1,5 +1,6 @@
 """Tests of srddgan_arch.option_files: the packaged option files, found by name in a checkout and in the installed
 layout, listed by ``srddgan-infer --list-options``, and resolved before BasicSR parses ``-opt``."""
+import collections
 import os
 import sys
 from os import path as osp
@@ -8,8 +9,9 @@ import pytest
 import yaml
 from basicsr.utils import options as basicsr_options
 
-from srddgan_arch import entry, option_files, run_start
-from srddgan_arch.inference import main as infer_main
+from srddgan_arch import option_files, run_start
+from srddgan_arch.commands import pipeline, test, train
+from srddgan_arch.commands.infer import main as infer_main
 from srddgan_arch.option_files import describe_option_files, packaged_option_files, resolve_option_file
 from srddgan_arch.options import OptionError
 
@@ -54,7 +56,7 @@ def test_list_options_prints_every_name_and_exits(capsys):
 
 def test_infer_takes_a_name_and_refuses_an_unknown_one(capsys):
     """``-opt NAME`` reaches srddgan-infer as the packaged path; an unknown name is a usage error (exit 2)."""
-    from srddgan_arch.inference.cli import parse_args
+    from srddgan_arch.commands.infer import parse_args
     args = parse_args(['-i', 'x.png', '-opt', 'test_SRDDGAN_DIV2K_x4', '--model_path', 'g.pth'])
     assert args.opt == osp.join(OPTIONS, 'test_SRDDGAN_DIV2K_x4.yml')
     with pytest.raises(SystemExit) as exited:
@@ -63,14 +65,15 @@ def test_infer_takes_a_name_and_refuses_an_unknown_one(capsys):
 
 
 def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkeypatch):
-    """srddgan-train/-test (``entry``) and BasicSR's parse_options as srddgan replaces it (for a user's own
+    """srddgan-train/-test (``commands/pipeline``) and BasicSR's parse_options as srddgan replaces it (for a user's own
     train.py) hand BasicSR the packaged file's path; an unknown name stops the entry point with one line."""
     monkeypatch.chdir(tmp_path)
-    argv = ['srddgan-train', '-opt', 'train_SRDDGAN_demo_x4']
-    entry._enter_root(argv)
-    assert argv[2] == osp.join(OPTIONS, 'train_SRDDGAN_demo_x4.yml')
-    with pytest.raises(SystemExit, match="-opt: 'nothing' is not a packaged option file"):
-        entry._enter_root(['srddgan-test', '-opt', 'nothing'])
+    argv = ['srddgan-train', '-opt', 'my.yml']
+    pipeline.enter_root(argv)  # a path is read from where the command started
+    assert argv[2] == str(tmp_path / 'my.yml')
+    monkeypatch.setattr(sys, 'argv', ['srddgan-test', '-opt', 'nothing'])
+    with pytest.raises(OptionError, match="-opt: 'nothing' is not a packaged option file"):
+        run_start.parse_options(str(tmp_path), is_train=False)
     seen = []
 
     def basicsr_parse_options(root_path, is_train=True):
@@ -81,6 +84,19 @@ def test_train_and_test_resolve_a_name_before_basicsr_parses_it(tmp_path, monkey
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', 'test_SRDDGAN_DIV2K_x4'])
     run_start.parse_options(str(tmp_path), is_train=False)
     assert seen == [['train.py', '-opt', osp.join(OPTIONS, 'test_SRDDGAN_DIV2K_x4.yml')]]
+
+
+def test_basicsr_parses_the_option_file_srddgan_read(tmp_path, monkeypatch):
+    """The run start reads the option file once: BasicSR's parse_options takes what srddgan read (mappings as its own
+    loader makes them) instead of reading the file again."""
+    option_file = tmp_path / 'o.yml'
+    option_file.write_text(yaml.safe_dump({'name': 'x', 'model_type': 'SRModel', 'scale': 4, 'num_gpu': 0,
+                                           'manual_seed': 0, 'datasets': {}, 'path': {}}))
+    read = option_files.load_option_file(str(option_file))
+    monkeypatch.setattr(run_start, 'load_option_file', lambda path: dict(read, name='as_read'))
+    monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', str(option_file)])
+    opt, _ = run_start.parse_options(str(tmp_path), is_train=False)
+    assert opt['name'] == 'as_read' and type(opt) is collections.OrderedDict
 
 
 def _alias_bomb(levels=9):
@@ -115,7 +131,7 @@ def test_train_and_test_mistakes_are_one_line(tmp_path, monkeypatch, capsys, con
     the traceback."""
     (tmp_path / 'bad.yml').write_text(content)
     monkeypatch.chdir(tmp_path)  # the entry points change to the project root
-    for prog, run in (('srddgan-train', entry.train), ('srddgan-test', entry.test)):
+    for prog, run in (('srddgan-train', train.train), ('srddgan-test', test.test)):
         monkeypatch.setattr(sys, 'argv', [prog, '-opt', str(tmp_path / 'bad.yml')])
         with pytest.raises(SystemExit) as exit_info:
             run()
@@ -124,7 +140,7 @@ def test_train_and_test_mistakes_are_one_line(tmp_path, monkeypatch, capsys, con
         assert len(err.splitlines()) == 1 and len(err) < 1000
     monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(tmp_path / 'bad.yml'), '--debug'])
     with pytest.raises(Exception, match=message.split(' ')[0]):
-        entry.train()
+        train.train()
 
 
 @pytest.mark.parametrize('force_yml, message', [
@@ -178,9 +194,9 @@ def test_an_empty_or_non_mapping_option_file_is_one_line_naming_it(tmp_path, mon
     path.write_text(text)
     monkeypatch.setattr(sys, 'argv', ['srddgan-train', '-opt', str(path)])
     monkeypatch.setattr(basicsr_options, 'parse_options', lambda *args, **kwargs: pytest.fail('BasicSR parsed'))
-    monkeypatch.setattr(entry, 'project_root', lambda: str(tmp_path))
+    monkeypatch.setattr(pipeline, 'project_root', lambda: str(tmp_path))
     with pytest.raises(SystemExit) as exited:
-        entry._run(lambda argv: run_start.parse_options(str(tmp_path)), 'srddgan-train')
+        pipeline.run_pipeline(lambda argv: run_start.parse_options(str(tmp_path)), 'srddgan-train')
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.count('\n') == 1
     assert err.startswith(f'srddgan-train: error: {path}: the option file is {what}')

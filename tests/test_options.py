@@ -1,4 +1,5 @@
 """Option checks (srddgan_arch.options): typed sections, constructor sections, sizes, data, the paper's values."""
+import copy
 import dataclasses
 import glob
 import inspect
@@ -10,18 +11,11 @@ import yaml
 from conftest import run_options, write_paired_images
 
 from srddgan_arch.data.preflight import check_data
-from srddgan_arch.diffusion import DiffusionSchedule
-from srddgan_arch.options import (
-    DiffusionOptions,
-    OptionError,
-    TrainOptions,
-    ValOptions,
-    check_option_keys,
-    check_run_options,
-    parse_model_options,
-    resolve_total_batch,
-)
-from srddgan_arch.options import sections as sections_module
+from srddgan_arch.diffusion import DiffusionOptions, DiffusionSchedule
+from srddgan_arch.models.sample_validation import ValOptions
+from srddgan_arch.models.srddgan_options import TrainOptions, parse_model_options
+from srddgan_arch.options import OptionError
+from srddgan_arch.options.runs import check_option_keys, check_run_options, resolve_total_batch
 from srddgan_arch.options.schema import Section
 
 
@@ -50,8 +44,10 @@ def test_defaults_fill_in_and_the_diffusion_defaults_are_the_schedule_s():
 
 def test_section_docstrings_list_every_key():
     """Each key's type, meaning and default are written once, in the section, and shown in its docstring."""
-    sections = [value for value in vars(sections_module).values() if isinstance(value, type) and
-                issubclass(value, Section) and value is not Section]
+    sections, unseen = [], Section.__subclasses__()
+    while unseen:  # every section declared, wherever it sits
+        sections.append(unseen.pop())
+        unseen += sections[-1].__subclasses__()
     assert len(sections) >= 10
     for section in sections:
         for field in dataclasses.fields(section):
@@ -138,6 +134,19 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
     _set(opt, dotted, value)
     with pytest.raises(ValueError, match=message):
         check(opt)
+
+
+def test_the_model_takes_the_run_checks_parse_while_its_sections_are_unchanged(tmp_path):
+    """The run checks parse the model's sections once and the model built from the same options takes that parse; a
+    section changed in between (a resume points path at its checkpoints) or other options are parsed again."""
+    opt = run_options(tmp_path)
+    check_run_options(opt)
+    settings = parse_model_options(opt)
+    assert parse_model_options(opt) is settings
+    opt['path']['strict_load_g'] = False
+    changed = parse_model_options(opt)
+    assert changed is not settings and changed.path.strict_load_g is False
+    assert parse_model_options(copy.deepcopy(opt)) is not changed
 
 
 @pytest.mark.parametrize('metric', [{'type': 'calculate_diversity', 'backbone_path': __file__},

@@ -9,8 +9,9 @@ import yaml
 from test_realesrgan_pipeline import write_hr
 
 from srddgan_arch.data.batch_degradation import build_batch_degradation
-from srddgan_arch.options import OptionError, check_option_keys
+from srddgan_arch.options import OptionError
 from srddgan_arch.options.realesrgan_keys import adopt_realesrgan_keys
+from srddgan_arch.options.runs import check_option_keys
 
 DEGRADATION = {
     'resize_prob': [0.2, 0.7, 0.1], 'resize_range': [0.15, 1.5], 'gaussian_noise_prob': 0.5, 'noise_range': [1, 30],

@@ -6,7 +6,8 @@ import pytest
 import torch
 import yaml
 
-from srddgan_arch import entry
+from srddgan_arch.commands import pipeline
+from srddgan_arch.commands import test as test_command
 from srddgan_arch.options import OptionError
 from srddgan_arch.options.devices import check_num_gpu
 
@@ -44,10 +45,10 @@ def test_basicsr_test_file_with_more_gpus_than_present_is_one_line(tmp_path, mon
     option_file = tmp_path / 'test_ESRGAN_x4.yml'
     option_file.write_text(yaml.safe_dump({**BASICSR_ESRGAN_TEST, 'model_type': model_type, 'num_gpu': num_gpu}))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(entry, 'project_root', lambda: str(tmp_path))  # results/ of a run that goes on stay there
+    monkeypatch.setattr(pipeline, 'project_root', lambda: str(tmp_path))  # results/ of a run that goes on stay there
     monkeypatch.setattr(sys, 'argv', ['srddgan-test', '-opt', str(option_file)])
     with pytest.raises(SystemExit) as exit_info:
-        entry.test()
+        test_command.test()
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith('srddgan-test: error: ') and re.search(message, err), err

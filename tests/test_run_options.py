@@ -10,9 +10,12 @@ import srddgan_arch
 import srddgan_arch.inference.settings  # noqa: F401  (its section is one of those checked below)
 from srddgan_arch.data.paired_dataset import PairedDatasetOptions
 from srddgan_arch.data.realesrgan_options import RealESRGANDatasetOptions, RealESRGANOptions
-from srddgan_arch.options import OptionError, TrainOptions, ValOptions, check_option_keys, check_run_options
+from srddgan_arch.diffusion import DiffusionOptions
+from srddgan_arch.models.sample_validation import ValOptions
+from srddgan_arch.models.srddgan_options import TrainOptions
+from srddgan_arch.options import OptionError
+from srddgan_arch.options.runs import check_option_keys, check_run_options
 from srddgan_arch.options.schema import Section
-from srddgan_arch.options.sections import DiffusionOptions
 from srddgan_arch.utils.train_pipeline import announce_debug_schedule
 
 # number keys whose bounds are rules between keys (the section's validate), not bounds of their own

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from srddgan_arch.diffusion import DiffusionSchedule, sample
-from srddgan_arch.lr_consistency import project_to_lr
-from srddgan_arch.options import LRConsistencyOptions
+from srddgan_arch.lr_consistency import LRConsistencyOptions, project_to_lr
 from srddgan_runtime import Schedule
 from srddgan_runtime import projection as numpy_projection
 from srddgan_runtime import upsampler as numpy_sampler

@@ -14,13 +14,13 @@ from conftest import TINY_SRDDGAN, photo_like_lq, run_cli
 from conftest import tiny_srddgan_options as tiny_opt
 from skimage import data as skimage_data
 
-from srddgan_arch.inference.cli import main
+from srddgan_arch.commands.infer import main
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.inference.upsampler import build_upsampler, mean_of_samples
 from srddgan_arch.lr_consistency import bicubic_downscale
 from srddgan_arch.metrics.swd_metric import calculate_swd, laplacian_pyramid
+from srddgan_arch.models.sample_validation import parse_val
 from srddgan_arch.options import OptionError
-from srddgan_arch.options.model import parse_val
 from srddgan_arch.utils.checkpoint import CheckpointError
 
 

@@ -17,7 +17,7 @@ from basicsr.utils import DiffJPEG, USMSharp
 from srddgan_arch.data.degradations import degrade_batch
 from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
 from srddgan_arch.data.realesrgan_options import REALESRGAN_DATASETS, RealESRGANOptions
-from srddgan_arch.options import dataset_settings
+from srddgan_arch.options.runs import dataset_settings
 from srddgan_arch.options.schema import OptionError
 
 

@@ -11,8 +11,8 @@ from torchvision.transforms.functional import normalize
 
 from srddgan_arch.data.image_files import BadImageError, read_bytes
 from srddgan_arch.data.image_io import decode_image, note_conversion
+from srddgan_arch.options.pipeline_sections import DatasetOptions
 from srddgan_arch.options.schema import REQUIRED, OptionError, option, section, shown
-from srddgan_arch.options.sections import DatasetOptions
 
 
 @section('datasets.<phase>')

@@ -14,9 +14,9 @@ from srddgan_arch.data.image_io import read_header, read_image
 from srddgan_arch.data.lmdb_probe import check_lmdb
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions
 from srddgan_arch.data.realesrgan_options import hr_sizes
-from srddgan_arch.metrics.benchmark import NIQE_MIN_SIDE
 from srddgan_arch.options.runs import check_datasets, dataset_settings
 from srddgan_arch.options.schema import OptionError
+from srddgan_arch.options.signatures import NIQE_MIN_SIDE
 
 # written into a split folder while it is prepared and removed last (hidden: no image listing sees it); the data
 # preparation (srddgan_tools.prepare) writes it, training refuses a folder that holds it

@@ -8,9 +8,9 @@ from os import path as osp
 
 from srddgan_arch.data.degradations import KERNEL_TYPES
 from srddgan_arch.data.image_io import read_header
+from srddgan_arch.options.pipeline_sections import DatasetOptions
 from srddgan_arch.options.ranges import PROBABILITY, check_choices, check_probabilities, check_ranges
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
-from srddgan_arch.options.sections import DatasetOptions
 
 KERNEL_SIDE = 21  # BasicSR pads every kernel to 21x21 (kernel sizes 7 to 21)
 BASICSR_CROP = 400  # the crop BasicSR's RealESRGANDataset hard-codes

@@ -4,9 +4,10 @@ diffusion schedule the checkpoint records."""
 from os import path as osp
 from typing import NamedTuple
 
+from srddgan_arch.diffusion import DiffusionOptions
 from srddgan_arch.inference.settings import ModelChoice
+from srddgan_arch.lr_consistency import LRConsistencyOptions
 from srddgan_arch.option_files import load_yaml
-from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
 from srddgan_arch.utils.checkpoint import (
     CheckpointError,
     interpolate_weights,

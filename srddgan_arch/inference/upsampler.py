@@ -15,11 +15,11 @@ import torch
 from srddgan_arch.color_fix import color_fix
 from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
-from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
+from srddgan_arch.diffusion import DiffusionOptions, DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings, split_changes
 from srddgan_arch.inference.tiling import tile_upsample
-from srddgan_arch.options import DiffusionOptions, LRConsistencyOptions
+from srddgan_arch.lr_consistency import LRConsistencyOptions
 from srddgan_arch.utils.padding import lr_multiple as network_lr_multiple
 from srddgan_arch.utils.padding import pad_lr
 

@@ -8,9 +8,6 @@ for stochastic methods only.
 """
 
 
-NIQE_MIN_SIDE = 96  # BasicSR's NIQE works on 96x96 blocks
-
-
 def benchmark_metrics(scale, stochastic, backbone_path=None, niqe=True):
     """The ``val.metrics`` entries of the benchmark convention, as BasicSR's test pipeline reads them.
 
@@ -19,7 +16,8 @@ def benchmark_metrics(scale, stochastic, backbone_path=None, niqe=True):
         stochastic (bool): The method draws several samples per LR image: add ``diversity``.
         backbone_path (str | None): AlexNet backbone file of LPIPS and diversity. Default: None (torchvision's
             cache, as the option files leave it).
-        niqe (bool): Include NIQE (images of at least ``NIQE_MIN_SIDE`` pixels a side). Default: True.
+        niqe (bool): Include NIQE (images of at least ``NIQE_MIN_SIDE`` pixels a side, ``options/signatures.py``).
+            Default: True.
 
     Returns:
         dict: metric name -> {'type': registered metric function, its keyword arguments}.

@@ -7,10 +7,11 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
-from srddgan_arch.color_fix import color_fix
-from srddgan_arch.lr_consistency import REFERENCES, reference_upscale
-from srddgan_arch.options import LRConsistencyOptions
-from srddgan_arch.options.signatures import is_set_metric
+from srddgan_arch.color_fix import COLOR_FIXES, color_fix
+from srddgan_arch.lr_consistency import REFERENCES, LRConsistencyOptions, reference_upscale
+from srddgan_arch.options.schema import OptionError, Section, option, section
+from srddgan_arch.options.signatures import check_metric, is_set_metric, registered, uses_lpips_backbone
+from srddgan_arch.utils.torchvision_weights import locate_backbone
 
 
 def image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):
@@ -36,9 +37,53 @@ def image_metrics(metrics_opt, sr_imgs, gt_img, lq_img):
     return results
 
 
+@section('val')
+class ValOptions(Section):
+    """Validation and test settings read by SRDDGANModel and BasicSR's pipelines."""
+
+    val_freq: float = option(None, 'Validate every val_freq training iterations (BasicSR).', gt=0)
+    save_img: bool = option(False, 'Save the SR images.')
+    suffix: str | None = option(None, 'Suffix of saved test images; null: the experiment name.')
+    pbar: bool = option(False, 'Show a progress bar.')
+    num_samples: int = option(1, 'SR samples per LR image (one z each), drawn in one batch.', gt=0)
+    seed: int | None = option(None, 'Seed of the sampling noise: the same seed gives the same samples.', ge=0)
+    reduce: str = option('none', "'mean': the metrics score one image per LR image, the mean of its num_samples "
+                         "samples (closer to the posterior mean: higher PSNR, smoother); 'none': every sample.",
+                         choices=('none', 'mean'))
+    color_fix: str = option('none', "Colours of every sample from the upsampled LR (srddgan-infer's --color_fix): "
+                            "'wavelet' or 'adain'; for samplers without the LR projection.", choices=COLOR_FIXES)
+    metrics: dict | None = option(None, 'Metric name -> options (type: a registered metric, and its arguments).')
+
+
+def parse_val(val_opt):
+    """``val`` as ValOptions, with its metrics checked (registered, arguments, LPIPS backbone file).
+
+    Args:
+        val_opt (dict | None): The ``val`` section.
+
+    Returns:
+        ValOptions: The settings.
+    """
+    val = ValOptions.from_dict(val_opt)
+    for name, metric_opt in (val.metrics or {}).items():
+        key = f'val.metrics.{name}'
+        function = registered(key, metric_opt, METRIC_REGISTRY)
+        arguments = check_metric(key, metric_opt, function)
+        if uses_lpips_backbone(function):  # looked up now, not at the first validation
+            try:
+                locate_backbone(arguments['net'], arguments['backbone_path'])
+            except (FileNotFoundError, ValueError) as error:
+                raise OptionError(f'{key}: {error}') from None
+        if is_set_metric(function) and (val.num_samples < 2 or val.reduce == 'mean'):
+            reason = 'val.reduce mean leaves one image' if val.reduce == 'mean' else f'got {val.num_samples}'
+            raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image '
+                              f'({reason}).')
+    return val
+
+
 class SampleValidationMixin:
     """``nondist_validation`` for BasicSR models whose ``test()`` sets ``self.samples`` (SR tensors in [0, 1]) and
-    that have ``val_settings`` (``srddgan_arch.options.ValOptions``); list it before the BasicSR model class.
+    that have ``val_settings`` (``ValOptions``); list it before the BasicSR model class.
 
     Unlike ``SRModel``'s, the metrics also receive the LR image as ``lq`` (uint8, like ``img``): LR-PSNR works. The
     first validation of each data set also scores two references on the same images with the same per-sample

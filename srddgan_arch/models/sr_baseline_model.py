@@ -2,9 +2,8 @@
 from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
-from srddgan_arch.models.sample_validation import SampleValidationMixin
+from srddgan_arch.models.sample_validation import SampleValidationMixin, parse_val
 from srddgan_arch.models.training_mixin import TrainingMixin
-from srddgan_arch.options.model import parse_val
 from srddgan_arch.options.signatures import check_registered_section
 from srddgan_arch.utils.padding import lr_multiple, pad_lr
 

@@ -13,9 +13,9 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from srddgan_arch.data.batch_degradation import build_batch_degradation
 from srddgan_arch.diffusion import DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.models.sample_validation import SampleValidationMixin
+from srddgan_arch.models.srddgan_options import parse_model_options
 from srddgan_arch.models.training_mixin import TrainingMixin
 from srddgan_arch.models.training_steps import TrainingStepsMixin
-from srddgan_arch.options import parse_model_options
 from srddgan_arch.utils.checkpoint import load_checkpoint
 from srddgan_arch.utils.padding import lr_multiple, pad_lr
 

@@ -1,19 +1,10 @@
-"""srddgan's option knowledge: the section machinery (``schema.py``), the typed sections (``sections.py``, each key
-once), YAML against signatures (``signatures.py``), the model's sections (``model.py``) and the checks of a whole run
-(``runs.py``). Nothing here reads data or metrics: those components bring their own knowledge through BasicSR's
-registries (a data set class's ``options_section``, a metric's signature)."""
-from srddgan_arch.options.model import ModelSettings, parse_model_options
-from srddgan_arch.options.runs import (
-    check_datasets,
-    check_option_keys,
-    check_run_options,
-    dataset_settings,
-    prepare_run_options,
-    resolve_total_batch,
-)
+"""srddgan's option machinery: the sections (``schema.py``: a key's type, default, bounds and meaning; every declared
+section collected in ``schema.SECTIONS``), YAML against signatures (``signatures.py``), rules shared by sections
+(``ranges.py``), the sections of BasicSR's pipelines (``pipeline_sections.py``) and the checks of a whole run
+(``runs.py``). A component's own section sits with the class that reads it (``DiffusionOptions`` in ``diffusion.py``,
+``TrainOptions`` in ``models/srddgan_options.py``, a data set's with its class); nothing here imports a component:
+they bring their knowledge through BasicSR's registries (a model's ``parse_settings``, a data set class's
+``options_section``, a metric's signature) and the sections' own."""
 from srddgan_arch.options.schema import OptionError
-from srddgan_arch.options.sections import DiffusionOptions, LRConsistencyOptions, TrainOptions, ValOptions
 
-__all__ = ['DiffusionOptions', 'LRConsistencyOptions', 'ModelSettings', 'OptionError', 'TrainOptions', 'ValOptions',
-           'check_datasets', 'check_option_keys', 'check_run_options', 'dataset_settings', 'parse_model_options',
-           'prepare_run_options', 'resolve_total_batch']
+__all__ = ['OptionError']

@@ -2,9 +2,10 @@
 choices, each named in its message as the option file names it."""
 from numbers import Real
 
-from srddgan_arch.options.schema import OptionError
+from srddgan_arch.options.schema import OptionError, Rule
 
 # bounds of a probability (``option(..., **PROBABILITY)``)
+POSITIVE_INT = Rule(int, gt=0)
 PROBABILITY = dict(ge=0, le=1)
 
 

@@ -4,7 +4,7 @@ BasicSR reads some sections unguarded (a KeyError after the data sets were built
 Two moments here catch that early: ``check_option_keys`` on the raw file, before BasicSR parses it (the top-level
 key names), and ``check_run_options`` when BasicSR has parsed it, before it builds anything (every section the run
 reads). The data on disk is probed right after (``data/preflight.py``); the model's sections are read again, typed,
-when the model is built (``model.py``).
+when the model is built (the model class's ``parse_settings``).
 """
 import copy
 import functools
@@ -12,19 +12,17 @@ from os import path as osp
 
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
-from srddgan_arch.options.model import POSITIVE_INT
-from srddgan_arch.options.realesrgan_keys import adopt_realesrgan_keys
-from srddgan_arch.options.schema import OptionError, key_name, shown, suggest
-from srddgan_arch.options.sections import (
+from srddgan_arch.options.pipeline_sections import (
     DatasetOptions,
     DistOptions,
     LoggerOptions,
     PathOptions,
     RunOptions,
-    TrainOptions,
-    ValOptions,
     WandbOptions,
 )
+from srddgan_arch.options.ranges import POSITIVE_INT
+from srddgan_arch.options.realesrgan_keys import adopt_realesrgan_keys
+from srddgan_arch.options.schema import SECTIONS, OptionError, key_name, shown, suggest
 from srddgan_arch.options.signatures import registered
 
 # phases BasicSR's pipelines build data sets for (the part before '_'), training and testing
@@ -209,8 +207,8 @@ def check_basicsr_model_options(opt):
     RunOptions.check_known(opt)
     if 'name' in opt:
         check_experiment_name(opt['name'])
-    for section in (PathOptions, LoggerOptions, DistOptions, TrainOptions, ValOptions):
-        section.check_known(opt.get(section.section_name))
+    for name in ('path', 'logger', 'dist_params', 'train', 'val'):  # the train and val sections: srddgan's models'
+        SECTIONS[name].check_known(opt.get(name))
     if opt.get('datasets') is not None:
         check_datasets(opt, sections=False)
 

@@ -1,6 +1,6 @@
 """The machinery of typed option sections: a key's type, default, bounds and meaning, written once, checked once.
 
-A section is a frozen dataclass whose fields are the YAML keys (see ``sections.py``); ``option()`` declares one key.
+A section is a frozen dataclass whose fields are the YAML keys (e.g. ``RunOptions``); ``option()`` declares one key.
 ``from_dict`` checks a YAML mapping against it and returns the settings with the defaults filled in. A field whose
 type is itself a section is a nested section (a data set's ``degradation``); a key declared with ``inherit=True``
 takes the value of the section around it (``from_dict``'s ``inherited``) and must agree with it. Rules between keys
@@ -22,6 +22,9 @@ _TYPE_WORDS = {bool: 'true or false', int: 'an int', float: 'a number', str: 'a 
 _NOUNS = {int: 'int', float: 'number'}
 # set while from_dict builds a section: it checks the values itself, naming them as the caller does
 _checked_by_from_dict = contextvars.ContextVar('checked_by_from_dict', default=False)
+# section name -> the first class declared for it (a subclass that extends it, a data set's, does not replace it):
+# the sections sit with the classes that read them, and the run checks look them up here
+SECTIONS = {}
 
 
 class OptionError(ValueError):
@@ -282,6 +285,7 @@ def section(name):
     def decorate(cls):
         cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
         cls.section_name = name
+        SECTIONS.setdefault(name, cls)
         cls.rules = {field.name: _rule(field) for field in dataclasses.fields(cls)}
         lines = []
         for field in dataclasses.fields(cls):

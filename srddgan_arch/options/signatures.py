@@ -16,6 +16,9 @@ from srddgan_arch.options.schema import OptionError, Rule, shown, suggest
 METRIC_DATA_ARGUMENTS = ('img', 'img2', 'lq', 'samples')
 # keys of a metric entry that BasicSR's calculate_metric and the best-value bookkeeping read themselves
 METRIC_ENTRY_KEYS = ('type', 'better')
+# BasicSR's NIQE (calculate_niqe) scores 96x96 blocks: a smaller image fails (the start-up checks and the benchmark
+# convention both ask it of the images NIQE scores)
+NIQE_MIN_SIDE = 96
 
 
 def _type_name(value):

@@ -1,36 +1,73 @@
-"""The model's sections of an SRDDGAN option dict, checked when the model is built and returned typed.
+"""SRDDGANModel's sections of an option dict: its ``train`` section (``TrainOptions``), and all it reads checked and
+typed (``parse_model_options``), by the run checks and when the model is built.
 
 ``parse_model_options`` reads ``diffusion``, ``train``, ``val``, ``lr_consistency`` and ``path`` through their
-sections (``sections.py``), ``network_g`` / ``network_d`` / the losses / the optimisers / the metrics against what
-they build (``signatures.py``), and the sizes and scales the networks need.
+sections (``DiffusionOptions`` in ``diffusion.py``, ``TrainOptions`` here, ``ValOptions`` in ``sample_validation.py``,
+``LRConsistencyOptions`` in ``lr_consistency.py``, ``PathOptions`` in ``options/pipeline_sections.py``),
+``network_g`` / ``network_d`` / the losses / the optimisers against what they build (``options/signatures.py``), and
+the sizes and scales the networks need.
 """
+import copy
 import inspect
 from typing import NamedTuple
 
-from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 
-from srddgan_arch.options.schema import OptionError, Rule
-from srddgan_arch.options.sections import (
-    SCHEDULERS,
-    DiffusionOptions,
-    LRConsistencyOptions,
-    PathOptions,
-    TrainOptions,
-    ValOptions,
-)
+from srddgan_arch.diffusion import DiffusionOptions
+from srddgan_arch.lr_consistency import LRConsistencyOptions
+from srddgan_arch.models.sample_validation import ValOptions, parse_val
+from srddgan_arch.options.pipeline_sections import PathOptions
+from srddgan_arch.options.ranges import POSITIVE_INT
+from srddgan_arch.options.schema import REQUIRED, OptionError, Rule, Section, option, section
 from srddgan_arch.options.signatures import (
     check_built_sections,
-    check_metric,
     check_optimizer,
     check_registered_section,
     constructor_parameters,
-    is_set_metric,
-    registered,
-    uses_lpips_backbone,
 )
-from srddgan_arch.utils.torchvision_weights import locate_backbone
 
-POSITIVE_INT = Rule(int, gt=0)
+# the keys of an option dict that parse_model_options reads
+MODEL_KEYS = ('scale', 'is_train', 'network_g', 'network_d', 'datasets', 'diffusion', 'train', 'val', 'lr_consistency',
+              'path')
+# (options, a copy of their MODEL_KEYS, ModelSettings) of the last parse
+_last_parse = []
+SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
+
+
+@section('train')
+class TrainOptions(Section):
+    """Training settings read by SRDDGANModel and BasicSR's train pipeline."""
+
+    total_iter: int = option(REQUIRED, 'Training iterations.', gt=0)
+    warmup_iter: int = option(-1, 'Iterations of linear learning-rate warm-up (-1: none).', ge=-1)
+    total_batch: int | None = option(None, 'Batch over all processes; sets datasets.train.batch_size_per_gpu to '
+                                     'total_batch / number of processes.', gt=0)
+    optim_g: dict = option(REQUIRED, "G's optimiser: type (a torch.optim class, e.g. AdamW), lr and its arguments.")
+    optim_d: dict = option(REQUIRED, "D's optimiser, like optim_g.")
+    scheduler: dict | None = option(None, f'Learning-rate scheduler: type (one of {", ".join(SCHEDULERS)}) and its '
+                                    'arguments; null: constant rates.')
+    ema_decay: float = option(0.0, 'Decay of the EMA copy of G (net_g_ema); 0: no EMA.', ge=0, lt=1)
+    gan_weight: float = option(1.0, "alpha: weight of G's adversarial loss (Table 1).", ge=0)
+    content_style_opt: dict | None = option(None, 'Content and style loss (beta, eta: ContentStyleLoss).',
+                                            builds=LOSS_REGISTRY)
+    pixel_opt: dict | None = option(None, 'Pixel loss on the predicted y0 (e.g. L1Loss); null: none.',
+                                    builds=LOSS_REGISTRY)
+    r1_gamma: float = option(0.0, 'Weight of the R1 penalty on the real y_{t-1} (DDGAN); 0: none.', ge=0)
+    lazy_reg: int = option(1, 'R1 every lazy_reg D steps.', gt=0)
+    d_steps_per_g_step: int = option(1, 'D steps per G step.', gt=0)
+    share_g_forward: bool = option(False, "The G step reuses the D step's t, y_t, z and G output (one G forward "
+                                   'fewer per iteration, as BasicSR\'s ESRGAN; not Algorithm 1).')
+    grad_clip: float | None = option(None, 'Maximum gradient norm of each network; null: no clipping.', gt=0)
+    use_amp: bool = option(False, 'Mixed precision (autocast in amp_dtype); on the CPU too, slower than float32 (for '
+                           'tests).')
+    amp_dtype: str = option('bfloat16', 'Autocast type (bfloat16 recommended); float16 adds gradient scalers, whose '
+                            'skipped steps count in nonfinite_skipped.',
+                            choices=('bfloat16', 'float16'))
+    compile: bool = option(False, "torch.compile G for training (D stays eager: compiled graphs have no double "
+                           "backward, which R1 needs; the EMA copy that samples stays eager).")
+    max_nonfinite_steps: int = option(10, 'Stop after this many iterations in a row with a non-finite loss or '
+                                      'gradient (0: never stop).', ge=0)
+
 
 
 class ModelSettings(NamedTuple):
@@ -61,32 +98,6 @@ def _parse_train(train_opt):
         raise OptionError(f'train.scheduler.type must be one of {", ".join(SCHEDULERS)}, '
                           f'got {train.scheduler.get("type")!r}.')
     return train
-
-
-def parse_val(val_opt):
-    """``val`` as ValOptions, with its metrics checked (registered, arguments, LPIPS backbone file).
-
-    Args:
-        val_opt (dict | None): The ``val`` section.
-
-    Returns:
-        ValOptions: The settings.
-    """
-    val = ValOptions.from_dict(val_opt)
-    for name, metric_opt in (val.metrics or {}).items():
-        key = f'val.metrics.{name}'
-        function = registered(key, metric_opt, METRIC_REGISTRY)
-        arguments = check_metric(key, metric_opt, function)
-        if uses_lpips_backbone(function):  # looked up now, not at the first validation
-            try:
-                locate_backbone(arguments['net'], arguments['backbone_path'])
-            except (FileNotFoundError, ValueError) as error:
-                raise OptionError(f'{key}: {error}') from None
-        if is_set_metric(function) and (val.num_samples < 2 or val.reduce == 'mean'):
-            reason = 'val.reduce mean leaves one image' if val.reduce == 'mean' else f'got {val.num_samples}'
-            raise OptionError(f'{key}: {metric_opt["type"]} needs val.num_samples >= 2 samples per LR image '
-                              f'({reason}).')
-    return val
 
 
 def _generator_setting(opt, key):
@@ -143,6 +154,18 @@ def parse_model_options(opt):
     Returns:
         ModelSettings: The diffusion, train (None unless training), val, lr_consistency and path settings.
     """
+    # the run checks parse these before BasicSR builds the model from the same options: the model takes that parse
+    # while they are unchanged (a resume changes path: parsed again); the parse reads nothing else of ``opt``
+    sections = {key: opt.get(key) for key in MODEL_KEYS}
+    if _last_parse and _last_parse[0] is opt and _last_parse[1] == sections:
+        return _last_parse[2]
+    settings = _parse_sections(sections)
+    _last_parse[:] = opt, copy.deepcopy(sections), settings
+    return settings
+
+
+def _parse_sections(opt):
+    """:func:`parse_model_options` of the model's sections (``MODEL_KEYS``) alone."""
     check_registered_section('network_g', opt.get('network_g'), ARCH_REGISTRY)
     diffusion = DiffusionOptions.from_dict(opt.get('diffusion'))
     train = None

@@ -1,6 +1,6 @@
 """``srddgan-infer`` (also ``scripts/inference_srddgan.py``): super-resolve image files or folders.
 
-The command line (``arguments.py``) follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and
+The command line (``inference/arguments.py``) follows Real-ESRGAN's ``inference_realesrgan.py``; see ``--help`` and
 docs/inference.md. Mistakes are one line on stderr and a non-zero exit (the traceback with ``--debug``); an image that
 fails is named and skipped, and the run ends with a summary and exit code 1.
 """
