@@ -12,8 +12,8 @@ from torch.nn import functional as F
 
 from srddgan_arch.color_fix import color_fix, low_frequencies
 from srddgan_arch.inference.upsampler import build_upsampler
-from srddgan_arch.options import OptionError
 from srddgan_arch.models.srddgan_options import parse_model_options
+from srddgan_arch.options import OptionError
 
 
 def _pattern(size):
