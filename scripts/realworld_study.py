@@ -29,6 +29,7 @@ import run_demo
 from srddgan_arch.cli_errors import run_main
 from srddgan_arch.color_fix import COLOR_FIXES
 from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.utils.training_state import atomic_write
 from srddgan_tools.demo import build_demo_dataset
 from srddgan_tools.evaluation_pairs import load_pairs
 from srddgan_tools.quality import MetricSet, evaluate, integers, model_method, reference_method
@@ -161,13 +162,6 @@ def plot(results, models, path):
     os.replace(tmp_path, path)
 
 
-def write_text(path, text):
-    """Write ``text`` to a temporary file beside ``path``, then rename it."""
-    with open(f'{path}.tmp{os.getpid()}', 'w') as f:
-        f.write(text)
-    os.replace(f'{path}.tmp{os.getpid()}', path)
-
-
 def main(argv=None):
     """Parse ``argv``, train, score, write the table and the plot; returns the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,7 +196,8 @@ def main(argv=None):
         return ''
     results = score(methods_of(models, color_fixes), heldout_inputs(), args.num_samples, args.max_images)
     text = tables(results)
-    write_text(osp.join(OUTPUT, 'table.md'), f'TEST_DEGRADATIONS = {TEST_DEGRADATIONS}\n\n{text}')
+    table = f'TEST_DEGRADATIONS = {TEST_DEGRADATIONS}\n\n{text}'
+    atomic_write(osp.join(OUTPUT, 'table.md'), lambda f: f.write(table.encode()), overwrite=True)
     plot(results, models, osp.join(OUTPUT, 'budget.png'))
     print(f'\n{text}\nTable and plot in {OUTPUT}.')
     return text
