@@ -144,7 +144,8 @@ def comparison_figure(val_opt, samples_dir, label, scale, iterations, path, num_
     from basicsr.data import build_dataset
 
     rows = []
-    for item in build_dataset(dict(val_opt, phase='val', scale=scale)):
+    dataset = build_dataset(dict(val_opt, phase='val', scale=scale))
+    for item in (dataset[index] for index in range(len(dataset))):  # (an index past the end wraps around)
         stem = osp.splitext(osp.basename(item['lq_path']))[0]
         hr, lq = (to_uint8(item[key].numpy().transpose(1, 2, 0)[:, :, ::-1]) for key in ('gt', 'lq'))
         lq_tensor = item['lq'][None].flip(1)  # BGR, as the references below are drawn
