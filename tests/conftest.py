@@ -2,6 +2,7 @@
 import functools
 import http.server
 import importlib.util
+import logging
 import math
 import os
 import sys
@@ -27,6 +28,26 @@ from srddgan_arch.utils.download import download_url_to_file
 SCRIPTS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts')
 # scripts that use another script import it by name, as Python runs them: with their own folder first on sys.path
 sys.path.insert(0, SCRIPTS)
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the moment (pytest gives each test its own)."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
+@pytest.fixture(autouse=True)
+def basicsr_logs_to_this_tests_stderr():
+    """BasicSR's root logger is made once, its stream handler holding the stderr of the test that made it, which pytest
+    closes after that test: a later test's warning would fail ("I/O operation on closed file") instead of reaching
+    that test's stderr. The handler writes to the current stderr instead."""
+    for handler in logging.getLogger('basicsr').handlers:
+        if type(handler) is logging.StreamHandler and not isinstance(handler.stream, _CurrentStderr):
+            handler.stream = _CurrentStderr()  # (not setStream: it flushes the old stream, which may be closed)
 
 
 def load_script(name):

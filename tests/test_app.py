@@ -83,6 +83,18 @@ def test_app_refuses_a_bad_device_and_model_in_one_line(capsys, tmp_path):
         assert len(err.strip().splitlines()) == 1 and 'missing.pth' in err, err
 
 
+def test_app_options_build_the_cli_carriers(capsys):
+    """The app's --param_key, --device and --max_memory are srddgan-infer's model choice and run settings, bounds
+    included (one-line usage error naming the option)."""
+    args = app.parse_args(['-opt', 'train_SRDDGAN_demo_x4', '--model_path', 'x.pth', '--param_key', 'params',
+                           '--device', 'cpu', '--max_memory', '2'])
+    assert (args.model.param_key, args.run.device, args.run.max_memory) == ('params', 'cpu', 2)
+    with pytest.raises(SystemExit) as exit_info:
+        app.parse_args(['-opt', 'train_SRDDGAN_demo_x4', '--model_path', 'x.pth', '--max_memory', '-1'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and '--max_memory must be a positive number' in err, err
+
+
 @pytest.mark.parametrize('setting, message', [
     ({'seed': -1}, '--seed must be an integer from 0'),
     ({'num_samples': 0}, '--num_samples must be >= 1'),
@@ -139,7 +151,8 @@ def test_app_refuses_an_image_too_large_for_memory_before_decoding(model, tmp_pa
     base, opt_path, model_path, _ = model
     cv2.imwrite(str(tmp_path / 'huge.png'), np.zeros((6000, 6000), np.uint8))
     monkeypatch.setattr(paths, 'decode_image', lambda *args: pytest.fail('decoded before the size check'))
-    request = exploration.app_request(base, str(tmp_path / 'huge.png'), max_memory=1)
+    monkeypatch.setattr(base, 'settings', base.settings.updated(max_memory=1))  # srddgan-app --max_memory 1
+    request = exploration.app_request(base, str(tmp_path / 'huge.png'))
     with pytest.raises(MemoryError, match=r'huge\.png \(6000x6000\) needs about'):
         exploration.explore(base, request)
 
@@ -155,7 +168,7 @@ def test_app_request_shows_srddgans_one_line_message(model, tmp_path, upload, me
     (tmp_path / 'notes.png').write_text('not an image')
     (tmp_path / 'folder.png').mkdir()
     with pytest.raises(exploration.RequestError, match=message) as error:
-        exploration.request(base, None, upload and str(tmp_path / upload), None, 0, 1, 0, 10, None, 'fp32')
+        exploration.request(base, upload and str(tmp_path / upload), None, 0, 1, 0, 10, None, 'fp32')
     assert '\n' not in str(error.value)
 
 

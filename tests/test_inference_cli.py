@@ -47,7 +47,8 @@ def no_model_built(monkeypatch):
     """Fail the test if the CLI builds a model: the mistake must be found before."""
     def refuse(*args, **kwargs):
         raise AssertionError('a model was built before the mistake was found')
-    monkeypatch.setattr(infer, 'build_upsampler', refuse)
+    for backend in (infer.TorchBackend, infer.OnnxBackend):
+        monkeypatch.setattr(backend, 'build', refuse)
 
 
 def test_cli_never_writes_over_its_inputs(tmp_path, capsys, model_args, no_model_built):
@@ -104,6 +105,7 @@ def test_cli_skips_a_bad_image_and_fails_at_the_end(tmp_path, capsys, model_args
     ('unknown format', ['--ext', 'xyz'], r'--ext xyz: not an image format'),
     ('float seed', ['--seed', '1e23'], r"--seed: invalid int value: '1e23'"),
     ('huge seed', ['--seed', str(10**23)], r'--seed must be an integer from 0 to'),
+    ('no memory', ['--max_memory', '0'], r'--max_memory must be a positive number'),
 ])
 def test_cli_mistakes_are_one_line_before_any_model(tmp_path, capsys, model_args, no_model_built, case, args,
                                                     message):
@@ -127,6 +129,7 @@ def test_cli_settings_reach_the_upsampler_unchanged(tmp_path, capsys, model_args
     assert (args.run.tile_pad, args.run.precision, args.run.tile) == (3, 'bf16', 0)
     assert (args.model.param_key, args.model.steps, args.model.interpolate) == ('params', None, None)
     assert (job.upsampler.tile_pad, job.upsampler.precision, str(job.upsampler.device)) == (3, 'bf16', 'cpu')
+    capsys.readouterr()  # (the checkpoint's warning: it has no 'params')
     code, err = run_cli(capsys, '-i', str(tmp_path), *model_args, '--tile', '-1')
     assert code == 2 and re.search(r'--tile must be an int >= 0, got -1', err) and len(err.strip().splitlines()) == 1
 
@@ -166,9 +169,9 @@ def test_cli_gpu_number(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
     common = ['-i', 'x.png', '-opt', 'net.yml', '--model_path', 'net.pth']
-    assert infer.parse_args(common + ['-g', '1']).device == 'cuda:1'
-    assert infer.parse_args(common + ['--device', 'cuda:1', '--gpu-id', '1']).device == 'cuda:1'
-    assert infer.parse_args(common + ['--device', 'cuda:0']).device == 'cuda:0'
+    assert infer.parse_args(common + ['-g', '1']).run.device == 'cuda:1'
+    assert infer.parse_args(common + ['--device', 'cuda:1', '--gpu-id', '1']).run.device == 'cuda:1'
+    assert infer.parse_args(common + ['--device', 'cuda:0']).run.device == 'cuda:0'
     code, err = run_cli(capsys, *common, '--device', 'cuda:2')
     assert code == 2 and 'this machine has 2 CUDA device(s), cuda:0 to cuda:1' in err
 

@@ -47,7 +47,7 @@ def test_cli_never_replaces_an_existing_output_unless_told(tmp_path, capsys, mod
     written = (tmp_path / 'out' / 'a_srddgan.png').read_bytes()
     (tmp_path / 'out' / 'a_srddgan.png').write_bytes(b'mine')
     with monkeypatch.context() as patch:
-        patch.setattr(infer, 'build_upsampler', lambda *args: pytest.fail('a model was built'))
+        patch.setattr(infer.TorchBackend, 'build', lambda *args: pytest.fail('a model was built'))
         code, err = run_cli(capsys, *argv)
     assert code == 1 and 'a_srddgan.png exists: choose another -o or --suffix, or give --overwrite' in err, err
     assert (tmp_path / 'out' / 'a_srddgan.png').read_bytes() == b'mine'
@@ -78,11 +78,11 @@ def test_cli_ctrl_c_and_link_loops_end_with_a_summary(tmp_path, capsys, model_ar
         'a_srddgan.png', 'b_srddgan.png', 'c_srddgan.png']
     real_process, calls = infer._process, []
 
-    def interrupted_at_the_second(job, path, stem):
+    def interrupted_at_the_second(job, outputs, path, stem):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_process(job, path, stem)
+        return real_process(job, outputs, path, stem)
 
     monkeypatch.setattr(infer, '_process', interrupted_at_the_second)
     os.remove(tmp_path / 'loop.png')

@@ -51,7 +51,8 @@ def _infer(tmp_path, name, opt_path, model_path, *extra):
 
 @pytest.mark.parametrize('extra, message', [(['--bf16'], '--bf16 needs --backend torch'),
                                             (['--channels_last'], '--channels_last needs --backend torch'),
-                                            (['--device', 'cuda'], '--device cuda needs --backend torch')])
+                                            (['--device', 'cuda'], '--device cuda needs --backend torch'),
+                                            (['-g', '1'], '--device cuda:1 needs --backend torch')])
 def test_onnx_backend_refuses_torch_only_options(capsys, extra, message):
     """What only the torch backend does is a one-line usage error before anything is built."""
     with pytest.raises(SystemExit) as exit_info:

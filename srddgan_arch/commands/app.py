@@ -13,9 +13,10 @@ from srddgan_arch.cli_errors import OneLineParser, report
 from srddgan_arch.device import device_error
 from srddgan_arch.inference.exploration import MAX_SAMPLES, RequestError, request
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings
-from srddgan_arch.inference.upsampler import build_upsampler
+from srddgan_arch.inference.upsampler import TorchBackend
 from srddgan_arch.lr_consistency import DOWNSAMPLERS
 from srddgan_arch.option_files import option_file_argument
+from srddgan_arch.options import OptionError
 
 PROG = 'srddgan-app'
 INSTALL_HINT = 'pip install "srddgan[app]" (in a source checkout: pip install -c constraints-app.txt -e ".[app]")'
@@ -41,14 +42,13 @@ def page_outputs(gr, seed, result):
             '(0-255 scale).')
 
 
-def build_app(base, opt, max_memory=None):
+def build_app(base, opt):
     """The gradio Blocks app around :func:`explore` (API name ``/explore``); its controls start at the defaults of
     ``srddgan-infer``'s options of the same names.
 
     Args:
-        base (SRDDGANer): The upsampler built at start-up.
+        base (SRDDGANer): The upsampler built at start-up, with the app's run settings (device, memory budget).
         opt (str): Its option file.
-        max_memory (float | None): Memory budget in GiB of one request; None: the free memory. Default: None.
 
     Returns:
         gradio.Blocks: The app (``.launch()`` serves it).
@@ -57,7 +57,7 @@ def build_app(base, opt, max_memory=None):
 
     def run(image_path, *settings):
         try:
-            checked, result = request(base, max_memory, image_path, *settings)
+            checked, result = request(base, image_path, *settings)
         except RequestError as error:  # the command line's one-line message, in the page
             raise gr.Error(str(error)) from None
         return page_outputs(gr, checked.seed, result)
@@ -117,6 +117,11 @@ def parse_args(argv=None):
     error = device_error(args.device)
     if error:
         parser.error(error)
+    try:  # the carriers srddgan-infer builds from its options of the same names
+        args.model = ModelChoice().updated(param_key=args.param_key)
+        args.run = RunSettings().updated(device=args.device, max_memory=args.max_memory)
+    except OptionError as error:  # a value out of its bounds: named as the option
+        parser.error(f'--{error}')
     return args
 
 
@@ -130,9 +135,9 @@ def main(argv=None):
         print(f'{PROG}: error: the web app needs gradio, the app extra: {INSTALL_HINT}', file=sys.stderr)
         return 1
     try:
-        base = build_upsampler(args.opt, args.model_path, param_key=args.param_key, device=args.device)
+        base = TorchBackend().build(args.opt, args.model_path, args.model, args.run)
     except Exception as error:
         report(PROG, error)
         return 1
-    build_app(base, args.opt, args.max_memory).launch(server_name=args.host, server_port=args.port)
+    build_app(base, args.opt).launch(server_name=args.host, server_port=args.port)
     return 0

@@ -37,15 +37,14 @@ def parse_args(argv=None):
                         'refused with the --tile that fits. Default: the free memory.')
     parser.add_argument('--debug', action='store_true', help='Stop at the first error with its traceback.')
     args = parser.parse_args(argv)
-    error = _argument_error(args)
-    if error:
-        parser.error(error)
-    if args.gpu_id is not None:
-        args.device = f'cuda:{args.gpu_id}'
     try:
-        args.model, args.run = model_choice(args), run_settings(args)
+        model, run = model_choice(args), run_settings(args)
     except OptionError as error:  # a value out of its bounds: named as the option
         parser.error(f'--{error}')
+    error = _argument_error(args, model, run)
+    if error:
+        parser.error(error)
+    args.model, args.run = model, run.updated(device=run.device or default_device())
     if args.run.tile and args.run.tile_pad < MIN_TILE_PAD:
         print(f'{PROG}: warning: --tile_pad {args.run.tile_pad}: tiles that see under {MIN_TILE_PAD} LR pixels '
               'of their neighbours leave seams (demo model: 22-37 dB from the untiled image at 0, 37-40 dB from 4 '
@@ -144,10 +143,10 @@ def model_choice(args):
 
 
 def run_settings(args):
-    """The one :class:`RunSettings` of a command line, for every model it builds; the device resolved (``--device``,
-    else the best available)."""
+    """The one :class:`RunSettings` of a command line, for every model it builds (``-g N`` is the device cuda:N; no
+    device: None, which ``parse_args`` resolves once the arguments are checked)."""
     settings = RunSettings().updated(**{name: getattr(args, name) for name in RunSettings.rules})
-    return settings.updated(device=settings.device or default_device())
+    return settings.updated(device=f'cuda:{args.gpu_id}') if args.gpu_id is not None else settings
 
 
 def sampling_error(seed, num_samples, outscale):
@@ -170,8 +169,9 @@ def sampling_error(seed, num_samples, outscale):
     return None
 
 
-def _argument_error(args):
-    """What is wrong with a combination of ``srddgan-infer`` arguments, or None."""
+def _argument_error(args, model, run):
+    """What is wrong with a combination of ``srddgan-infer`` arguments (``model`` and ``run``: the carriers built from
+    them), or None."""
     if args.face and not (args.face_opt and args.face_model_path):
         return '--face needs --face_opt and --face_model_path (the face model).'
     if not args.face and not (args.opt and args.model_path):
@@ -191,10 +191,8 @@ def _argument_error(args):
     if args.ext != 'auto' and (f'.{args.ext.lower()}' not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(
             f'x.{args.ext}')):
         return f'--ext {args.ext}: not an image format; use auto or one of {", ".join(IMAGE_EXTENSIONS)}.'
-    if args.max_memory is not None and not args.max_memory > 0:
-        return '--max_memory must be a positive number of GiB.'
     if args.backend == 'onnxruntime':
-        return onnx_argument_error(args)
+        return onnx_argument_error(model, run, args.face)
     return device_error(args.device, args.gpu_id)
 
 

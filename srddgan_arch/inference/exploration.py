@@ -46,11 +46,10 @@ class Request(NamedTuple):
     Args:
         input (str): The uploaded image.
         model (ModelChoice): The model's choices the app offers (LR consistency).
-        run (RunSettings): Tiles and precision, on the app's device.
+        run (RunSettings): Tiles, precision and the memory budget, on the app's device.
         seed (int): Seed of sample 0; sample i uses seed + i.
         num_samples (int): Samples to draw.
         outscale (float | None): Final scale; None: the model's.
-        max_memory (float | None): Memory budget in GiB; None: the free memory.
     """
 
     input: str
@@ -59,21 +58,20 @@ class Request(NamedTuple):
     seed: int
     num_samples: int
     outscale: float | None
-    max_memory: float | None
 
 
 def app_request(base, image_path, scale=None, seed=0, num_samples=4, tile=None, tile_pad=None, lr_consistency=None,
-                precision=None, max_memory=None):
+                precision=None):
     """A :class:`Request` from the app's controls, checked by the rules of ``srddgan-infer``'s options of the same
-    names (the same carriers and the same checks: the same one-line messages), on the app's device.
+    names (the same carriers and the same checks: the same one-line messages), on the app's device and within its
+    memory budget (the run settings of ``base``).
 
     Args:
-        base (SRDDGANer): The upsampler built at start-up (its device is kept).
+        base (SRDDGANer): The upsampler built at start-up (its run settings are the request's, but for the controls).
         image_path (str): The uploaded image.
         scale (float | None): ``-s``; None: the model's. Default: None.
         seed, num_samples, tile, tile_pad, lr_consistency, precision: As ``srddgan-infer``'s options of the same
             names; None: their defaults.
-        max_memory (float | None): ``--max_memory`` in GiB; None: the free memory. Default: None.
 
     Returns:
         Request: The request.
@@ -84,16 +82,14 @@ def app_request(base, image_path, scale=None, seed=0, num_samples=4, tile=None, 
     error = sampling_error(seed, num_samples, scale)
     if error is None and num_samples > MAX_SAMPLES:
         error = f'--num_samples must be at most {MAX_SAMPLES} in the app.'
-    if error is None and max_memory is not None and not max_memory > 0:
-        error = '--max_memory must be a positive number of GiB.'
     if error is not None:
         raise ValueError(error)
     try:
         model = ModelChoice().updated(lr_consistency=lr_consistency)
-        run = RunSettings(device=str(base.device)).updated(tile=tile, tile_pad=tile_pad, precision=precision)
+        run = base.settings.updated(device=str(base.device), tile=tile, tile_pad=tile_pad, precision=precision)
     except OptionError as error:  # a value out of its bounds, named as the option
         raise ValueError(f'--{error}') from None
-    return Request(image_path, model, run, seed, num_samples, scale, max_memory)
+    return Request(image_path, model, run, seed, num_samples, scale)
 
 
 def _rgb(img):
@@ -129,7 +125,7 @@ def explore(base, request):
     consistency = base.lr_consistency.updated(downsampler=request.model.lr_consistency)
     upsampler = SRDDGANer(base.net, request.run, scale=base.scale, schedule=base.schedule,
                           lr_consistency=consistency)
-    image = read_checked(request.input, MemoryGuard(upsampler, request.max_memory), request.outscale)
+    image = read_checked(request.input, MemoryGuard(upsampler, request.run.max_memory), request.outscale)
     samples = [_rgb(upsample_image(upsampler, image, request.outscale, seed).img)
                for seed in range(request.seed, request.seed + request.num_samples)]
     height, width = samples[0].shape[:2]
@@ -144,13 +140,12 @@ class RequestError(ValueError):
     """What the page shows for a request that fails: srddgan's one-line message."""
 
 
-def request(base, max_memory, image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision):
+def request(base, image_path, scale, seed, num_samples, tile, tile_pad, lr_consistency, precision):
     """One press of the app's button: the settings checked as ``srddgan-infer`` checks them (:func:`app_request`), the
     upload read as its inputs are (``read_checked``) and sampled.
 
     Args:
         base (SRDDGANer): The upsampler built at start-up.
-        max_memory (float | None): Memory budget in GiB of one request; None: the free memory.
         image_path (str | None): The uploaded file; None before an upload.
         scale, seed, num_samples, tile, tile_pad, lr_consistency, precision: The page's settings.
 
@@ -164,7 +159,7 @@ def request(base, max_memory, image_path, scale, seed, num_samples, tile, tile_p
         raise RequestError('Upload an image first.')
     try:
         checked = app_request(base, image_path, scale or None, int(seed), int(num_samples), int(tile), int(tile_pad),
-                              lr_consistency, precision, max_memory)
+                              lr_consistency, precision)
         return checked, explore(base, checked)
     except Exception as error:  # whatever fails, the page shows one line (the server log keeps nothing else)
         raise RequestError(one_line(error)) from None

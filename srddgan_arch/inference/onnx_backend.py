@@ -1,11 +1,14 @@
 """``srddgan-infer --backend onnxruntime``: the ONNX Runtime twin of the torch upsampler (``srddgan_runtime``), with
 the generator exported once (``onnx_export.py``) into ``--onnx_dir`` or torch.hub's cache folder."""
+from collections.abc import Sequence
 from os import path as osp
+from typing import NamedTuple
 
 import torch
 
 from srddgan_arch.inference.loading import load_option_file
 from srddgan_arch.inference.onnx_export import export_key, export_onnx
+from srddgan_arch.inference.upsampler import build_upsampler
 from srddgan_arch.utils.checkpoint import fetch_weights, is_url
 from srddgan_runtime import LRConsistency, OnnxUpsampler, Schedule
 from srddgan_runtime.upsampler import MANIFEST, read_manifest
@@ -16,57 +19,82 @@ def onnx_cache_dir():
     return osp.join(torch.hub.get_dir(), 'srddgan_onnx')
 
 
-def onnx_argument_error(args):
-    """What ``--backend onnxruntime`` cannot do with these ``srddgan-infer`` arguments, or None."""
-    torch_only = dict(face=args.face, channels_last=args.channels_last, compile=args.compile,
-                      bf16=args.precision == 'bf16', fp16=args.precision == 'fp16',
-                      color_fix=args.color_fix not in (None, 'none'))
+def onnx_argument_error(model, run, face=False):
+    """What ``--backend onnxruntime`` cannot do with these settings, or None.
+
+    Args:
+        model (ModelChoice): The ``-opt`` model's choice.
+        run (RunSettings): The run's settings (before the device is resolved: None is the CPU here).
+        face (bool): Face mode is asked for. Default: False.
+
+    Returns:
+        str | None: The one-line message.
+    """
+    torch_only = dict(face=face, channels_last=run.channels_last, compile=run.compile,
+                      bf16=run.precision == 'bf16', fp16=run.precision == 'fp16', color_fix=model.color_fix != 'none')
     given = [f'--{name}' for name, value in torch_only.items() if value]
-    if args.device not in (None, 'cpu'):
-        given.append(f'--device {args.device}')
+    if run.device not in (None, 'cpu'):
+        given.append(f'--device {run.device}')
     if given:
         return f'--backend onnxruntime runs SRDDGAN in fp32 on the CPU: {", ".join(given)} needs --backend torch.'
     return None
 
 
-def _export_folder(args, inputs, key):
-    """``--onnx_dir`` (never the output folder or an input's folder), else the cache folder of this export."""
-    if not args.onnx_dir:
-        return osp.join(onnx_cache_dir(), key)
-    onnx_dir = osp.realpath(args.onnx_dir)
-    if onnx_dir in {osp.realpath(args.output)} | {osp.dirname(osp.realpath(path)) for path in inputs}:
-        raise ValueError(f'--onnx_dir {args.onnx_dir} is the output folder or an input folder; give a folder of its '
-                         'own (or none: the cache).')
-    return args.onnx_dir
-
-
-def build_onnx_upsampler(upsampler, args, inputs=()):
-    """The ONNX Runtime twin of a torch :class:`SRDDGANer`: same schedule, tiles and LR consistency; the graphs found
-    in, or exported once to, ``--onnx_dir`` or torch.hub's cache folder.
+class OnnxBackend(NamedTuple):
+    """``--backend onnxruntime``: an :class:`OnnxUpsampler` with the torch upsampler's schedule, tiles and LR
+    consistency; the graphs of the model choice's weights (its interpolation included) found in, or exported once to,
+    ``onnx_dir`` or torch.hub's cache folder.
 
     Args:
-        upsampler (SRDDGANer): The torch upsampler built from ``args.opt`` and ``args.model_path``.
-        args (Namespace): ``srddgan-infer``'s arguments (``opt``, ``model_path``, ``model``: the model choice, whose
-            interpolation is exported too, ``onnx_dir``, ``output``).
-        inputs (list[str]): The input files (the export never goes beside them). Default: ().
-
-    Returns:
-        OnnxUpsampler: The upsampler.
+        onnx_dir (str | None): The export folder (made when missing). Default: None (the cache folder of the export).
+        output (str | None): The run's output folder, where ``onnx_dir`` may not be. Default: None.
+        inputs (Sequence[str]): The input files, beside which ``onnx_dir`` may not be. Default: ().
     """
-    if not upsampler.diffusion:
-        raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
-    model = args.model
-    # addresses are read from their downloads (the torch upsampler fetched them into the cache already)
-    model_path, interpolate = (fetch_weights(path, what) if path is not None and is_url(path) else path
-                               for path, what in ((args.model_path, 'Model weights (--model_path)'),
-                                                  (model.interpolate, 'Weights to interpolate (--interpolate)')))
-    key = export_key(load_option_file(args.opt).network_g, model_path, model.param_key, interpolate, model.alpha)
-    onnx_dir = _export_folder(args, inputs, key)
-    if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
-        export_onnx(args.opt, model_path, onnx_dir, model.param_key, interpolate, model.alpha)
-    elif read_manifest(onnx_dir)['key'] != key:
-        raise ValueError(f'--onnx_dir {args.onnx_dir} holds the export of another model or checkpoint; give another '
-                         'folder (or none: the cache).')
-    consistency = LRConsistency(upsampler.lr_consistency.downsampler, upsampler.lr_consistency.iterations)
-    return OnnxUpsampler(onnx_dir, schedule=Schedule.from_dict(upsampler.schedule.to('cpu')), tile=upsampler.tile,
-                         tile_pad=upsampler.tile_pad, lr_consistency=consistency)
+
+    onnx_dir: str | None = None
+    output: str | None = None
+    inputs: Sequence = ()
+
+    def build(self, opt, model_path, model, run):
+        """The upsampler of an option file and its weights, as the model choice reads them.
+
+        Args:
+            opt (str): Option file with ``network_g`` (and ``diffusion``, ``lr_consistency``).
+            model_path (str): Checkpoint, ``.safetensors`` file or an http(s) address of either.
+            model (ModelChoice): What is read from the checkpoint and how the model samples.
+            run (RunSettings): The run's settings (fp32 on the CPU: ``onnx_argument_error``).
+
+        Returns:
+            OnnxUpsampler: The upsampler.
+        """
+        upsampler = build_upsampler(opt, model_path, run.updated(device='cpu'), model)
+        if not upsampler.diffusion:
+            raise ValueError('--backend onnxruntime runs SRDDGAN generators; this network_g is a plain SR network.')
+        # addresses are read from their downloads (the torch upsampler fetched them into the cache already)
+        model_path, interpolate = (fetch_weights(path, what) if path is not None and is_url(path) else path
+                                   for path, what in ((model_path, 'Model weights (--model_path)'),
+                                                      (model.interpolate, 'Weights to interpolate (--interpolate)')))
+        key = export_key(load_option_file(opt).network_g, model_path, model.param_key, interpolate, model.alpha)
+        onnx_dir = self._export_folder(key)
+        if not osp.isfile(osp.join(onnx_dir, MANIFEST)):
+            export_onnx(opt, model_path, onnx_dir, model.param_key, interpolate, model.alpha)
+        elif read_manifest(onnx_dir)['key'] != key:
+            raise ValueError(f'--onnx_dir {self.onnx_dir} holds the export of another model or checkpoint; give '
+                             'another folder (or none: the cache).')
+        consistency = LRConsistency(upsampler.lr_consistency.downsampler, upsampler.lr_consistency.iterations)
+        return OnnxUpsampler(onnx_dir, schedule=Schedule.from_dict(upsampler.schedule.to('cpu')), tile=upsampler.tile,
+                             tile_pad=upsampler.tile_pad, lr_consistency=consistency)
+
+    def memory_guard(self, upsampler, run):
+        """None: the memory guard measures torch's network, which ONNX Runtime does not run."""
+        return None
+
+    def _export_folder(self, key):
+        """``onnx_dir`` (never the output folder or an input's folder), else the cache folder of this export."""
+        if not self.onnx_dir:
+            return osp.join(onnx_cache_dir(), key)
+        onnx_dir = osp.realpath(self.onnx_dir)
+        if onnx_dir in {osp.realpath(self.output or '')} | {osp.dirname(osp.realpath(path)) for path in self.inputs}:
+            raise ValueError(f'--onnx_dir {self.onnx_dir} is the output folder or an input folder; give a folder of '
+                             'its own (or none: the cache).')
+        return self.onnx_dir

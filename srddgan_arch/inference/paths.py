@@ -3,7 +3,9 @@ memory guard's bounds (``read_checked``), and output names that never replace an
 (without ``--overwrite``) an existing file."""
 import os
 from collections import Counter
+from collections.abc import Sequence
 from os import path as osp
+from typing import NamedTuple
 
 from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, BadImageError, list_images, read_bytes
 from srddgan_arch.data.image_io import decode_image, read_header
@@ -103,21 +105,49 @@ def sample_indices(num_samples, reduce='none'):
     return range(num_samples) if num_samples > 1 and reduce == 'none' else [None]
 
 
-def plan_outputs(args, inputs):
-    """Output stems of the inputs, after refusing an ``-o`` that is a file and any output that could replace an
-    input (whatever the image modes turn out to be): all before a model is built."""
-    if osp.exists(args.output) and not osp.isdir(args.output):
-        raise FileExistsError(f'-o: {args.output} is a file; give a folder (it is made when missing).')
-    stems = output_stems(inputs, args.suffix)
-    input_paths = {osp.realpath(p) for p in inputs}
-    indices = sample_indices(args.num_samples, args.reduce)
-    for path, stem in stems.items():
-        for needs_png in (False, True):
-            for index in indices:
-                target = output_path(stem, path, args.output, args.ext, needs_png, index)
-                if osp.realpath(target) in input_paths:
-                    raise FileExistsError(f'Refusing to overwrite the input {target}: choose another -o or '
-                                          '--suffix.')
-                if osp.lexists(target) and not args.overwrite:
-                    raise FileExistsError(f'{target} exists: choose another -o or --suffix, or give --overwrite.')
-    return stems
+class OutputPlan(NamedTuple):
+    """Where a run writes: ``<folder>/<stem>[_<i>].<ext>`` for each input and sample, names that never replace an input,
+    another output of the run or (without ``overwrite``) an existing file.
+
+    Args:
+        folder (str): The ``-o`` folder.
+        suffix (str): The ``--suffix``.
+        ext (str): The ``--ext``; 'auto': the input's, png when 16-bit or alpha need it.
+        overwrite (bool): ``--overwrite``.
+        indices (Sequence[int | None]): The sample index of each output file of an input (:func:`sample_indices`).
+    """
+
+    folder: str
+    suffix: str
+    ext: str
+    overwrite: bool
+    indices: Sequence
+
+    def path(self, stem, input_path, needs_png, sample_index=None):
+        """The output file of one sample of an input (:func:`output_path`)."""
+        return output_path(stem, input_path, self.folder, self.ext, needs_png, sample_index)
+
+    def stems(self, inputs):
+        """Output stems of the inputs, after refusing a folder that is a file and any output that could replace an
+        input (whatever the image modes turn out to be): all before a model is built.
+
+        Args:
+            inputs (list[str]): The input files.
+
+        Returns:
+            dict[str, str]: Input file -> stem (:func:`output_stems`).
+        """
+        if osp.exists(self.folder) and not osp.isdir(self.folder):
+            raise FileExistsError(f'-o: {self.folder} is a file; give a folder (it is made when missing).')
+        stems = output_stems(inputs, self.suffix)
+        input_paths = {osp.realpath(p) for p in inputs}
+        for path, stem in stems.items():
+            for needs_png in (False, True):
+                for index in self.indices:
+                    target = self.path(stem, path, needs_png, index)
+                    if osp.realpath(target) in input_paths:
+                        raise FileExistsError(f'Refusing to overwrite the input {target}: choose another -o or '
+                                              '--suffix.')
+                    if osp.lexists(target) and not self.overwrite:
+                        raise FileExistsError(f'{target} exists: choose another -o or --suffix, or give --overwrite.')
+        return stems

@@ -4,15 +4,19 @@
   second checkpoint, the diffusion steps, the LR consistency of its sampler and the colour fix of its output.
   ``srddgan-infer`` builds one for the ``-opt`` model and one for the face model (which takes none of the main model's
   choices).
-- :class:`RunSettings`: what belongs to the run, whatever the model: tiles, precision, device, memory format, compile.
+- :class:`RunSettings`: what belongs to the run, whatever the model: tiles, precision, device, memory budget, memory
+  format, compile.
 
-The command line and the web app build them once (an option left out is None: the default here); ``build_upsampler``
-reads the model choice and hands the run settings to ``SRDDGANer`` unchanged, and the ONNX Runtime backend reads the
-same two objects. Scripts and the Python API pass the same objects, or keyword changes of them
-(``build_upsampler(opt, path, steps=2, tile=64)``: each keyword goes to the carrier that declares it).
+The command line and the web app build them once (an option left out is None: the default here) and hand them to a
+backend (``upsampler.TorchBackend``, ``onnx_backend.OnnxBackend``), whose ``build`` reads both: ``build_upsampler``
+reads the model choice and hands the run settings to ``SRDDGANer`` unchanged, and the ONNX Runtime backend exports the
+model choice's weights and takes the torch upsampler's schedule, tiles and LR consistency. Scripts and the Python API
+pass the same objects, or keyword changes of them (``build_upsampler(opt, path, steps=2, tile=64)``: each keyword goes
+to the carrier that declares it).
 
-A new sampler option is a field of :class:`ModelChoice` (here), the flag of the same name in ``cli.py`` and its use in
-``upsampler.build_upsampler`` (plus ``srddgan_runtime`` when the sampling loop itself changes).
+A new sampler option is a field of :class:`ModelChoice` (here), the flag of the same name in
+``inference/arguments.py`` and its use in ``upsampler.build_upsampler`` (plus ``srddgan_runtime`` when the sampling
+loop itself changes).
 """
 import torch
 
@@ -51,6 +55,9 @@ class RunSettings(Section):
     tile_pad: int = option(10, 'LR pixels of overlap context on each inner side of a tile.', ge=0)
     precision: str = option('fp32', 'fp32, or bf16 / fp16 autocast.', choices=tuple(PRECISIONS))
     device: str | None = option(None, 'Device; null: cuda, mps or cpu, the first available.')
+    max_memory: float | None = option(None, 'Memory budget in GiB of one image, on the device and the host alike: an '
+                                      'image estimated to need more is refused with the tile that fits; null: the '
+                                      'free memory.', gt=0)
     channels_last: bool = option(False, 'Run the network in channels-last memory format.')
     compile: bool = option(False, 'Wrap the network with torch.compile.')
 

@@ -17,6 +17,7 @@ from srddgan_arch.data.image_io import in_mode_of
 from srddgan_arch.device import default_device
 from srddgan_arch.diffusion import DiffusionOptions, DiffusionSchedule, sample, untrained_schedule
 from srddgan_arch.inference.loading import is_diffusion_network, load_option_file, load_trained_network
+from srddgan_arch.inference.memory import MemoryGuard
 from srddgan_arch.inference.settings import PRECISIONS, ModelChoice, RunSettings, split_changes
 from srddgan_arch.inference.tiling import tile_upsample
 from srddgan_arch.lr_consistency import LRConsistencyOptions
@@ -214,6 +215,19 @@ def build_upsampler(opt, model_path=None, run=None, model=None, **changes):
         _check_trained_schedule(schedule, trained, model.force_steps)
     return SRDDGANer(net, (run or RunSettings()).updated(**run_changes), schedule=schedule,
                      lr_consistency=consistency, color_fix=model.color_fix)
+
+
+class TorchBackend:
+    """``--backend torch``: :class:`SRDDGANer` (:func:`build_upsampler`), whose memory need the guard estimates."""
+
+    def build(self, opt, model_path, model, run):
+        """The upsampler of an option file and its weights, as the model choice reads them and the run settings run
+        them (:func:`build_upsampler`'s arguments of the same names)."""
+        return build_upsampler(opt, model_path, run, model)
+
+    def memory_guard(self, upsampler, run):
+        """The :class:`MemoryGuard` of an upsampler this backend built, within the run's ``max_memory``."""
+        return MemoryGuard(upsampler, run.max_memory)
 
 
 def _check_trained_schedule(schedule, trained, force):
