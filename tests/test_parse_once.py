@@ -4,11 +4,11 @@ unchanged; a changed section is parsed afresh, and a mistake is still reported b
 import collections
 
 import pytest
-import torch
+import yaml
 from basicsr.data import build_dataset
+from basicsr.models import build_model
 from conftest import tiny_srddgan_options, write_paired_images
 
-from srddgan_arch.data.batch_degradation import build_batch_degradation
 from srddgan_arch.data.preflight import check_data
 from srddgan_arch.options import OptionError
 from srddgan_arch.options import parse_once as parse_once_module
@@ -39,12 +39,12 @@ def basicsr_parsed(opt):
 
 
 def start_run(opt):
-    """What one training run does with its options: the run checks and the data probe (``run_start``), the model's
-    batch degradation, then BasicSR's ``build_dataset`` (a deep copy of the options) of every data set."""
+    """What one training run does with its options: the run checks and the data probe (``run_start``), then BasicSR
+    builds the model (with its batch degradation) and every data set, each from a deep copy of the options."""
     assert prepare_run_options(opt)
     check_data(opt)
-    degradation = build_batch_degradation(opt, torch.device('cpu'))
-    return degradation, {phase: build_dataset(dataset_opt) for phase, dataset_opt in opt['datasets'].items()}
+    model = build_model(opt)
+    return model.degrade, {phase: build_dataset(dataset_opt) for phase, dataset_opt in opt['datasets'].items()}
 
 
 def degraded_run_options(tmp_path):
@@ -77,13 +77,14 @@ def realesrgan_run_options(tmp_path):
 
 
 def test_a_data_set_section_is_parsed_once_per_run(tmp_path, parses):
-    """The run checks, the data probe (twice: folders and NIQE's size), the batch degradation and the data sets built
-    through BasicSR parse each data set's section once (its degradation block with it); all read equal settings, each
-    reader a copy of its own."""
+    """The run checks, the data probe (twice: folders and NIQE's size), the model's batch degradation and the data sets
+    built through BasicSR parse each data set's section once (its degradation block with it), and the run checks and
+    the model the model's sections; all read equal settings, each reader a copy of its own."""
     opt = degraded_run_options(tmp_path)
     degradation, datasets = start_run(opt)
     assert parses['DegradedDatasetOptions'] == 1 and parses['DegradationOptions'] == 1
     assert parses['PairedDatasetOptions'] == 1
+    assert parses['TrainOptions'] == parses['DiffusionOptions'] == parses['ValOptions'] == parses['PathOptions'] == 1
     checked = dataset_settings('train', opt['datasets']['train'], opt)
     assert datasets['train'].settings == checked and degradation.settings == checked.degradation
     assert datasets['val_1'].settings == dataset_settings('val_1', opt['datasets']['val_1'], opt)
@@ -117,3 +118,25 @@ def test_a_changed_section_is_parsed_afresh(tmp_path, parses):
         dataset_settings('train', train, dict(opt, scale=2))
     assert build_dataset(train).settings == dataset_settings('train', train, opt)
     assert parses['DegradedDatasetOptions'] == 4
+
+
+@pytest.mark.slow
+def test_a_training_run_parses_each_section_once(tmp_path, monkeypatch, parses):
+    """BasicSR's train pipeline, 2 iterations on a Real-ESRGAN data set validated on paired data: every section of the
+    option file is parsed once."""
+    from test_train_pipeline import run_pipeline
+    opt = realesrgan_run_options(tmp_path)
+    hr_dir, lr_dir = write_paired_images(str(tmp_path / 'val'), num_images=1)
+    for key in ('is_train', 'dist', 'rank', 'world_size'):
+        opt.pop(key)
+    for dataset_opt in opt['datasets'].values():
+        del dataset_opt['phase'], dataset_opt['scale']
+    opt['datasets']['val'] = {'name': 'val', 'type': 'PairedImageDataset', 'dataroot_gt': hr_dir, 'dataroot_lq': lr_dir,
+                              'io_backend': {'type': 'disk'}}
+    opt.update(path={'pretrain_network_g': None}, lr_consistency={'downsampler': 'none'})
+    opt['train']['total_iter'] = opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 2
+    opt['val'].update(num_samples=1, metrics={'psnr': {'type': 'calculate_psnr', 'crop_border': 0}})
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
+    (tmp_path / 'root').mkdir()
+    assert '# psnr:' in run_pipeline(tmp_path / 'root', tmp_path / 'opt.yml', monkeypatch)
+    assert parses and set(parses.values()) == {1}, parses

@@ -1,24 +1,27 @@
-"""A section of a run's option file parsed once: :func:`parse_once`, ``Section.from_dict`` for readers that read the
-same section one after another.
+"""The sections of a run's option file parsed once: :func:`parse_once`, ``Section.from_dict`` for readers that read the
+same section one after another, and :func:`parsed`, the same for any parse (the model's sections).
 
 Why it exists: a data set's section (and the ``realesrgan`` section) has several readers in one run: the run checks
 at start-up (``options/runs.py``), the data probe (``data/preflight.py``), the model's batch degradation
-(``data/batch_degradation.py``) and the data set's own ``__init__``. Each ``from_dict`` checks every key again (and a
-nested ``degradation`` block), so each reader would parse it anew. The first parse (the run checks') is kept, and a
-later reader of an unchanged section takes its settings. BasicSR's ``build_dataset`` deep-copies a data set's options
-before the class sees them, so a section is recognised by the equality of its keys and values (a value's type
-included: 1, 1.0 and true are not the same value here), not by the dict's identity; a changed section (a script or a
-test that builds a data set from another dict) is parsed afresh. Only settings parsed without an error are kept, so a
-mistake is reported by a parse of its own, with the reader's message.
+(``data/batch_degradation.py``) and the data set's own ``__init__``; the model's sections are read by the run checks
+and by the model when BasicSR builds it (``models/srddgan_options.py``). Each parse checks every key again (and a
+nested ``degradation`` block, the metrics' signatures), so each reader would parse them anew. The first parse (the run
+checks') is kept, and a later reader of unchanged sections takes its settings. BasicSR's ``build_dataset`` and
+``build_model`` deep-copy the options before the class sees them, so sections are recognised by the equality of their
+keys and values (a value's type included: 1, 1.0 and true are not the same value here), not by the dicts' identity; a
+changed section (a resume's ``path``, a script or a test that builds a data set from another dict) is parsed afresh.
+Only settings parsed without an error are kept, so a mistake is reported by a parse of its own, with the reader's
+message; a run's start forgets the parses of the runs before it (:func:`forget_parses`).
 """
 import collections
 import copy
 import dataclasses
+import functools
 
 from srddgan_arch.options.schema import REQUIRED
 
-KEPT = 32  # the parses kept: a run's data sets and realesrgan with room to spare; the oldest goes first
-# (section class, the frozen keys it parsed) -> a private copy of the settings
+KEPT = 32  # the parses kept: a run's data sets, realesrgan and model with room to spare; the oldest goes first
+# (kind, the frozen values it parsed) -> a private copy of the settings
 _PARSES = collections.OrderedDict()
 
 
@@ -53,8 +56,7 @@ def _parsed_values(section, options, inherited):
 
 def parse_once(section, options, section_name=None, inherited=None):
     """``section.from_dict(options, section_name, inherited)``, or the settings of an earlier parse of the same keys
-    (see the module docstring): equal settings, a copy of their own (a reader that changes a dict of its settings, as
-    BasicSR's data sets change ``io_backend``, changes no other reader's).
+    (see the module docstring and :func:`parsed`).
 
     Args:
         section (type): The section class, e.g. ``DegradedDatasetOptions``.
@@ -66,16 +68,37 @@ def parse_once(section, options, section_name=None, inherited=None):
         Section: The settings.
     """
     values = _parsed_values(section, options, inherited)
+    parse = functools.partial(section.from_dict, options, section_name, inherited)
+    return parse() if values is None else parsed(section, values, parse)
+
+
+def parsed(kind, values, parse):
+    """``parse()``, or the result of an earlier ``parse`` of equal ``values`` of the same ``kind``: equal settings, a
+    copy of their own (a reader that changes a dict of its settings, as BasicSR's data sets change ``io_backend``,
+    changes no other reader's).
+
+    Args:
+        kind: What is parsed, e.g. a section class.
+        values (dict): All that the parse reads.
+        parse (callable): The parse, without arguments.
+
+    Returns:
+        The settings.
+    """
     try:
-        key = None if values is None else (section, _frozen(values))
+        key = kind, _frozen(values)
     except TypeError:
-        key = None
-    if key is not None and key in _PARSES:
+        return parse()
+    if key in _PARSES:
         _PARSES.move_to_end(key)
         return copy.deepcopy(_PARSES[key])
-    settings = section.from_dict(options, section_name, inherited)
-    if key is not None:
-        _PARSES[key] = copy.deepcopy(settings)
-        while len(_PARSES) > KEPT:
-            _PARSES.popitem(last=False)
+    settings = parse()
+    _PARSES[key] = copy.deepcopy(settings)
+    while len(_PARSES) > KEPT:
+        _PARSES.popitem(last=False)
     return settings
+
+
+def forget_parses():
+    """Forget every parse: a run's start parses its sections afresh (also a second run in the same process)."""
+    _PARSES.clear()

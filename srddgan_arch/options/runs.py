@@ -13,7 +13,7 @@ from os import path as osp
 
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
-from srddgan_arch.options.parse_once import parse_once
+from srddgan_arch.options.parse_once import forget_parses, parse_once
 from srddgan_arch.options.pipeline_sections import (
     DatasetOptions,
     DistOptions,
@@ -230,7 +230,7 @@ def check_run_options(opt):
         return
     RunOptions.from_dict(opt)
     check_experiment_name(opt['name'])
-    path = PathOptions.from_dict(opt['path'])
+    path = parse_once(PathOptions, opt['path'])
     if opt.get('is_train'):
         _check_logger(opt.get('logger'))
         if opt.get('val') is not None and 'val_freq' not in (opt['val'] or {}):
@@ -276,6 +276,7 @@ def prepare_run_options(opt):
         bool: The options are those of one of srddgan's models, so their data is to be probed
         (``data/preflight.py``).
     """
+    forget_parses()  # this run's sections parsed afresh
     checked = settings_parser(opt) is not None
     if checked:
         adopt_realesrgan_keys(opt)  # Real-ESRGAN's keys, where its files write them, into srddgan's sections
