@@ -12,6 +12,7 @@ from conftest import run_options, write_paired_images
 
 from srddgan_arch.data.preflight import check_data
 from srddgan_arch.diffusion import DiffusionOptions, DiffusionSchedule
+from srddgan_arch.models import srddgan_options
 from srddgan_arch.models.sample_validation import ValOptions
 from srddgan_arch.models.srddgan_options import TrainOptions, parse_model_options
 from srddgan_arch.options import OptionError
@@ -136,17 +137,19 @@ def test_option_mistakes_raise_one_clear_error(tmp_path, dotted, value, message)
         check(opt)
 
 
-def test_the_model_takes_the_run_checks_parse_while_its_sections_are_unchanged(tmp_path):
-    """The run checks parse the model's sections once and the model built from the same options takes that parse; a
-    section changed in between (a resume points path at its checkpoints) or other options are parsed again."""
+def test_the_model_takes_the_run_checks_parse_while_its_sections_are_unchanged(tmp_path, monkeypatch):
+    """The run checks parse the model's sections once and the model built from the same options (BasicSR builds it
+    from a deep copy) takes that parse; a section changed in between (a resume points path at its checkpoints) is
+    parsed again."""
     opt = run_options(tmp_path)
+    parses, parse = [], srddgan_options._parse_sections
+    monkeypatch.setattr(srddgan_options, '_parse_sections', lambda sections: parses.append(1) or parse(sections))
     check_run_options(opt)
-    settings = parse_model_options(opt)
-    assert parse_model_options(opt) is settings
+    settings = parse_model_options(copy.deepcopy(opt))
+    assert len(parses) == 1 and settings == parse_model_options(opt)
     opt['path']['strict_load_g'] = False
     changed = parse_model_options(opt)
-    assert changed is not settings and changed.path.strict_load_g is False
-    assert parse_model_options(copy.deepcopy(opt)) is not changed
+    assert len(parses) == 2 and changed.path.strict_load_g is False
 
 
 @pytest.mark.parametrize('metric', [{'type': 'calculate_diversity', 'backbone_path': __file__},

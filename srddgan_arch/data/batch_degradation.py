@@ -17,6 +17,7 @@ from basicsr.utils import DiffJPEG, USMSharp
 from srddgan_arch.data.degradations import degrade_batch
 from srddgan_arch.data.degraded_dataset import DegradedDatasetOptions
 from srddgan_arch.data.realesrgan_options import REALESRGAN_DATASETS, RealESRGANOptions
+from srddgan_arch.options.parse_once import parse_once
 from srddgan_arch.options.runs import dataset_settings
 from srddgan_arch.options.schema import OptionError
 
@@ -93,7 +94,7 @@ def build_batch_degradation(opt, device):
         if train_set['type'] not in REALESRGAN_DATASETS:
             raise OptionError(f'realesrgan: Real-ESRGAN\'s degradation needs HR crops and kernels: datasets.train.type '
                               f'must be one of {", ".join(REALESRGAN_DATASETS)}, got {train_set["type"]!r}.')
-        settings = RealESRGANOptions.from_dict(opt['realesrgan'])
+        settings = parse_once(RealESRGANOptions, opt['realesrgan'])
         return RealESRGANDegradation(settings, opt['scale'], train_set['gt_size'], device)
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
         settings = dataset_settings(phase, dataset_opt, opt)

@@ -12,6 +12,7 @@ from torch.utils import data
 from srddgan_arch.data.degradations import DegradationOptions, degrade_image, rng_scope
 from srddgan_arch.data.image_files import IMAGE_EXTENSIONS, BadImageError, list_images
 from srddgan_arch.data.paired_dataset import ImageDatasetOptions, RobustImageReading
+from srddgan_arch.options.parse_once import parse_once
 from srddgan_arch.options.schema import option, section
 
 
@@ -68,7 +69,7 @@ class SRDDGANDegradedDataset(RobustImageReading, data.Dataset):
     def __init__(self, opt):
         super().__init__()
         self.opt = copy.deepcopy(opt)
-        self.settings = DegradedDatasetOptions.from_dict(self.opt)
+        self.settings = parse_once(DegradedDatasetOptions, self.opt)
         self.scale = self.settings.scale
         self.degradation = self.settings.degradation
         self.io_backend_opt = self.opt['io_backend']

@@ -11,6 +11,7 @@ from torchvision.transforms.functional import normalize
 
 from srddgan_arch.data.image_files import BadImageError, read_bytes
 from srddgan_arch.data.image_io import decode_image, note_conversion
+from srddgan_arch.options.parse_once import parse_once
 from srddgan_arch.options.pipeline_sections import DatasetOptions
 from srddgan_arch.options.schema import REQUIRED, OptionError, option, section, shown
 
@@ -179,7 +180,7 @@ class SRDDGANPairedDataset(RobustImageReading, PairedImageDataset):
         # type: PairedImageDataset builds this class for the option files of BasicSR's own models too, whose data
         # sets may carry keys that other readers take (use_shuffle, ...): only this section's keys are read
         known = {key: value for key, value in opt.items() if key in PairedDatasetOptions.rules}
-        self.settings = PairedDatasetOptions.from_dict(known)
+        self.settings = parse_once(PairedDatasetOptions, known)
         for key, folder in self.settings.image_folders().items():
             if not osp.exists(folder):
                 raise FileNotFoundError(f'{self.settings.name}: {key} {folder!r} does not exist.')

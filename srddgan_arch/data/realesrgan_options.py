@@ -8,6 +8,7 @@ from os import path as osp
 
 from srddgan_arch.data.degradations import KERNEL_TYPES
 from srddgan_arch.data.image_io import read_header
+from srddgan_arch.options.parse_once import parse_once
 from srddgan_arch.options.pipeline_sections import DatasetOptions
 from srddgan_arch.options.ranges import PROBABILITY, check_choices, check_probabilities, check_ranges
 from srddgan_arch.options.schema import REQUIRED, OptionError, Section, option, section
@@ -126,7 +127,7 @@ class RealESRGANDatasetOptions(DatasetOptions):
         if opt.get('realesrgan') is None:
             raise OptionError(f'{key}: {self.type} gives HR crops and kernels, no LR: add the realesrgan section '
                               "(Real-ESRGAN's degradation keys; realesrgan: {} for its defaults).")
-        settings = RealESRGANOptions.from_dict(opt['realesrgan'])
+        settings = parse_once(RealESRGANOptions, opt['realesrgan'])
         if self.batch_size_per_gpu and settings.queue_size % self.batch_size_per_gpu:
             raise OptionError(f'realesrgan.queue_size = {settings.queue_size} is not a multiple of '
                               f'{key}.batch_size_per_gpu = {self.batch_size_per_gpu}: the training-pair pool exchanges '
@@ -196,7 +197,7 @@ def hr_sizes(dataroot_gt, backend, meta_info, key):
 def dataset_options(opt):
     """The data set's settings (``RealESRGANDatasetOptions``) from its options, keys of other sections left out."""
     known = {key: value for key, value in opt.items() if key in RealESRGANDatasetOptions.rules}
-    return RealESRGANDatasetOptions.from_dict(known, f'datasets.{opt.get("phase")}')
+    return parse_once(RealESRGANDatasetOptions, known, f'datasets.{opt.get("phase")}')
 
 
 def with_defaults(opt):

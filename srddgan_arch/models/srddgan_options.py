@@ -7,7 +7,7 @@ sections (``DiffusionOptions`` in ``diffusion.py``, ``TrainOptions`` here, ``Val
 ``network_g`` / ``network_d`` / the losses / the optimisers against what they build (``options/signatures.py``), and
 the sizes and scales the networks need.
 """
-import copy
+import functools
 import inspect
 from typing import NamedTuple
 
@@ -16,6 +16,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from srddgan_arch.diffusion import DiffusionOptions
 from srddgan_arch.lr_consistency import LRConsistencyOptions
 from srddgan_arch.models.sample_validation import ValOptions, parse_val
+from srddgan_arch.options.parse_once import parse_once, parsed
 from srddgan_arch.options.pipeline_sections import PathOptions
 from srddgan_arch.options.ranges import POSITIVE_INT
 from srddgan_arch.options.schema import REQUIRED, OptionError, Rule, Section, option, section
@@ -29,8 +30,6 @@ from srddgan_arch.options.signatures import (
 # the keys of an option dict that parse_model_options reads
 MODEL_KEYS = ('scale', 'is_train', 'network_g', 'network_d', 'datasets', 'diffusion', 'train', 'val', 'lr_consistency',
               'path')
-# (options, a copy of their MODEL_KEYS, ModelSettings) of the last parse
-_last_parse = []
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 
 
@@ -154,14 +153,10 @@ def parse_model_options(opt):
     Returns:
         ModelSettings: The diffusion, train (None unless training), val, lr_consistency and path settings.
     """
-    # the run checks parse these before BasicSR builds the model from the same options: the model takes that parse
-    # while they are unchanged (a resume changes path: parsed again); the parse reads nothing else of ``opt``
+    # the run checks parse these before BasicSR builds the model from a deep copy of the same options: the model takes
+    # that parse while they are unchanged (a resume changes path: parsed again); the parse reads nothing else of ``opt``
     sections = {key: opt.get(key) for key in MODEL_KEYS}
-    if _last_parse and _last_parse[0] is opt and _last_parse[1] == sections:
-        return _last_parse[2]
-    settings = _parse_sections(sections)
-    _last_parse[:] = opt, copy.deepcopy(sections), settings
-    return settings
+    return parsed(parse_model_options, sections, functools.partial(_parse_sections, sections))
 
 
 def _parse_sections(opt):
@@ -174,7 +169,7 @@ def _parse_sections(opt):
         train = _parse_train(opt.get('train'))
     _check_sizes(opt)
     val = parse_val(opt.get('val'))
-    path = PathOptions.from_dict(opt.get('path'))
+    path = parse_once(PathOptions, opt.get('path'))
     _check_frozen_encoder(opt, path)
     consistency = LRConsistencyOptions.from_dict(opt.get('lr_consistency'))
     if val.color_fix != 'none' and consistency.downsampler != 'none':

@@ -3,8 +3,9 @@
 BasicSR reads some sections unguarded (a KeyError after the data sets were built) and ignores keys it does not know.
 Two moments here catch that early: ``check_option_keys`` on the raw file, before BasicSR parses it (the top-level
 key names), and ``check_run_options`` when BasicSR has parsed it, before it builds anything (every section the run
-reads). The data on disk is probed right after (``data/preflight.py``); the model's sections are read again, typed,
-when the model is built (the model class's ``parse_settings``).
+reads). The data on disk is probed right after (``data/preflight.py``). Their later readers (the data probe, the
+model and the data sets when they are built) take these parses while the sections are unchanged (``parse_once``, the
+model class's ``parse_settings``).
 """
 import copy
 import functools
@@ -12,6 +13,7 @@ from os import path as osp
 
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
+from srddgan_arch.options.parse_once import forget_parses, parse_once
 from srddgan_arch.options.pipeline_sections import (
     DatasetOptions,
     DistOptions,
@@ -116,8 +118,8 @@ def check_force_yml(entries, opt):
 
 
 def dataset_settings(phase, dataset_opt, opt):
-    """A data set's settings, read through the section its registered class carries (``options_section``), or
-    None for a class without one (then only the data loader's keys are checked, in place).
+    """A data set's settings, read through the section its registered class carries (``options_section``; parsed
+    once a run, ``parse_once``), or None for a class without one (then only the data loader's keys are checked).
 
     Args:
         phase (str): The data set's key in ``datasets``, e.g. 'train' or 'val_1'.
@@ -132,7 +134,7 @@ def dataset_settings(phase, dataset_opt, opt):
     if section is None:
         DatasetOptions.check_known(dataset_opt, key)
         return None
-    return section.from_dict(dataset_opt, key, inherited={**opt, 'phase': phase.split('_')[0]})
+    return parse_once(section, dataset_opt, key, inherited={**opt, 'phase': phase.split('_')[0]})
 
 
 def _check_logger(logger_opt):
@@ -228,7 +230,7 @@ def check_run_options(opt):
         return
     RunOptions.from_dict(opt)
     check_experiment_name(opt['name'])
-    path = PathOptions.from_dict(opt['path'])
+    path = parse_once(PathOptions, opt['path'])
     if opt.get('is_train'):
         _check_logger(opt.get('logger'))
         if opt.get('val') is not None and 'val_freq' not in (opt['val'] or {}):
@@ -274,6 +276,7 @@ def prepare_run_options(opt):
         bool: The options are those of one of srddgan's models, so their data is to be probed
         (``data/preflight.py``).
     """
+    forget_parses()  # this run's sections parsed afresh
     checked = settings_parser(opt) is not None
     if checked:
         adopt_realesrgan_keys(opt)  # Real-ESRGAN's keys, where its files write them, into srddgan's sections
