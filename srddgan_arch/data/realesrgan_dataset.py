@@ -20,7 +20,13 @@ from basicsr.utils.registry import DATASET_REGISTRY
 
 from srddgan_arch.data.image_files import BadImageError
 from srddgan_arch.data.paired_dataset import RobustImageReading
-from srddgan_arch.data.realesrgan_options import KERNEL_SIDE, RealESRGANDatasetOptions, dataset_options, listing_file
+from srddgan_arch.data.realesrgan_options import (
+    KERNEL_SIDE,
+    RealESRGANDatasetOptions,
+    RealESRGANOptions,
+    dataset_options,
+    listing_file,
+)
 
 
 @DATASET_REGISTRY.register()
@@ -32,6 +38,8 @@ class SRDDGANRealESRGANDataset(RobustImageReading, RealESRGANDataset):
     """
 
     options_section = RealESRGANDatasetOptions
+    # the section whose degradation the model applies to its batches (Real-ESRGAN's top-level keys, gathered there)
+    degradation_section = RealESRGANOptions
 
     def __init__(self, opt):
         self.settings = dataset_options(opt)

@@ -13,9 +13,12 @@ rewritten here into srddgan's sections, before the checks read the file, or refu
   ``criterion`` l1 or l2); ``train.gan_opt`` (a vanilla ``GANLoss``) -> ``train.gan_weight``; ``train.net_d_iters``
   -> ``train.d_steps_per_g_step``; ``train.net_d_init_iters: 0`` dropped.
 """
+from basicsr.utils.registry import DATASET_REGISTRY
+
 from srddgan_arch.options.schema import OptionError, shown
 
 REALESRGAN_DATASET = 'RealESRGANDataset'  # the type name Real-ESRGAN's files give
+SRDDGAN_REALESRGAN_DATASET = 'SRDDGANRealESRGANDataset'  # srddgan's, which reads them
 # BasicSR PerceptualLoss key -> ContentStyleLoss key (same meaning)
 PERCEPTUAL_KEYS = {'layer_weights': 'layer_weights', 'vgg_type': 'vgg_type', 'use_input_norm': 'use_input_norm',
                    'perceptual_weight': 'content_weight', 'style_weight': 'style_weight',
@@ -35,8 +38,9 @@ def _move(source, key, target, target_key, where):
 
 def _adopt_top_level(opt):
     """Real-ESRGAN's top-level degradation keys -> ``realesrgan``, ``gt_size`` -> ``datasets.train.gt_size``."""
-    from srddgan_arch.data.realesrgan_options import RealESRGANOptions
-    degradation = [key for key in RealESRGANOptions.rules if key in opt]
+    # the keys of the section srddgan's Real-ESRGAN data set is degraded by, brought by the registry
+    section = DATASET_REGISTRY.get(SRDDGAN_REALESRGAN_DATASET).degradation_section
+    degradation = [key for key in section.rules if key in opt]
     if degradation:
         if not isinstance(opt.get('realesrgan'), dict):
             opt['realesrgan'] = dict(opt.get('realesrgan') or {})
@@ -53,7 +57,7 @@ def _adopt_datasets(opt):
         if isinstance(dataset_opt, dict):
             dataset_opt.pop('use_shuffle', None)
             if dataset_opt.get('type') == REALESRGAN_DATASET:
-                dataset_opt['type'] = 'SRDDGANRealESRGANDataset'
+                dataset_opt['type'] = SRDDGAN_REALESRGAN_DATASET
 
 
 def content_style_of(perceptual_opt):
