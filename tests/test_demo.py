@@ -45,11 +45,12 @@ def test_demo_runs_end_to_end(run_root, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypatch):
+def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypatch, study_datasets):
     """A shortened study (2 iterations per model, one image per split, two adversarial weights): it trains both
     models and the shortened same-budget RRDB, scores every model, reference and knob on both splits (SWD for all,
     NIQE on the held-out photographs only), writes the table, the plot and the samples figure, and refuses to
-    replace them unless told."""
+    replace them unless told. The data sets are there already, their held-out photographs cropped (``study_data``)."""
+    study_datasets(run_root)
     monkeypatch.chdir(run_root)
     spec = importlib.util.spec_from_file_location('perception_distortion',
                                                   osp.join(SCRIPTS, 'perception_distortion.py'))
