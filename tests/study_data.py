@@ -8,10 +8,6 @@ from os import path as osp
 import cv2
 import pytest
 
-from srddgan_tools.demo import build_demo_dataset
-from srddgan_tools.photo_kinds import build_kinds_dataset
-from srddgan_tools.prepare import HR_FOLDER, lr_folder, save_hr_lr, write_meta_info
-
 # the smallest side at which the studies still score NIQE on the held-out photographs (perception_distortion.py:
 # two of BasicSR's 96-px NIQE blocks)
 HELDOUT_SIDE = 192
@@ -20,6 +16,8 @@ HELDOUT_SIDE = 192
 def crop_heldout(split_dir, side=HELDOUT_SIDE, scale=4):
     """Centre-crop every held-out HR photograph of ``split_dir`` to ``side`` pixels and remake its bicubic LR and the
     split's meta_info."""
+    from srddgan_tools.prepare import HR_FOLDER, lr_folder, save_hr_lr, write_meta_info
+
     for name in sorted(p for p in os.listdir(osp.join(split_dir, HR_FOLDER)) if p.endswith('.png')):
         hr = cv2.imread(osp.join(split_dir, HR_FOLDER, name)).astype('float32') / 255
         top, left = (hr.shape[0] - side) // 2, (hr.shape[1] - side) // 2
@@ -32,6 +30,9 @@ def crop_heldout(split_dir, side=HELDOUT_SIDE, scale=4):
 def study_datasets(tmp_path_factory):
     """A function that copies the studies' data sets (demo and kinds, held-out photographs cropped) to
     ``<root>/datasets``, where the scripts find them built."""
+    from srddgan_tools.demo import build_demo_dataset  # (imported here: the other tests' start-up does without)
+    from srddgan_tools.photo_kinds import build_kinds_dataset
+
     datasets = tmp_path_factory.mktemp('study_data') / 'datasets'
     for name, build in (('demo', build_demo_dataset), ('kinds', build_kinds_dataset)):
         build(str(datasets / name), scale=4)
