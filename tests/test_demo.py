@@ -119,10 +119,11 @@ def test_a_recipe_trains_the_model_it_starts_from_first(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_realworld_recipe_runs_end_to_end(run_root, capsys, monkeypatch):
+def test_realworld_recipe_runs_end_to_end(run_root, capsys, monkeypatch, study_datasets):
     """A shortened real-world recipe (2 iterations): run_demo trains the demo model it starts from, then the recipe
     on degraded LR, validates it on the fixed degraded draw of the validation crops (the LR the figure shows) and
-    prints the demo_result line."""
+    prints the demo_result line. The demo set is there already (``study_data``; the demo test builds it)."""
+    study_datasets(run_root)
     monkeypatch.chdir(run_root)
     spec = importlib.util.spec_from_file_location('run_demo', osp.join(SCRIPTS, 'run_demo.py'))
     run_demo = importlib.util.module_from_spec(spec)
