@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from study_data import study_datasets  # noqa: F401  (a session fixture of the studies' end-to-end tests)
 from torch import nn
 
 import srddgan_arch  # before anything imports basicsr: it makes `import basicsr` work

@@ -21,6 +21,8 @@ OPTIONS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'options')
 # the x4 DIV2K validation files a user points at the same folders
 DIV2K_X4 = ('test_SRDDGAN_DIV2K_x4.yml', 'test_RRDB_baseline_x4.yml', 'test_ESRGAN_baseline_x4.yml',
             'test_SwinIR_x4.yml')
+# the odd HR size (width, height) of the reproduction: no side a multiple of 4 or 8, large enough for NIQE at x8
+ODD_W, ODD_H = 245, 183
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(osp.join(OPTIONS, 'test_*.yml'))), ids=osp.basename)
@@ -56,11 +58,11 @@ def _logged(log_text):
 
 
 def _srddgan_test(tmp_path, scale, alexnet_file, monkeypatch):
-    """srddgan-test (BasicSR's test_pipeline with srddgan's fixes) of a tiny SRDDGAN on a 491x365 HR image at
+    """srddgan-test (BasicSR's test_pipeline with srddgan's fixes) of a tiny SRDDGAN on an ODD_W x ODD_H HR image at
     ``scale``; returns the option file, the weights and the logged metrics."""
     from basicsr.archs import build_network
     from basicsr.test import test_pipeline
-    hr_dir, lr_dir = write_odd_pair(tmp_path / 'data', scale=scale)
+    hr_dir, lr_dir = write_odd_pair(tmp_path / 'data', hr_w=ODD_W, hr_h=ODD_H, scale=scale)
     network_g = {'type': 'SRDDGANUNet', 'scale': scale, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2, 2, 2],
                  'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'num_mapping_layers': 1,
                  'lr_encoder': True, 'encoder_num_feat': 8, 'encoder_num_block': 2, 'encoder_num_grow_ch': 4}
@@ -92,14 +94,14 @@ def _srddgan_test(tmp_path, scale, alexnet_file, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize('scale', [4, 8])
 def test_benchmark_quality_reproduces_srddgan_test_on_an_odd_size(tmp_path, scale, alexnet_file, monkeypatch):
-    """A 491x365 HR image (BasicSR mod-crops it to scale x LR) runs through srddgan-test at x4 and x8, its two
+    """A 245x183 HR image (BasicSR mod-crops it to scale x LR) runs through srddgan-test at x4 and x8, its two
     samples saved at the cropped size; benchmark_quality scores the same tiny model on the same images with the
     same numbers, every metric of the convention."""
     import cv2
     opt_path, weights, hr_dir, lr_dir, logged = _srddgan_test(tmp_path, scale, alexnet_file, monkeypatch)
     saved = sorted(glob.glob(str(tmp_path / 'results' / f'odd_x{scale}' / 'visualization' / 'odd' / '*.png')))
     assert [osp.basename(p) for p in saved] == [f'odd_odd_x{scale}_s0.png', f'odd_odd_x{scale}_s1.png']
-    assert cv2.imread(saved[0]).shape == (365 // scale * scale, 491 // scale * scale, 3)
+    assert cv2.imread(saved[0]).shape == (ODD_H // scale * scale, ODD_W // scale * scale, 3)
     assert logged['lr_psnr'] > 45  # the projection on the unpadded LR
     script = load_script('benchmark_quality')
     script.main(['--gt', str(hr_dir), '--lq', str(lr_dir), '-s', str(scale), '--methods', 'srddgan',

@@ -15,9 +15,9 @@ RESULT_KEYS = ['psnr', 'lr_psnr', 'bicubic_psnr', 'ibp_psnr', 'diversity', 'seco
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(run_root, capsys, monkeypatch):
-    """A shortened demo (20 iterations) prints the model's and the references' scores and the demo_result line with
-    every key; its LR-consistent samples already downscale to the LR (LR-PSNR >= 45 dB) and differ between samples;
-    IBP beats bicubic; the figure has a labelled row per validation crop and six columns.
+    """A shortened demo (4 iterations: the 4th with the lazy R1 term) prints the model's and the references' scores
+    and the demo_result line with every key; its LR-consistent samples already downscale to the LR (LR-PSNR >= 45 dB)
+    and differ between samples; IBP beats bicubic; the figure has a labelled row per validation crop and six columns.
 
     The demo runs with the experiment root ``run_root`` as its repository root: data, experiments and results go
     there.
@@ -31,25 +31,26 @@ def test_demo_runs_end_to_end(run_root, capsys, monkeypatch):
     run_demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_demo)
     monkeypatch.setattr(run_demo, 'ROOT', str(run_root))
-    line = run_demo.main(['--opt', str(opt_path), '--total-iter', '20'])
+    line = run_demo.main(['--opt', str(opt_path), '--total-iter', '4'])
     values = {key: float(value) for key, value in re.findall(r'(\w+)=(\S+)', line)}
     assert line.startswith('demo_result: ') and list(values) == RESULT_KEYS
     assert values['lr_psnr'] >= 45 and values['diversity'] > 0 and values['ibp_psnr'] > values['bicubic_psnr']
     out = capsys.readouterr().out
-    assert 'SRDDGAN demo (20 iterations): PSNR' in out and out.rstrip().endswith(line)
+    assert 'SRDDGAN demo (4 iterations): PSNR' in out and out.rstrip().endswith(line)
     figure = cv2.imread(str(run_root / 'results' / f'{opt["name"]}_final' / 'comparison.png'))
     assert figure.shape == (4 * (128 + run_demo.LABEL_HEIGHT), 6 * 128, 3)
     with pytest.raises(SystemExit):  # a rerun replaces the results only when told, before it trains
-        run_demo.main(['--opt', str(opt_path), '--total-iter', '20'])
+        run_demo.main(['--opt', str(opt_path), '--total-iter', '4'])
     assert 'holds the results of an earlier run: give --overwrite' in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypatch):
+def test_perception_distortion_study_runs_end_to_end(run_root, capsys, monkeypatch, study_datasets):
     """A shortened study (2 iterations per model, one image per split, two adversarial weights): it trains both
     models and the shortened same-budget RRDB, scores every model, reference and knob on both splits (SWD for all,
     NIQE on the held-out photographs only), writes the table, the plot and the samples figure, and refuses to
-    replace them unless told."""
+    replace them unless told. The data sets are there already, their held-out photographs cropped (``study_data``)."""
+    study_datasets(run_root)
     monkeypatch.chdir(run_root)
     spec = importlib.util.spec_from_file_location('perception_distortion',
                                                   osp.join(SCRIPTS, 'perception_distortion.py'))
@@ -118,10 +119,11 @@ def test_a_recipe_trains_the_model_it_starts_from_first(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_realworld_recipe_runs_end_to_end(run_root, capsys, monkeypatch):
+def test_realworld_recipe_runs_end_to_end(run_root, capsys, monkeypatch, study_datasets):
     """A shortened real-world recipe (2 iterations): run_demo trains the demo model it starts from, then the recipe
     on degraded LR, validates it on the fixed degraded draw of the validation crops (the LR the figure shows) and
-    prints the demo_result line."""
+    prints the demo_result line. The demo set is there already (``study_data``; the demo test builds it)."""
+    study_datasets(run_root)
     monkeypatch.chdir(run_root)
     spec = importlib.util.spec_from_file_location('run_demo', osp.join(SCRIPTS, 'run_demo.py'))
     run_demo = importlib.util.module_from_spec(spec)

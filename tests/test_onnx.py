@@ -95,18 +95,27 @@ def test_onnx_backend_exports_a_model_given_by_address_from_its_download(tmp_pat
     assert code == 1 and exported == [str(hub_dir / 'demo.pth')]
 
 
+@pytest.fixture(scope='module')
+def demo_export(tmp_path_factory):
+    """A random-weight generator of the demo configuration and its export by ``srddgan-export --onnx`` (tens of
+    seconds; shared by the tests that sample it): (option file, checkpoint, export folder)."""
+    folder = tmp_path_factory.mktemp('demo_export')
+    opt_path, model_path = _write_generator(folder, 'train_SRDDGAN_demo_x4')
+    onnx_dir = folder / 'export'
+    assert export_main(['--onnx', '-opt', opt_path, '--model_path', model_path, '-o', str(onnx_dir)]) == 0
+    return opt_path, model_path, onnx_dir
+
+
 @needs_onnx
 @pytest.mark.slow
-def test_demo_model_onnx_backend_gives_the_torch_image(tmp_path):
+def test_demo_model_onnx_backend_gives_the_torch_image(tmp_path, demo_export):
     """The demo configuration, exported by ``srddgan-export --onnx``: its graphs have the documented inputs and
     outputs, and with the same seed ONNX Runtime + numpy give the torch backend's images within 1/255, whole and
     tiled, with the LR-consistent sampler and without."""
     import onnx
 
-    opt_path, model_path = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4')
-    _write_photo(tmp_path / 'photo.png', 40, 56)
-    onnx_dir = tmp_path / 'export'
-    assert export_main(['--onnx', '-opt', opt_path, '--model_path', model_path, '-o', str(onnx_dir)]) == 0
+    opt_path, model_path, onnx_dir = demo_export
+    _write_photo(tmp_path / 'photo.png', 32, 40)  # (with --tile 24: a whole and a partial tile each way)
     step, encoder = onnx.load(str(onnx_dir / 'step.onnx')), onnx.load(str(onnx_dir / 'encoder.onnx'))
     assert [i.name for i in step.graph.input] == ['y_t', 'lq', 't', 'z', 'lr_feats']
     assert [o.name for o in step.graph.output] == ['y0']
@@ -118,7 +127,7 @@ def test_demo_model_onnx_backend_gives_the_torch_image(tmp_path):
         onnx_images = _infer(tmp_path, 'sr_onnx', opt_path, model_path, '--backend', 'onnxruntime', '--onnx_dir',
                              str(onnx_dir), *extra)
         for torch_image, onnx_image in zip(torch_images, onnx_images, strict=True):
-            assert torch_image.shape == (160, 224, 3) and np.abs(torch_image - onnx_image).max() <= 1, extra
+            assert torch_image.shape == (128, 160, 3) and np.abs(torch_image - onnx_image).max() <= 1, extra
     # a deployment without torch: srddgan_runtime with torch made unimportable gives the torch backend's image
     code = ('import sys; sys.modules["torch"] = None; import cv2, numpy as np; from srddgan_runtime import '
             f'OnnxUpsampler; img = cv2.imread({str(tmp_path / "photo.png")!r}).astype(np.float32) / 255; '
@@ -149,10 +158,10 @@ def test_paper_size_model_onnx_backend_gives_the_torch_image(tmp_path, hub_dir):
 
 @needs_onnx
 @pytest.mark.slow
-def test_onnx_backend_samples_the_interpolated_weights(tmp_path, hub_dir):
+def test_onnx_backend_samples_the_interpolated_weights(tmp_path, hub_dir, capsys, demo_export):
     """``--backend onnxruntime --interpolate G2 --alpha a`` exports the interpolated weights (its own export, not the
     first checkpoint's): the same images as the torch backend's interpolation, unlike the first model's."""
-    opt_path, first = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4')
+    opt_path, first, plain_dir = demo_export  # the first model's own export
     _, second = _write_generator(tmp_path, 'train_SRDDGAN_demo_x4', seed=1)
     weights = torch.load(second)['params_ema']  # (a residual generator at initialisation returns the bicubic image)
     torch.save({'params_ema': {name: value + 0.05 * torch.randn_like(value) if value.is_floating_point() else value
@@ -161,8 +170,16 @@ def test_onnx_backend_samples_the_interpolated_weights(tmp_path, hub_dir):
     mix = ['--interpolate', second, '--alpha', '0.3']
     torch_images = _infer(tmp_path, 'sr_torch', opt_path, first, '--device', 'cpu', *mix)
     onnx_images = _infer(tmp_path, 'sr_onnx', opt_path, first, '--backend', 'onnxruntime', *mix)
-    plain = _infer(tmp_path, 'sr_plain', opt_path, first, '--backend', 'onnxruntime')
+    plain = _infer(tmp_path, 'sr_plain', opt_path, first, '--backend', 'onnxruntime', '--onnx_dir', str(plain_dir))
     for torch_image, onnx_image, plain_image in zip(torch_images, onnx_images, plain, strict=True):
         assert np.abs(torch_image - onnx_image).max() <= 1
         assert np.abs(plain_image - onnx_image).max() > 8
-    assert len(sorted(tmp_path.rglob('step.onnx'))) == 2  # the interpolation is an export of its own
+    # the interpolation is an export of its own: one in the cache, of both checkpoints, and the first checkpoint's
+    # export is refused for it
+    graphs = sorted(hub_dir.parent.rglob('step.onnx'))
+    assert len(graphs) == 1 and json.loads((graphs[0].parent / 'srddgan_onnx.json').read_text())['source'][
+        'interpolate'] == second
+    capsys.readouterr()
+    assert infer.main(['-i', str(tmp_path / 'photo.png'), '-o', str(tmp_path / 'sr_refused'), '-opt', opt_path,
+                       '--model_path', first, '--backend', 'onnxruntime', '--onnx_dir', str(plain_dir), *mix]) == 1
+    assert 'holds the export of another model or checkpoint' in capsys.readouterr().err

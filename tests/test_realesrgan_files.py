@@ -153,11 +153,16 @@ def test_the_three_usm_flags_give_each_loss_its_target(tmp_path):
 @pytest.mark.parametrize('kind', ['net', 'gan'])
 def test_realesrgan_files_with_four_edits_train_srddgan(tmp_path, kind, monkeypatch):
     """Real-ESRGAN's two training files, their own keys as they write them, with the four edits (tiny widths, tiny
-    data, batch 2, 3 iterations, no VGG download), train SRDDGAN on the CPU through srddgan-train's pipeline."""
+    data, 64-px HR crops, batch 2, 3 iterations, no VGG download), train SRDDGAN on the CPU through srddgan-train's
+    pipeline."""
     from basicsr.train import train_pipeline
     names = write_hr(tmp_path / 'data' / 'HR', [(400, 400), (400, 420)])
     (tmp_path / 'data' / 'meta_info.txt').write_text(''.join(f'{name}\n' for name in names))
     opt = four_edits(realesrgan_file(kind, tmp_path / 'data'))
+    # gt_size where Real-ESRGAN's files write it (both places), and the networks' size with it: at 256 px the
+    # generator's middle attention (128 x 128 positions) and VGG took most of the run
+    opt['gt_size'] = opt['datasets']['train']['gt_size'] = opt['network_g']['image_size'] = 64
+    opt['network_d']['image_size'] = 64
     opt['datasets']['train'].update(num_worker_per_gpu=0, batch_size_per_gpu=2)
     opt['train']['total_iter'] = 3
     if kind == 'gan':

@@ -57,11 +57,13 @@ def test_variants_train_on_their_pipeline_from_their_start():
 
 
 @pytest.mark.slow
-def test_realworld_study_runs_end_to_end(run_root, capsys, monkeypatch):
+def test_realworld_study_runs_end_to_end(run_root, capsys, monkeypatch, study_datasets):
     """A shortened study (2 iterations per model, one held-out photograph): it trains the demo first, then each
     variant (the fine-tuned one from the demo), writes every test degradation's LR, and the tables have a row per
     method (the colour fix beside each SRDDGAN sampler without the projection) with PSNR, SSIM, NIQE and SWD for
-    every input; it refuses to replace them unless told."""
+    every input; it refuses to replace them unless told. The demo set is there already, its held-out photographs
+    cropped (``study_data``)."""
+    study_datasets(run_root)
     monkeypatch.chdir(run_root)
     spec = importlib.util.spec_from_file_location('realworld_study', osp.join(SCRIPTS, 'realworld_study.py'))
     study = importlib.util.module_from_spec(spec)
