@@ -15,7 +15,7 @@ from srddgan_arch.data.image_io import to_uint8
 from srddgan_arch.inference.loading import build_network
 from srddgan_arch.metrics.fid_is import INCEPTION_FILE, build_inception, calculate_fid_is
 from srddgan_tools.cost import count_gflops, time_interleaved
-from srddgan_tools.standalone import build_standalone_model, iteration_cost, iteration_mix
+from srddgan_tools.standalone import build_standalone_model, iteration_cost, iteration_mix, training_batch_size
 
 TINY_SRDDGAN = dict(type='SRDDGANUNet', scale=4, image_size=32, num_feat=8, ch_mult=[1, 2], num_res_blocks=1,
                     attn_resolutions=[16], z_dim=4, num_mapping_layers=1, lr_encoder=True, encoder_num_feat=4,
@@ -292,11 +292,19 @@ def test_fid_is_with_stand_in_features():
     assert same['is_mean'] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize('batch_options, batch', [({'train': {'total_batch': 8}}, 8),
-                                                  ({'datasets': {'train': {'batch_size_per_gpu': 4}}}, 4)])
-def test_gpu_hours_estimate(tmp_path, capsys, batch_options, batch):
+def test_training_batch_of_an_option_file():
+    """The batch of one training iteration: train.total_batch, else datasets.train.batch_size_per_gpu, else 1."""
+    train = {'total_iter': 10}
+    per_process = {'datasets': {'train': {'batch_size_per_gpu': 4}}}
+    assert training_batch_size({'train': {**train, 'total_batch': 8}, **per_process}) == 8
+    assert training_batch_size({'train': train, **per_process}) == 4
+    assert training_batch_size({'train': train, 'datasets': {}}) == 1
+
+
+def test_gpu_hours_estimate(tmp_path, capsys):
     """estimate_gpu_hours counts the FLOPs of one training iteration (D and G step) of a tiny config and converts them
-    to GPU-hours for its batch: train.total_batch, else datasets.train.batch_size_per_gpu."""
+    to GPU-hours for its batch (``training_batch_size``)."""
+    batch_options, batch = {'train': {'total_batch': 8}}, 8
     opt = {'name': 'tiny', 'model_type': 'SRDDGANModel', 'scale': 4, 'diffusion': {'num_timesteps': 2},
            'network_g': {'type': 'SRDDGANUNet', 'scale': 4, 'image_size': 32, 'num_feat': 8, 'ch_mult': [1, 2],
                          'num_res_blocks': 1, 'attn_resolutions': [], 'z_dim': 8, 'encoder_num_feat': 8,
