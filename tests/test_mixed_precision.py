@@ -44,6 +44,7 @@ def test_minibatch_stddev_has_finite_gradients_in_float16(batch):
     assert out.dtype == torch.float16 and torch.isfinite(x.grad).all()
 
 
+@pytest.mark.slow  # (it trains: 8 iterations)
 def test_float16_trains_and_counts_every_skipped_step(tmp_path):
     """fp16 autocast on the CPU with GradScalers, a batch of one (a minibatch-stddev group of one): D and G step
     beyond GradScaler's first few skips, and nonfinite_skipped counts every iteration in which GradScaler (or the
